@@ -1,0 +1,1 @@
+//! Link, network and transport header decoding of captured frames.

@@ -1,0 +1,38 @@
+//! Capture sources: where TCP segments come from.
+//!
+//! Every source turns what it reads into [`Segment`]s; nothing after this stage knows whether
+//! a segment came from a file or from the kernel.
+
+pub mod link;
+pub mod pcap;
+
+use std::net::SocketAddr;
+
+use crate::Timestamp;
+
+/// One captured TCP segment, borrowed from the source's buffer (no copy on the hot path).
+#[derive(Clone, Copy, Debug)]
+pub struct Segment<'a> {
+    /// When the segment was captured.
+    pub ts: Timestamp,
+    /// Sender address and port.
+    pub src: SocketAddr,
+    /// Receiver address and port.
+    pub dst: SocketAddr,
+    /// TCP sequence number of the first payload byte.
+    pub seq: u32,
+    /// TCP flags (see [`zktraffic_common::tcp_flags`]).
+    pub flags: u8,
+    /// The captured payload bytes. May be shorter than `wire_len` when the capture was truncated
+    /// (snap length, kernel copy limit); the missing tail becomes a counted gap in reassembly.
+    pub payload: &'a [u8],
+    /// Payload length on the wire.
+    pub wire_len: u32,
+}
+
+impl Segment<'_> {
+    /// True when some flag in `mask` is set.
+    pub fn has_flag(&self, mask: u8) -> bool {
+        self.flags & mask != 0
+    }
+}

@@ -1,0 +1,1 @@
+//! Sinks: what is done with decoded messages (printing, summaries).

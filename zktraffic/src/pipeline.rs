@@ -1,0 +1,1 @@
+//! Wires capture → TCP reassembly → ZooKeeper decoding → a message sink.

@@ -1,0 +1,11 @@
+//! The ZooKeeper client protocol: jute decoding, records, the per-connection session
+//! (framing, handshake, four-letter words, request/reply pairing) and the decoded messages.
+
+pub mod cursor;
+pub mod error;
+pub mod message;
+pub mod opcode;
+
+pub use error::ErrorCode;
+pub use message::{Body, Message, Reply, Request};
+pub use opcode::OpCode;
