@@ -21,6 +21,9 @@ pub struct Segment<'a> {
     pub dst: SocketAddr,
     /// TCP sequence number of the first payload byte.
     pub seq: u32,
+    /// TCP acknowledgement number (meaningful when the ACK flag is set): lets reassembly tell a
+    /// segment the capture lost (the peer acknowledged it) from one still in flight.
+    pub ack: u32,
     /// TCP flags (see [`zktraffic_common::tcp_flags`]).
     pub flags: u8,
     /// The captured payload bytes. May be shorter than `wire_len` when the capture was truncated
