@@ -4,6 +4,7 @@
 pub mod cursor;
 pub mod encode;
 pub mod error;
+pub mod framing;
 pub mod message;
 pub mod opcode;
 pub mod records;
