@@ -36,8 +36,9 @@ pub enum Candidate {
 pub trait FrameHandler {
     /// Decides how a stream whose start was seen is carried, from its first four bytes.
     fn stream_start(&mut self, first: [u8; 4]) -> StreamKind;
-    /// A complete frame, length prefix included, completed by the delivery at `ts`.
-    fn frame(&mut self, frame: &[u8], ts: Timestamp);
+    /// A complete frame, length prefix included, completed by the delivery at `ts`; the answer
+    /// says whether the rest of the stream is still framed.
+    fn frame(&mut self, frame: &[u8], ts: Timestamp) -> StreamKind;
     /// Judges whether a frame starts at `bytes[0]` (strictly: noise must not pass).
     fn candidate(&self, bytes: &[u8]) -> Candidate;
     /// `n` bytes of an opaque stream went by at `ts`.
@@ -45,7 +46,7 @@ pub trait FrameHandler {
 }
 
 /// Framing counters of one direction, added into the decoder's totals.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct FramingStats {
     /// Length prefixes that cannot be a frame (negative, too small, beyond 256 MiB): desyncs.
     pub bad_lengths: u64,
@@ -234,8 +235,11 @@ impl Framer {
                     let take = (total - self.buf.len()).min(data.len());
                     self.buf.extend_from_slice(&data[..take]);
                     if self.buf.len() == total {
-                        h.frame(&self.buf, ts);
+                        let kind = h.frame(&self.buf, ts);
                         self.buf.clear();
+                        if kind == StreamKind::Opaque {
+                            self.make_opaque();
+                        }
                     }
                     return &data[take..];
                 }
@@ -259,7 +263,10 @@ impl Framer {
         while data.len() >= PREFIX {
             match self.check(frame_len(data)) {
                 Length::Frame(total) if data.len() >= total => {
-                    h.frame(&data[..total], ts);
+                    if h.frame(&data[..total], ts) == StreamKind::Opaque {
+                        self.make_opaque();
+                        return &data[total..];
+                    }
                     data = &data[total..];
                 }
                 Length::Frame(_) => break,

@@ -16,8 +16,9 @@ impl FrameHandler for Recorder {
         self.kind = Some(kind);
         kind
     }
-    fn frame(&mut self, frame: &[u8], _ts: Timestamp) {
+    fn frame(&mut self, frame: &[u8], _ts: Timestamp) -> StreamKind {
         self.frames.push(frame[PREFIX..].to_vec());
+        if &frame[PREFIX..] == b"Zstop" { StreamKind::Opaque } else { StreamKind::Framed }
     }
     fn candidate(&self, bytes: &[u8]) -> Candidate {
         match (frame_len(bytes), bytes.get(PREFIX)) {
@@ -147,4 +148,14 @@ fn search_window_is_bounded() {
     assert!(r.frames.is_empty());
     assert!(f.buffered() <= 68, "holds at most one frame's worth: {}", f.buffered());
     assert_eq!(s.resync_skipped_bytes + f.buffered() as u64, 20_000);
+}
+
+#[test]
+fn a_frame_can_end_framing() {
+    let mut bytes = stream(&[b"Za", b"Zstop"]);
+    bytes.extend_from_slice(b"\0\0\0\x02Zb-not-framed");
+    let mut f = Framer::at_start(1, 64);
+    let (r, _) = feed(&mut f, &[&bytes]);
+    assert_eq!(r.frames.len(), 2);
+    assert_eq!(r.opaque, 15);
 }
