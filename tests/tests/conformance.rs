@@ -24,10 +24,22 @@ fn auth_credential_is_decoded_and_redacted() {
     assert_eq!(types(&msgs), ["SetAuthRequest", "AuthReply"]);
     let (req, rep) = (&msgs[0], &msgs[1]);
     assert_eq!((req["xid"].as_i64(), req["size"].as_u64()), (Some(-4), Some(37)));
-    assert_eq!((req["scheme"].as_str(), req["credential"].as_str()), (Some("digest"), Some("tacos:<redacted>")));
-    assert_eq!((rep["xid"].as_i64(), rep["zxid"].as_i64(), rep["error"].as_str()), (Some(-4), Some(0), Some("Ok")));
+    assert_eq!(
+        (req["scheme"].as_str(), req["credential"].as_str()),
+        (Some("digest"), Some("tacos:<redacted>"))
+    );
+    assert_eq!(
+        (rep["xid"].as_i64(), rep["zxid"].as_i64(), rep["error"].as_str()),
+        (Some(-4), Some(0), Some("Ok"))
+    );
     assert_eq!(rep["request_type"], "SetAuthRequest");
-    for format in [&["--format", "json"][..], &[], &["--summary"], &["--summary", "--format", "json"], &["--unpaired"]] {
+    for format in [
+        &["--format", "json"][..],
+        &[],
+        &["--summary"],
+        &["--summary", "--format", "json"],
+        &["--unpaired"],
+    ] {
         let (out, _) = dump(&p, format);
         assert!(!out.contains("tacos:tacos"), "password leaked with {format:?}: {out}");
     }
@@ -105,7 +117,10 @@ fn dump_mid_session_with_watch_event() {
     assert_eq!(sorted, ["/dkni", "/dknigh", "/dknightly", "/dknightly", "/dknightly"]);
 
     let create = with(&msgs, "type", "CreateRequest");
-    assert_eq!((create[0]["xid"].as_i64(), create[0]["path"].as_str(), create[0]["size"].as_u64()), (Some(7), Some("/dknightly"), Some(62)));
+    assert_eq!(
+        (create[0]["xid"].as_i64(), create[0]["path"].as_str(), create[0]["size"].as_u64()),
+        (Some(7), Some("/dknightly"), Some(62))
+    );
     let create_reply = with(&msgs, "type", "CreateReply");
     assert_eq!(create_reply[0]["path"], "/dknightly");
     let children: Vec<(i64, i64)> = with(&msgs, "type", "GetChildrenReply")
@@ -123,7 +138,10 @@ fn dump_mid_session_with_watch_event() {
     let set_reply = msgs.iter().position(|m| m["type"] == "SetDataReply").unwrap();
     assert!(event < set_reply);
     assert_eq!(msgs[event]["event"], "NodeDataChanged");
-    assert_eq!((msgs[event]["state"].as_str(), msgs[event]["path"].as_str()), (Some("SyncConnected"), Some("/dknightly")));
+    assert_eq!(
+        (msgs[event]["state"].as_str(), msgs[event]["path"].as_str()),
+        (Some("SyncConnected"), Some("/dknightly"))
+    );
 
     // Every reply is paired and has a positive latency.
     for r in &replies {
@@ -132,7 +150,10 @@ fn dump_mid_session_with_watch_event() {
     }
     // Without pings: 10 and 10.
     let quiet = dump_json(&p, &[]);
-    assert_eq!((with(&quiet, "dir", "request").len(), with(&quiet, "dir", "reply").len()), (10, 10));
+    assert_eq!(
+        (with(&quiet, "dir", "request").len(), with(&quiet, "dir", "reply").len()),
+        (10, 10)
+    );
 }
 
 #[test]
@@ -149,11 +170,23 @@ fn four_letter_words_are_not_frames() {
     let zk_types: Vec<&str> = zk.iter().map(|m| m["type"].as_str().unwrap()).collect();
     assert_eq!(
         zk_types,
-        ["ConnectRequest", "ConnectReply", "GetChildrenRequest", "GetChildrenReply", "PingRequest", "PingReply", "PingRequest", "PingReply"]
+        [
+            "ConnectRequest",
+            "ConnectReply",
+            "GetChildrenRequest",
+            "GetChildrenReply",
+            "PingRequest",
+            "PingReply",
+            "PingRequest",
+            "PingReply"
+        ]
     );
     assert_eq!(zk[0]["timeout_ms"], 30000);
     assert_eq!(zk[1]["session"], "0x100157f63eb0000");
-    assert_eq!((zk[2]["path"].as_str(), zk[2]["xid"].as_i64(), zk[2]["size"].as_u64()), (Some("/"), Some(1), Some(14)));
+    assert_eq!(
+        (zk[2]["path"].as_str(), zk[2]["xid"].as_i64(), zk[2]["size"].as_u64()),
+        (Some("/"), Some(1), Some(14))
+    );
     assert_eq!((zk[3]["count"].as_i64(), zk[3]["zxid"].as_i64()), (Some(1), Some(4294967297)));
     assert_eq!(msgs.len(), 10);
 }
@@ -168,12 +201,15 @@ fn getdata_watches() {
         .iter()
         .map(|m| json!([m["type"], m["path"], m["xid"], m["watch"], m["size"]]))
         .collect();
-    assert_eq!(reads, [
-        json!(["GetChildrenRequest", "/test", 1, false, 18]),
-        json!(["GetChildrenRequest", "/test", 2, true, 18]),
-        json!(["GetDataRequest", "/test", 3, false, 18]),
-        json!(["GetDataRequest", "/test", 4, true, 18]),
-    ]);
+    assert_eq!(
+        reads,
+        [
+            json!(["GetChildrenRequest", "/test", 1, false, 18]),
+            json!(["GetChildrenRequest", "/test", 2, true, 18]),
+            json!(["GetDataRequest", "/test", 3, false, 18]),
+            json!(["GetDataRequest", "/test", 4, true, 18]),
+        ]
+    );
 }
 
 #[test]
@@ -183,16 +219,28 @@ fn multi_with_every_sub_operation() {
     assert_eq!(types(&msgs), ["PingRequest", "PingReply", "MultiRequest", "MultiReply"]);
     assert_eq!(msgs[1]["zxid"], 5);
     let (req, rep) = (&msgs[2], &msgs[3]);
-    assert_eq!((req["xid"].as_i64(), req["size"].as_u64(), req["path"].as_str()), (Some(5), Some(96), Some("/foo")));
-    assert_eq!(req["ops"], json!([
-        {"type": "CreateRequest", "path": "/foo", "mode": "PERSISTENT"},
-        {"type": "SetDataRequest", "path": "/foo"},
-    ]));
-    assert_eq!((rep["xid"].as_i64(), rep["zxid"].as_i64(), rep["error"].as_str()), (Some(5), Some(6), Some("Ok")));
-    assert_eq!(rep["ops"], json!([
-        {"type": "CreateReply", "path": "/foo", "error": "Ok"},
-        {"type": "SetDataReply", "error": "Ok"},
-    ]));
+    assert_eq!(
+        (req["xid"].as_i64(), req["size"].as_u64(), req["path"].as_str()),
+        (Some(5), Some(96), Some("/foo"))
+    );
+    assert_eq!(
+        req["ops"],
+        json!([
+            {"type": "CreateRequest", "path": "/foo", "mode": "PERSISTENT"},
+            {"type": "SetDataRequest", "path": "/foo"},
+        ])
+    );
+    assert_eq!(
+        (rep["xid"].as_i64(), rep["zxid"].as_i64(), rep["error"].as_str()),
+        (Some(5), Some(6), Some("Ok"))
+    );
+    assert_eq!(
+        rep["ops"],
+        json!([
+            {"type": "CreateReply", "path": "/foo", "error": "Ok"},
+            {"type": "SetDataReply", "error": "Ok"},
+        ])
+    );
 }
 
 #[test]
@@ -203,27 +251,49 @@ fn reconfig_unimplemented() {
     assert_eq!(msgs[1]["zxid"], 1833);
     assert_eq!((msgs[2]["xid"].as_i64(), msgs[2]["size"].as_u64()), (Some(4), Some(81)));
     let (out, _) = dump(&p, &["--unpaired"]);
-    assert!(out.contains("joining=server.100=0.0.0.0:56954:37866:observer;0.0.0.0:42969, leaving=, new_members="), "{out}");
-    assert_eq!((msgs[3]["xid"].as_i64(), msgs[3]["zxid"].as_i64(), msgs[3]["error"].as_str()), (Some(4), Some(1834), Some("Unimplemented")));
+    assert!(
+        out.contains(
+            "joining=server.100=0.0.0.0:56954:37866:observer;0.0.0.0:42969, leaving=, new_members="
+        ),
+        "{out}"
+    );
+    assert_eq!(
+        (msgs[3]["xid"].as_i64(), msgs[3]["zxid"].as_i64(), msgs[3]["error"].as_str()),
+        (Some(4), Some(1834), Some("Unimplemented"))
+    );
 }
 
 #[test]
 fn set_data_is_wire_true() {
     let p = capture!("set_data.pcap");
     let msgs = dump_json(&p, &[]);
-    assert_eq!((count(&msgs, "ConnectRequest"), count(&msgs, "ExistsRequest"), count(&msgs, "SetDataRequest")), (6, 5, 25));
+    assert_eq!(
+        (
+            count(&msgs, "ConnectRequest"),
+            count(&msgs, "ExistsRequest"),
+            count(&msgs, "SetDataRequest")
+        ),
+        (6, 5, 25)
+    );
     assert_eq!(count(&msgs, "ReConnectRequest"), 0, "the original's xid-1 misparse");
     let exists: Vec<(i64, &str)> = with(&msgs, "type", "ExistsRequest")
         .iter()
         .map(|m| (m["xid"].as_i64().unwrap(), m["path"].as_str().unwrap()))
         .collect();
-    let expected: Vec<(i64, String)> = (0..5).map(|i| (i + 1, format!("/load-testing/{i}"))).collect();
+    let expected: Vec<(i64, String)> =
+        (0..5).map(|i| (i + 1, format!("/load-testing/{i}"))).collect();
     assert_eq!(exists.iter().map(|(x, p)| (*x, p.to_string())).collect::<Vec<_>>(), expected);
     assert!(with(&msgs, "type", "ExistsRequest").iter().all(|m| m["size"] == 28));
     for port in [59814, 59815, 59816, 59817, 59819] {
         let client = format!("127.0.0.1:{port}");
-        let sets: Vec<&Value> = with(&msgs, "type", "SetDataRequest").into_iter().filter(|m| m["client"] == client).collect();
-        assert_eq!(sets.iter().map(|m| m["xid"].as_i64().unwrap()).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+        let sets: Vec<&Value> = with(&msgs, "type", "SetDataRequest")
+            .into_iter()
+            .filter(|m| m["client"] == client)
+            .collect();
+        assert_eq!(
+            sets.iter().map(|m| m["xid"].as_i64().unwrap()).collect::<Vec<_>>(),
+            [1, 2, 3, 4, 5]
+        );
         let path = sets[0]["path"].as_str().unwrap();
         assert!(path.starts_with("/load-testing/") && sets.iter().all(|m| m["path"] == path));
         assert!(sets.iter().all(|m| m["size"] == 550 || m["size"] == 549));
@@ -236,25 +306,49 @@ fn set_data_is_wire_true() {
 fn setwatches_after_a_real_reconnect() {
     let p = capture!("setwatches.pcap");
     let msgs = dump_json(&p, &["--include-pings"]);
-    let first: Vec<&str> = msgs.iter().filter(|m| m["client"] == "127.0.0.1:60657").map(|m| m["type"].as_str().unwrap()).collect();
+    let first: Vec<&str> = msgs
+        .iter()
+        .filter(|m| m["client"] == "127.0.0.1:60657")
+        .map(|m| m["type"].as_str().unwrap())
+        .collect();
     assert_eq!(first, ["PingRequest", "PingReply", "PingRequest"]);
     let ping_reply = with(&msgs, "type", "PingReply");
     assert_eq!(ping_reply[0]["zxid"], 1840);
     let second: Vec<&Value> = msgs.iter().filter(|m| m["client"] == "127.0.0.1:60673").collect();
     let second_types: Vec<&str> = second.iter().map(|m| m["type"].as_str().unwrap()).collect();
-    assert_eq!(second_types, ["ReConnectRequest", "ConnectReply", "SetWatchesRequest", "SetWatchesReply"]);
+    assert_eq!(
+        second_types,
+        ["ReConnectRequest", "ConnectReply", "SetWatchesRequest", "SetWatchesReply"]
+    );
     let c = second[0];
-    assert_eq!((c["last_zxid"].as_i64(), c["timeout_ms"].as_i64(), c["session"].as_str()), (Some(1840), Some(30000), Some("0x10009b61d370014")));
+    assert_eq!(
+        (c["last_zxid"].as_i64(), c["timeout_ms"].as_i64(), c["session"].as_str()),
+        (Some(1840), Some(30000), Some("0x10009b61d370014"))
+    );
     let w = second[2];
-    assert_eq!((w["xid"].as_i64(), w["size"].as_u64(), w["last_zxid"].as_i64()), (Some(13), Some(78), Some(1840)));
+    assert_eq!(
+        (w["xid"].as_i64(), w["size"].as_u64(), w["last_zxid"].as_i64()),
+        (Some(13), Some(78), Some(1840))
+    );
     assert_eq!(w["watches"]["child"], json!(["/foo", "/in", "/zookeeper", "/in/portland", "/"]));
-    assert_eq!((w["watches"]["data"].as_array().map(Vec::len), w["watches"]["exist"].as_array().map(Vec::len)), (Some(0), Some(0)));
+    assert_eq!(
+        (
+            w["watches"]["data"].as_array().map(Vec::len),
+            w["watches"]["exist"].as_array().map(Vec::len)
+        ),
+        (Some(0), Some(0))
+    );
     assert_eq!(second[3]["request_type"], "SetWatchesRequest");
 }
 
 #[test]
 fn quorum_captures_decode_nothing_on_the_client_port_and_do_not_fail() {
-    for name in ["zab_commitandactivate.pcap", "zab_followerinfo.pcap", "zab_request.pcap", "zab_revalidate.pcap"] {
+    for name in [
+        "zab_commitandactivate.pcap",
+        "zab_followerinfo.pcap",
+        "zab_request.pcap",
+        "zab_revalidate.pcap",
+    ] {
         let p = capture!("zab_request.pcap").with_file_name(name);
         let (out, outcome) = dump(&p, &["--format", "json"]);
         assert!(out.is_empty(), "{name}: {out}");
@@ -267,7 +361,10 @@ fn summary_counts_the_dump_capture() {
     let p = capture!("dump.pcap");
     let (out, _) = dump(&p, &["--summary", "--format", "json", "--include-pings"]);
     let s: Value = serde_json::from_str(out.trim()).unwrap();
-    assert_eq!((s["requests"].as_u64(), s["replies"].as_u64(), s["events"].as_u64()), (Some(13), Some(13), Some(1)));
+    assert_eq!(
+        (s["requests"].as_u64(), s["replies"].as_u64(), s["events"].as_u64()),
+        (Some(13), Some(13), Some(1))
+    );
     assert_eq!(s["types"]["ExistsRequest"]["requests"], 5);
     assert_eq!(s["errors"]["ExistsRequest"]["NoNode"], 3);
     assert_eq!(s["latency"]["ExistsRequest"]["count"], 5);
@@ -275,7 +372,10 @@ fn summary_counts_the_dump_capture() {
     assert_eq!(s["counters"]["decode"]["unpaired_replies"], 0);
     assert!(s["counters"]["capture"]["tcp_segments"].as_u64().unwrap() > 20);
     let (text, _) = dump(&p, &["--summary"]);
-    assert!(text.contains("ExistsRequest") && text.contains("NoNode") && text.contains("p99"), "{text}");
+    assert!(
+        text.contains("ExistsRequest") && text.contains("NoNode") && text.contains("p99"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -285,6 +385,9 @@ fn text_output_pairs_replies_under_requests() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 21, "{out}");
     let i = lines.iter().position(|l| l.contains("GetDataRequest(xid=11, path=/dknightly, watch=True, size=23, client=127.0.0.1:60446)")).expect(&out);
-    assert!(lines[i + 1].starts_with("————►") && lines[i + 1].contains("GetDataReply(xid=11"), "{out}");
+    assert!(
+        lines[i + 1].starts_with("————►") && lines[i + 1].contains("GetDataReply(xid=11"),
+        "{out}"
+    );
     assert!(lines[0].chars().nth(8) == Some(':'), "HH:MM:SS:micros: {}", lines[0]);
 }

@@ -90,7 +90,9 @@ pub fn run_offline<W: Write>(
     let filter = args.filter();
     let sink = match (args.summary, args.format) {
         (true, _) => DumpSink::Summary(Summary::new(filter)),
-        (false, Format::Json) => DumpSink::Json(JsonPrinter::new(&mut out, filter, args.show_secrets)),
+        (false, Format::Json) => {
+            DumpSink::Json(JsonPrinter::new(&mut out, filter, args.show_secrets))
+        }
         (false, Format::Text) => {
             let options = TextOptions {
                 unpaired: args.unpaired,

@@ -10,7 +10,8 @@ use zktraffic::output::time_format::TimeFormatter;
 
 fn main() -> ExitCode {
     // The local offset must be read before any thread exists (see TimeFormatter::local_offset).
-    let local = TimeFormatter::local_offset().map_or_else(TimeFormatter::utc, TimeFormatter::with_offset);
+    let local =
+        TimeFormatter::local_offset().map_or_else(TimeFormatter::utc, TimeFormatter::with_offset);
     let cli = Cli::parse();
     match run(cli, local) {
         Ok(()) => ExitCode::SUCCESS,
@@ -27,10 +28,14 @@ fn run(cli: Cli, local: TimeFormatter) -> anyhow::Result<()> {
             let stdout = io::stdout().lock();
             let outcome = zktraffic::dump::run_offline(&args, BufWriter::new(stdout), local);
             let outcome = match outcome {
-                Err(zktraffic::dump::DumpError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => {
+                Err(zktraffic::dump::DumpError::Output(e))
+                    if e.kind() == io::ErrorKind::BrokenPipe =>
+                {
                     return Ok(());
                 }
-                other => other.with_context(|| format!("dump of {} failed", args.pcap.display()))?,
+                other => {
+                    other.with_context(|| format!("dump of {} failed", args.pcap.display()))?
+                }
             };
             for w in &outcome.warnings {
                 eprintln!("zktraffic: warning: {w}");

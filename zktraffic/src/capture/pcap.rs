@@ -22,8 +22,7 @@ use pcap_parser::pcapng::{
     parse_sectionheaderblock, parse_simplepacketblock_be, parse_simplepacketblock_le,
 };
 use pcap_parser::{
-    PcapError, parse_pcap_frame, parse_pcap_frame_be, parse_pcap_frame_modified,
-    parse_pcap_header,
+    PcapError, parse_pcap_frame, parse_pcap_frame_be, parse_pcap_frame_modified, parse_pcap_header,
 };
 
 use super::Segment;
@@ -241,14 +240,7 @@ impl NgInterface {
 /// What the next record is, without borrowing the buffer (so the caller can).
 enum Step {
     /// A packet whose data is `data()[start..end]`; the record is `len` bytes long.
-    Packet {
-        link: LinkType,
-        ts: Timestamp,
-        orig_len: u32,
-        start: usize,
-        end: usize,
-        len: usize,
-    },
+    Packet { link: LinkType, ts: Timestamp, orig_len: u32, start: usize, end: usize, len: usize },
     /// A record to pass over.
     Skip { len: usize },
     /// Nothing more to read.
@@ -273,18 +265,10 @@ impl CaptureReader {
     pub fn from_reader(name: String, reader: Box<dyn Read + Send>) -> Result<Self, CaptureError> {
         let mut input = Input::new(reader);
         if let Err(source) = input.fill(24) {
-            return Err(CaptureError::Read {
-                name,
-                offset: 0,
-                source,
-            });
+            return Err(CaptureError::Read { name, offset: 0, source });
         }
         let not_capture = |name: String, offset: u64, detail: String| {
-            Err(CaptureError::NotCapture {
-                name,
-                offset,
-                detail,
-            })
+            Err(CaptureError::NotCapture { name, offset, detail })
         };
         let head = input.data();
         let Some(magic) = head.get(..4) else {
@@ -321,7 +305,8 @@ impl CaptureReader {
             if let Some(bom) = head.get(8..12) {
                 let bom = u32::from_le_bytes([bom[0], bom[1], bom[2], bom[3]]);
                 if bom != BYTE_ORDER_MAGIC && bom != BYTE_ORDER_MAGIC.swap_bytes() {
-                    let detail = format!("pcapng section header with unknown byte-order magic 0x{bom:08x}");
+                    let detail =
+                        format!("pcapng section header with unknown byte-order magic 0x{bom:08x}");
                     return not_capture(name, 8, detail);
                 }
             }
@@ -330,7 +315,8 @@ impl CaptureReader {
         } else {
             let mut detail = format!("unknown magic 0x{be:08x}");
             if magic[..2] == [0x1f, 0x8b] {
-                detail.push_str(", gzip-compressed: decompress it first (zcat FILE | zktraffic … -)");
+                detail
+                    .push_str(", gzip-compressed: decompress it first (zcat FILE | zktraffic … -)");
             }
             return not_capture(name, 0, detail);
         };
@@ -421,14 +407,7 @@ impl CaptureReader {
                 }
                 Ok(Step::End) => self.finished = true,
                 Ok(Step::Skip { len }) => self.input.consume(len),
-                Ok(Step::Packet {
-                    link,
-                    ts,
-                    orig_len,
-                    start,
-                    end,
-                    len,
-                }) => {
+                Ok(Step::Packet { link, ts, orig_len, start, end, len }) => {
                     let frame = Frame {
                         ts,
                         link,
@@ -462,11 +441,7 @@ impl CaptureReader {
     }
 
     fn corrupt(&self, detail: String) -> CaptureError {
-        CaptureError::Corrupt {
-            name: self.name.clone(),
-            offset: self.input.offset,
-            detail,
-        }
+        CaptureError::Corrupt { name: self.name.clone(), offset: self.input.offset, detail }
     }
 
     fn warn(&mut self, message: String) {
@@ -499,11 +474,9 @@ impl CaptureReader {
         }
         let field = &self.input.data()[8..12];
         let field = [field[0], field[1], field[2], field[3]];
-        let caplen = if file.big_endian {
-            u32::from_be_bytes(field)
-        } else {
-            u32::from_le_bytes(field)
-        } as usize;
+        let caplen =
+            if file.big_endian { u32::from_be_bytes(field) } else { u32::from_le_bytes(field) }
+                as usize;
         if caplen > (file.snaplen as usize).max(LIBPCAP_MAX_SNAPLEN) {
             return Err(self.corrupt(format!(
                 "record claims {caplen} captured bytes, more than the file's snap length {}",
@@ -532,16 +505,9 @@ impl CaptureReader {
             Ok((_, frame)) => (frame.ts_sec, frame.ts_usec, frame.origlen),
             Err(e) => return Err(self.corrupt(format!("bad record: {}", describe(&e)))),
         };
-        let frac_nanos = if file.nanos {
-            u64::from(ts_frac)
-        } else {
-            u64::from(ts_frac) * 1000
-        };
-        let ts = Timestamp(
-            u64::from(ts_sec)
-                .saturating_mul(1_000_000_000)
-                .saturating_add(frac_nanos),
-        );
+        let frac_nanos = if file.nanos { u64::from(ts_frac) } else { u64::from(ts_frac) * 1000 };
+        let ts =
+            Timestamp(u64::from(ts_sec).saturating_mul(1_000_000_000).saturating_add(frac_nanos));
         Ok(Step::Packet {
             link: file.link,
             ts,
@@ -577,15 +543,11 @@ impl CaptureReader {
             self.ng.big_endian
         };
         let u32_at = |bytes: [u8; 4]| {
-            if big_endian {
-                u32::from_be_bytes(bytes)
-            } else {
-                u32::from_le_bytes(bytes)
-            }
+            if big_endian { u32::from_be_bytes(bytes) } else { u32::from_le_bytes(bytes) }
         };
         let block_type = u32_at(word(0));
         let len = u32_at(word(4)) as usize;
-        if len < 12 || len % 4 != 0 {
+        if len < 12 || !len.is_multiple_of(4) {
             return Err(self.corrupt(format!(
                 "block of type 0x{block_type:08x} has length {len} (must be a multiple of 4, at \
                  least 12)"
@@ -662,20 +624,16 @@ impl CaptureReader {
             .and_then(|option| option.as_bytes().ok())
             .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
             .map_or(0, |bytes| {
-                if big_endian {
-                    i64::from_be_bytes(bytes)
-                } else {
-                    i64::from_le_bytes(bytes)
-                }
+                if big_endian { i64::from_be_bytes(bytes) } else { i64::from_le_bytes(bytes) }
             });
         let link = LinkType::from_code(u32::from(idb.linktype.0 as u16));
         let snaplen = idb.snaplen;
         let tsresol = idb.if_tsresol;
         let units = units_per_sec(tsresol).filter(|&units| units > 0);
         if self.ng.interfaces.len() >= MAX_INTERFACES {
-            return Err(self.corrupt(format!(
-                "more than {MAX_INTERFACES} interfaces in one section"
-            )));
+            return Err(
+                self.corrupt(format!("more than {MAX_INTERFACES} interfaces in one section"))
+            );
         }
         if units.is_none() {
             let message = format!(
@@ -750,11 +708,7 @@ impl CaptureReader {
         let big_endian = self.ng.big_endian;
         let u32_at = |at: usize| {
             let b = [block[at], block[at + 1], block[at + 2], block[at + 3]];
-            if big_endian {
-                u32::from_be_bytes(b)
-            } else {
-                u32::from_le_bytes(b)
-            }
+            if big_endian { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) }
         };
         let if_id = if big_endian {
             u16::from_be_bytes([block[8], block[9]])
@@ -800,14 +754,7 @@ impl CaptureReader {
             None => self.ng.last_ts,
         };
         self.ng.last_ts = ts;
-        Ok(Step::Packet {
-            link: interface.link,
-            ts,
-            orig_len,
-            start,
-            end: start + caplen,
-            len,
-        })
+        Ok(Step::Packet { link: interface.link, ts, orig_len, start, end: start + caplen, len })
     }
 }
 
@@ -837,14 +784,7 @@ struct Input {
 
 impl Input {
     fn new(reader: Box<dyn Read + Send>) -> Self {
-        Input {
-            reader,
-            buf: vec![0; INITIAL_BUFFER_LEN],
-            start: 0,
-            end: 0,
-            offset: 0,
-            eof: false,
-        }
+        Input { reader, buf: vec![0; INITIAL_BUFFER_LEN], start: 0, end: 0, offset: 0, eof: false }
     }
 
     fn data(&self) -> &[u8] {

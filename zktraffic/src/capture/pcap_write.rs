@@ -81,16 +81,17 @@ impl<W: Write> PcapWriter<W> {
     }
 
     /// Writes one record as is: `captured` bytes of a frame that was `orig_len` bytes long.
-    pub fn write_record(&mut self, ts: Timestamp, captured: &[u8], orig_len: u32) -> io::Result<()> {
+    pub fn write_record(
+        &mut self,
+        ts: Timestamp,
+        captured: &[u8],
+        orig_len: u32,
+    ) -> io::Result<()> {
         let e = Endian(self.format.big_endian);
         let secs = u32::try_from(ts.secs()).map_err(|_| {
             invalid("timestamp after 2106 does not fit a classic pcap record; use pcapng")
         })?;
-        let frac = if self.format.nanos {
-            ts.subsec_nanos()
-        } else {
-            ts.subsec_nanos() / 1000
-        };
+        let frac = if self.format.nanos { ts.subsec_nanos() } else { ts.subsec_nanos() / 1000 };
         let mut header = [0u8; 16];
         header[0..4].copy_from_slice(&e.u32(secs));
         header[4..8].copy_from_slice(&e.u32(frac));
@@ -127,12 +128,7 @@ pub struct NgInterface {
 impl Default for NgInterface {
     /// Ethernet, no snap length, nanosecond timestamps, no offset.
     fn default() -> Self {
-        NgInterface {
-            link_type: LINKTYPE_ETHERNET as u16,
-            snaplen: 0,
-            tsresol: 9,
-            tsoffset: 0,
-        }
+        NgInterface { link_type: LINKTYPE_ETHERNET as u16, snaplen: 0, tsresol: 9, tsoffset: 0 }
     }
 }
 
@@ -165,11 +161,7 @@ impl<W: Write> PcapNgWriter<W> {
 
     /// Writes a section header only; add interfaces before writing packets.
     pub fn empty(out: W, big_endian: bool) -> io::Result<Self> {
-        let mut writer = PcapNgWriter {
-            out,
-            big_endian,
-            interfaces: Vec::new(),
-        };
+        let mut writer = PcapNgWriter { out, big_endian, interfaces: Vec::new() };
         writer.start_section()?;
         Ok(writer)
     }
@@ -280,11 +272,7 @@ pub(crate) fn units_per_sec(tsresol: u8) -> Option<u64> {
 }
 
 fn cut(frame: &[u8], snaplen: u32) -> &[u8] {
-    if snaplen == 0 {
-        frame
-    } else {
-        &frame[..frame.len().min(snaplen as usize)]
-    }
+    if snaplen == 0 { frame } else { &frame[..frame.len().min(snaplen as usize)] }
 }
 
 fn len_u32(len: usize) -> io::Result<u32> {
@@ -437,9 +425,6 @@ impl<'a> FrameBuilder<'a> {
     }
 
     fn mixed(&self) -> FrameBuildError {
-        FrameBuildError::MixedFamilies {
-            src: self.src,
-            dst: self.dst,
-        }
+        FrameBuildError::MixedFamilies { src: self.src, dst: self.dst }
     }
 }

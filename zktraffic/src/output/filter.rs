@@ -57,17 +57,18 @@ impl Filter {
         (self.include_pings || !super::is_ping(msg))
             && (self.clients.is_empty() || self.clients.iter().any(|c| c.matches(conn.client)))
             && !self.exclude_hosts.iter().any(|h| *h == conn.client.ip() || *h == conn.server.ip())
-            && self.path_prefix.as_deref().is_none_or(|p| super::path(msg).is_some_and(|m| m.starts_with(p)))
+            && self
+                .path_prefix
+                .as_deref()
+                .is_none_or(|p| super::path(msg).is_some_and(|m| m.starts_with(p)))
             && (!self.writes_only || super::is_write(msg))
             && (self.types.is_empty() || self.type_matches(msg))
     }
 
     fn type_matches(&self, msg: &Message<'_>) -> bool {
         let name = super::type_name(msg);
-        let base = name
-            .strip_suffix("Request")
-            .or_else(|| name.strip_suffix("Reply"))
-            .unwrap_or(name);
+        let base =
+            name.strip_suffix("Request").or_else(|| name.strip_suffix("Reply")).unwrap_or(name);
         let request = match &msg.body {
             crate::zk::Body::Reply(r) => r.request.map(|p| p.name),
             _ => None,

@@ -145,7 +145,8 @@ impl<W: Write> JsonPrinter<W> {
                     | RequestRecord::SetAcl { version, .. } => j.version = Some(*version),
                     RequestRecord::Auth { scheme, credential, .. } => {
                         j.scheme = Some(scheme);
-                        j.credential = Some(super::credential(scheme, credential, self.show_secrets));
+                        j.credential =
+                            Some(super::credential(scheme, credential, self.show_secrets));
                     }
                     RequestRecord::SetWatches(w) => {
                         j.last_zxid = Some(w.relative_zxid);
@@ -188,7 +189,11 @@ impl<W: Write> JsonPrinter<W> {
                             results
                                 .iter()
                                 .map(|o| JsonOp {
-                                    kind: if o.op.to_wire() == -1 { "ErrorResult" } else { o.op.reply_name() },
+                                    kind: if o.op.to_wire() == -1 {
+                                        "ErrorResult"
+                                    } else {
+                                        o.op.reply_name()
+                                    },
                                     path: o.path,
                                     mode: None,
                                     error: Some(o.err.to_string()),

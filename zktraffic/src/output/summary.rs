@@ -55,7 +55,12 @@ pub struct SummaryReport {
 impl Summary {
     /// An empty summary of what `filter` accepts.
     pub fn new(filter: Filter) -> Self {
-        Summary { filter, types: BTreeMap::new(), errors: BTreeMap::new(), latency: BTreeMap::new() }
+        Summary {
+            filter,
+            types: BTreeMap::new(),
+            errors: BTreeMap::new(),
+            latency: BTreeMap::new(),
+        }
     }
 
     fn count(&mut self, name: &str) -> &mut TypeCount {

@@ -44,15 +44,7 @@ pub struct TextPrinter<W: Write> {
 impl<W: Write> TextPrinter<W> {
     /// A printer writing to `out` with times in `time`'s zone.
     pub fn new(out: W, filter: Filter, options: TextOptions, time: TimeFormatter) -> Self {
-        TextPrinter {
-            out,
-            filter,
-            options,
-            time,
-            held: HashMap::new(),
-            held_lines: 0,
-            error: None,
-        }
+        TextPrinter { out, filter, options, time, held: HashMap::new(), held_lines: 0, error: None }
     }
 
     /// Prints requests still waiting for a reply, resets colours, flushes.
@@ -80,8 +72,10 @@ impl<W: Write> TextPrinter<W> {
     }
 
     fn color(&self, conn: &ConnKey) -> &'static str {
-        const COLORS: [&str; 8] =
-            ["\x1b[31m", "\x1b[32m", "\x1b[33m", "\x1b[34m", "\x1b[35m", "\x1b[36m", "\x1b[91m", "\x1b[92m"];
+        const COLORS: [&str; 8] = [
+            "\x1b[31m", "\x1b[32m", "\x1b[33m", "\x1b[34m", "\x1b[35m", "\x1b[36m", "\x1b[91m",
+            "\x1b[92m",
+        ];
         if !self.options.colors {
             return "";
         }
@@ -286,8 +280,10 @@ fn describe_request(
             write!(s, ", client={client})")
         }
         RequestRecord::Multi(ops) => {
-            let ops: Vec<String> =
-                ops.iter().map(|o| format!("{} {}", o.op.base_name(), o.path.unwrap_or(""))).collect();
+            let ops: Vec<String> = ops
+                .iter()
+                .map(|o| format!("{} {}", o.op.base_name(), o.path.unwrap_or("")))
+                .collect();
             write!(
                 s,
                 "{name}(xid={}, ops=[{}], path={}, size={size}, client={client})",

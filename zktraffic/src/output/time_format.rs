@@ -48,7 +48,12 @@ impl TimeFormatter {
         let zone = if self.offset.is_utc() {
             "Z".to_owned()
         } else {
-            format!("{}{:02}:{:02}", if self.offset.is_negative() { '-' } else { '+' }, h.abs(), m.abs())
+            format!(
+                "{}{:02}:{:02}",
+                if self.offset.is_negative() { '-' } else { '+' },
+                h.abs(),
+                m.abs()
+            )
         };
         self.cached_date = format!(
             "{:04}-{:02}-{:02}T{}|{}",

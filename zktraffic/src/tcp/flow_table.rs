@@ -137,11 +137,18 @@ impl<S: Default> FlowTable<S> {
         if view.syn && !view.has_ack {
             self.close_if_port_reused(key, dir, view.seq, ts, handler);
         }
-        let Some(conn) = open_or_get(&mut self.conns, &mut self.stats, &self.limits, key, &view, ts)
+        let Some(conn) =
+            open_or_get(&mut self.conns, &mut self.stats, &self.limits, key, &view, ts)
         else {
             return;
         };
-        let cx = Ctx { ts, limits: &self.limits, stats: &mut self.stats, budget: &mut self.budget, emit: () };
+        let cx = Ctx {
+            ts,
+            limits: &self.limits,
+            stats: &mut self.stats,
+            budget: &mut self.budget,
+            emit: (),
+        };
         let closing = conn.on_segment(&key, dir, &view, cx, handler);
         if let Some(reason) = closing {
             self.close(key, reason, ts, handler);
@@ -249,7 +256,13 @@ impl<S: Default> FlowTable<S> {
     {
         let Some(mut conn) = self.conns.remove(&key) else { return };
         let Conn { halves, state, .. } = &mut conn;
-        let cx = Ctx { ts, limits: &self.limits, stats: &mut self.stats, budget: &mut self.budget, emit: () };
+        let cx = Ctx {
+            ts,
+            limits: &self.limits,
+            stats: &mut self.stats,
+            budget: &mut self.budget,
+            emit: (),
+        };
         let mut cx = cx.with_emit(|event: StreamEvent<'_>| handler.on_event(&key, state, event));
         for half in halves.iter_mut() {
             half.flush(&mut cx);

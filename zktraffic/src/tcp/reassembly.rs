@@ -249,8 +249,13 @@ impl HalfStream {
     }
 
     /// Places `len` stream bytes starting at offset `start` (`Err(n)`: `n` bytes before 0).
-    fn on_data<F>(&mut self, start: Result<u64, u64>, captured: &[u8], len: u64, cx: &mut Ctx<'_, F>)
-    where
+    fn on_data<F>(
+        &mut self,
+        start: Result<u64, u64>,
+        captured: &[u8],
+        len: u64,
+        cx: &mut Ctx<'_, F>,
+    ) where
         F: FnMut(StreamEvent<'_>),
     {
         let piece = match start {

@@ -17,7 +17,10 @@ pub(super) fn key() -> ConnKey {
 /// A distinct connection per `n` (the client port varies).
 pub(super) fn key_n(n: u16) -> ConnKey {
     ConnKey {
-        client: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 40_000u16.wrapping_add(n))),
+        client: SocketAddr::V4(SocketAddrV4::new(
+            Ipv4Addr::new(10, 0, 0, 1),
+            40_000u16.wrapping_add(n),
+        )),
         server: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 2181)),
     }
 }

@@ -4,8 +4,26 @@
 /// Every four-letter word a ZooKeeper server (3.4–3.9) answers, plus the telnet close
 /// sequence. Each, read as a length prefix, exceeds any frame size, so this never shadows a frame.
 const COMMANDS: [&[u8; 4]; 21] = [
-    b"conf", b"cons", b"crst", b"dirs", b"dump", b"envi", b"gtmk", b"hash", b"isro", b"kill",
-    b"mntr", b"reqs", b"ruok", b"srst", b"srvr", b"stat", b"stmk", b"wchc", b"wchp", b"wchs",
+    b"conf",
+    b"cons",
+    b"crst",
+    b"dirs",
+    b"dump",
+    b"envi",
+    b"gtmk",
+    b"hash",
+    b"isro",
+    b"kill",
+    b"mntr",
+    b"reqs",
+    b"ruok",
+    b"srst",
+    b"srvr",
+    b"stat",
+    b"stmk",
+    b"wchc",
+    b"wchp",
+    b"wchs",
     &[0xff, 0xf4, 0xff, 0xfd],
 ];
 

@@ -208,7 +208,9 @@ impl Framer {
     fn check(&self, len: Option<usize>) -> Length {
         match len {
             Some(n) if n >= self.min_frame && n <= self.max_frame => Length::Frame(PREFIX + n),
-            Some(n) if n > self.max_frame && n <= MAX_PLAUSIBLE_FRAME => Length::Oversized(PREFIX + n),
+            Some(n) if n > self.max_frame && n <= MAX_PLAUSIBLE_FRAME => {
+                Length::Oversized(PREFIX + n)
+            }
             _ => Length::Bad,
         }
     }
@@ -309,7 +311,8 @@ impl Framer {
         let mut i = 0;
         while self.buf.len() - i >= PREFIX {
             let rest = &self.buf[i..];
-            let complete = matches!(self.check(frame_len(rest)), Length::Frame(t) if t <= rest.len());
+            let complete =
+                matches!(self.check(frame_len(rest)), Length::Frame(t) if t <= rest.len());
             match h.candidate(rest) {
                 Candidate::Frame if complete => {
                     stats.resyncs += 1;

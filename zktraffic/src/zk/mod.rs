@@ -13,7 +13,7 @@ pub mod pairing;
 pub mod records;
 pub mod session;
 
+pub use decoder::{DecodeStats, Decoder, DecoderConfig, MessageSink};
 pub use error::ErrorCode;
 pub use message::{Body, Message, Reply, Request};
 pub use opcode::OpCode;
-pub use decoder::{DecodeStats, Decoder, DecoderConfig, MessageSink};

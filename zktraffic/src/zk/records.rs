@@ -145,7 +145,9 @@ pub fn request<'a>(op: OpCode, c: &mut Cursor<'a>) -> Result<RequestRecord<'a>, 
             let data_len = c.buffer()?.map_or(0, <[u8]>::len);
             RequestRecord::SetData { path, data_len, version: c.i32()? }
         }
-        OpCode::SetAcl => RequestRecord::SetAcl { path: path(c)?, acl: acl_list(c)?, version: c.i32()? },
+        OpCode::SetAcl => {
+            RequestRecord::SetAcl { path: path(c)?, acl: acl_list(c)?, version: c.i32()? }
+        }
         OpCode::Multi | OpCode::MultiRead => RequestRecord::Multi(multi_request(c)?),
         OpCode::Reconfig => RequestRecord::Reconfig {
             joining: c.string_or_empty()?,
@@ -178,10 +180,9 @@ pub fn request<'a>(op: OpCode, c: &mut Cursor<'a>) -> Result<RequestRecord<'a>, 
         }
         OpCode::Sasl => RequestRecord::Sasl { token_len: c.buffer()?.map_or(0, <[u8]>::len) },
         OpCode::Ping | OpCode::Close | OpCode::WhoAmI => RequestRecord::Empty,
-        OpCode::Connect
-        | OpCode::DeleteContainer
-        | OpCode::CreateSession
-        | OpCode::Unknown(_) => RequestRecord::Unknown { body_len: c.bytes(c.remaining())?.len() },
+        OpCode::Connect | OpCode::DeleteContainer | OpCode::CreateSession | OpCode::Unknown(_) => {
+            RequestRecord::Unknown { body_len: c.bytes(c.remaining())?.len() }
+        }
     })
 }
 
@@ -303,10 +304,9 @@ pub fn reply<'a>(op: OpCode, c: &mut Cursor<'a>) -> Result<ReplyRecord<'a>, Deco
         | OpCode::SetWatches
         | OpCode::SetWatches2
         | OpCode::Close => ReplyRecord::Empty,
-        OpCode::Connect
-        | OpCode::DeleteContainer
-        | OpCode::CreateSession
-        | OpCode::Unknown(_) => ReplyRecord::Undecoded { body_len: c.bytes(c.remaining())?.len() },
+        OpCode::Connect | OpCode::DeleteContainer | OpCode::CreateSession | OpCode::Unknown(_) => {
+            ReplyRecord::Undecoded { body_len: c.bytes(c.remaining())?.len() }
+        }
     })
 }
 

@@ -68,8 +68,11 @@ impl Session {
             StreamEvent::Start { dir, from_syn } => {
                 let min = min_frame(dir);
                 let max = cfg.max_frame_bytes;
-                let mut framer =
-                    if from_syn { Framer::at_start(min, max) } else { Framer::mid_stream(min, max) };
+                let mut framer = if from_syn {
+                    Framer::at_start(min, max)
+                } else {
+                    Framer::mid_stream(min, max)
+                };
                 if self.kind.is_opaque() {
                     framer.make_opaque();
                 }
@@ -151,7 +154,8 @@ impl<K: MessageSink> FrameHandler for Side<'_, K> {
             return StreamKind::Opaque;
         }
         if self.dir == Direction::ToServer && fourletter::is_four_letter_word(&first) {
-            *self.kind = ConnKind::FourLetter { command: first, response_len: 0, last_ts: Timestamp(0) };
+            *self.kind =
+                ConnKind::FourLetter { command: first, response_len: 0, last_ts: Timestamp(0) };
             return StreamKind::Opaque;
         }
         *self.kind = ConnKind::ZooKeeper;
@@ -203,7 +207,8 @@ impl<K: MessageSink> Side<'_, K> {
             match records::connect_request(body) {
                 Ok(c) if c.protocol_version == 0 => {
                     *self.kind = ConnKind::ZooKeeper;
-                    let req = Request { xid: 0, op: OpCode::Connect, record: RequestRecord::Connect(c) };
+                    let req =
+                        Request { xid: 0, op: OpCode::Connect, record: RequestRecord::Connect(c) };
                     self.remember(&req, ts);
                     self.stats.requests += 1;
                     self.emit(ts, size, Body::Request(req));
@@ -249,7 +254,8 @@ impl<K: MessageSink> Side<'_, K> {
             match records::connect_response(body) {
                 Ok(r) => {
                     let taken = self.pending.take(0);
-                    let err = if r.is_expired() { ErrorCode::SESSION_EXPIRED } else { ErrorCode::OK };
+                    let err =
+                        if r.is_expired() { ErrorCode::SESSION_EXPIRED } else { ErrorCode::OK };
                     self.emit_reply(taken, 0, 0, err, ReplyRecord::Connect(r), size, ts);
                     return;
                 }
@@ -334,9 +340,7 @@ fn looks_like_handshake(body: &[u8]) -> bool {
 /// The frame in `bytes`, once complete: `Err` with the verdict while it is not.
 fn complete_frame(bytes: &[u8], min: usize, max: usize) -> Result<&[u8], Candidate> {
     match frame_len(bytes) {
-        Some(n) if n >= min && n <= max => {
-            bytes.get(PREFIX..PREFIX + n).ok_or(Candidate::NeedMore)
-        }
+        Some(n) if n >= min && n <= max => bytes.get(PREFIX..PREFIX + n).ok_or(Candidate::NeedMore),
         _ => Err(Candidate::No),
     }
 }
@@ -395,8 +399,9 @@ fn reply_candidate(bytes: &[u8], max: usize, pending: &PendingRequests) -> Candi
     match xid {
         -1 => verdict(
             err.is_ok()
-                && records::watch_event(zxid, &mut c)
-                    .is_ok_and(|e| matches!(e.event_type, -1 | 1..=7) && e.state_name() != "UnknownState")
+                && records::watch_event(zxid, &mut c).is_ok_and(|e| {
+                    matches!(e.event_type, -1 | 1..=7) && e.state_name() != "UnknownState"
+                })
                 && c.finish().is_ok(),
         ),
         -2 | -8 => verdict(header_only && err.is_ok()),

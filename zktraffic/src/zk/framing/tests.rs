@@ -23,7 +23,11 @@ impl FrameHandler for Recorder {
     fn candidate(&self, bytes: &[u8]) -> Candidate {
         match (frame_len(bytes), bytes.get(PREFIX)) {
             (Some(n), Some(b'Z')) if (1..=64).contains(&n) => {
-                if bytes.len() >= PREFIX + n { Candidate::Frame } else { Candidate::NeedMore }
+                if bytes.len() >= PREFIX + n {
+                    Candidate::Frame
+                } else {
+                    Candidate::NeedMore
+                }
             }
             (Some(n), None) if (1..=64).contains(&n) => Candidate::NeedMore,
             _ => Candidate::No,

@@ -98,7 +98,9 @@ fn path_records() {
     let r = req(OpCode::SetData, hdr(OpCode::SetData).string("/s").buffer(Some(&[0; 500])).i32(4));
     assert!(matches!(r, RequestRecord::SetData { path: "/s", data_len: 500, version: 4 }));
     let r = req(OpCode::SetAcl, acl(hdr(OpCode::SetAcl).string("/s")).i32(2));
-    assert!(matches!(r, RequestRecord::SetAcl { path: "/s", ref acl, version: 2 } if acl.len() == 1));
+    assert!(
+        matches!(r, RequestRecord::SetAcl { path: "/s", ref acl, version: 2 } if acl.len() == 1)
+    );
     for op in [OpCode::CheckWatches, OpCode::RemoveWatches] {
         let r = req(op, hdr(op).string("/x").i32(3));
         assert!(matches!(r, RequestRecord::Watches { path: "/x", watcher_type: 3 }));
@@ -110,7 +112,10 @@ fn path_records() {
 #[test]
 fn session_level_records() {
     let r = req(OpCode::Auth, hdr(OpCode::Auth).i32(0).string("digest").buffer(Some(b"u:p")));
-    assert!(matches!(r, RequestRecord::Auth { auth_type: 0, scheme: "digest", credential: b"u:p" }));
+    assert!(matches!(
+        r,
+        RequestRecord::Auth { auth_type: 0, scheme: "digest", credential: b"u:p" }
+    ));
     let r = req(OpCode::Sasl, hdr(OpCode::Sasl).buffer(Some(&[1; 40])));
     assert!(matches!(r, RequestRecord::Sasl { token_len: 40 }));
     for op in [OpCode::Ping, OpCode::Close, OpCode::WhoAmI] {
@@ -127,19 +132,19 @@ fn session_level_records() {
         .strings(&["/p"])
         .strings(&["/r"]);
     let RequestRecord::SetWatches(s) = req(OpCode::SetWatches2, w) else { panic!() };
-    assert_eq!((s.data, s.exist, s.persistent, s.persistent_recursive), (
-        vec!["/d"],
-        vec!["/e"],
-        vec!["/p"],
-        vec!["/r"]
-    ));
+    assert_eq!(
+        (s.data, s.exist, s.persistent, s.persistent_recursive),
+        (vec!["/d"], vec!["/e"], vec!["/p"], vec!["/r"])
+    );
     let w = hdr(OpCode::Reconfig)
         .string("server.100=0.0.0.0:56954:37866:observer;0.0.0.0:42969")
         .string("")
         .string("")
         .i64(-1);
     let r = req(OpCode::Reconfig, w);
-    assert!(matches!(r, RequestRecord::Reconfig { leaving: "", new_members: "", config_id: -1, joining } if joining.starts_with("server.100=")));
+    assert!(
+        matches!(r, RequestRecord::Reconfig { leaving: "", new_members: "", config_id: -1, joining } if joining.starts_with("server.100="))
+    );
     let r = req(OpCode::Unknown(503), hdr(OpCode::Unknown(503)).raw(&[1, 2, 3]));
     assert!(matches!(r, RequestRecord::Unknown { body_len: 3 }));
 }
@@ -172,14 +177,19 @@ fn multi_frame(op: OpCode) -> FrameWriter {
 
 #[test]
 fn multi_request_lists_every_sub_operation() {
-    let RequestRecord::Multi(ops) = req(OpCode::Multi, multi_frame(OpCode::Multi)) else { panic!() };
+    let RequestRecord::Multi(ops) = req(OpCode::Multi, multi_frame(OpCode::Multi)) else {
+        panic!()
+    };
     let seen: Vec<_> = ops.iter().map(|o| (o.op, o.path)).collect();
-    assert_eq!(seen, vec![
-        (OpCode::Create, Some("/foo")),
-        (OpCode::SetData, Some("/foo")),
-        (OpCode::Check, Some("/foo")),
-        (OpCode::Delete, Some("/bar")),
-    ]);
+    assert_eq!(
+        seen,
+        vec![
+            (OpCode::Create, Some("/foo")),
+            (OpCode::SetData, Some("/foo")),
+            (OpCode::Check, Some("/foo")),
+            (OpCode::Delete, Some("/bar")),
+        ]
+    );
     assert_eq!(ops[0].create_mode, Some(CreateMode::PersistentSequential));
     let w = hdr(OpCode::MultiRead)
         .i32(8)
@@ -243,26 +253,37 @@ fn multi_reply_sub_results_including_failures() {
         .i32(-1);
     let ReplyRecord::Multi(r) = rep(OpCode::Multi, w) else { panic!() };
     let seen: Vec<_> = r.iter().map(|x| (x.op, x.err, x.path)).collect();
-    assert_eq!(seen, vec![
-        (OpCode::Create, ErrorCode::OK, Some("/foo")),
-        (OpCode::Create2, ErrorCode::OK, Some("/foo2")),
-        (OpCode::SetData, ErrorCode::OK, None),
-        (OpCode::Unknown(-1), ErrorCode::NO_NODE, None),
-        (OpCode::Unknown(-1), ErrorCode(-2), None),
-        (OpCode::GetData, ErrorCode::OK, None),
-        (OpCode::GetChildren, ErrorCode::OK, None),
-    ]);
+    assert_eq!(
+        seen,
+        vec![
+            (OpCode::Create, ErrorCode::OK, Some("/foo")),
+            (OpCode::Create2, ErrorCode::OK, Some("/foo2")),
+            (OpCode::SetData, ErrorCode::OK, None),
+            (OpCode::Unknown(-1), ErrorCode::NO_NODE, None),
+            (OpCode::Unknown(-1), ErrorCode(-2), None),
+            (OpCode::GetData, ErrorCode::OK, None),
+            (OpCode::GetChildren, ErrorCode::OK, None),
+        ]
+    );
 }
 
 #[test]
 fn reply_records() {
     let f = FrameWriter::new();
-    assert!(matches!(rep(OpCode::Create, f.clone().string("/a")), ReplyRecord::Path { path: "/a", stat: None }));
+    assert!(matches!(
+        rep(OpCode::Create, f.clone().string("/a")),
+        ReplyRecord::Path { path: "/a", stat: None }
+    ));
     for op in [OpCode::Create2, OpCode::CreateContainer, OpCode::CreateTtl] {
         let r = rep(op, f.clone().string("/a-0000000001").stat(9));
-        assert!(matches!(r, ReplyRecord::Path { path: "/a-0000000001", stat: Some(s) } if s.mzxid == 9));
+        assert!(
+            matches!(r, ReplyRecord::Path { path: "/a-0000000001", stat: Some(s) } if s.mzxid == 9)
+        );
     }
-    assert!(matches!(rep(OpCode::Sync, f.clone().string("/")), ReplyRecord::Path { path: "/", .. }));
+    assert!(matches!(
+        rep(OpCode::Sync, f.clone().string("/")),
+        ReplyRecord::Path { path: "/", .. }
+    ));
     for op in [OpCode::Exists, OpCode::SetData, OpCode::SetAcl, OpCode::Check] {
         assert!(matches!(rep(op, f.clone().stat(4)), ReplyRecord::Stat(s) if s.version == 1));
     }
@@ -278,12 +299,35 @@ fn reply_records() {
     }
     let r = rep(OpCode::GetChildren2, f.clone().strings(&["a"]).stat(1));
     assert!(matches!(r, ReplyRecord::Children { count: 1, stat: Some(_) }));
-    assert!(matches!(rep(OpCode::GetAllChildrenNumber, f.clone().i32(12)), ReplyRecord::ChildrenNumber(12)));
-    assert!(matches!(rep(OpCode::AddWatch, f.clone().i32(0)), ReplyRecord::ErrorBody(ErrorCode::OK)));
-    assert!(matches!(rep(OpCode::Sasl, f.clone().buffer(Some(&[1; 9]))), ReplyRecord::Sasl { token_len: 9 }));
-    let r = rep(OpCode::WhoAmI, f.clone().i32(2).string("ip").string("127.0.0.1").string("digest").string("bob"));
-    assert!(matches!(r, ReplyRecord::WhoAmI(ref ids) if ids == &[("ip", "127.0.0.1"), ("digest", "bob")]));
-    for op in [OpCode::Delete, OpCode::Ping, OpCode::Auth, OpCode::SetWatches, OpCode::SetWatches2, OpCode::Close, OpCode::CheckWatches, OpCode::RemoveWatches] {
+    assert!(matches!(
+        rep(OpCode::GetAllChildrenNumber, f.clone().i32(12)),
+        ReplyRecord::ChildrenNumber(12)
+    ));
+    assert!(matches!(
+        rep(OpCode::AddWatch, f.clone().i32(0)),
+        ReplyRecord::ErrorBody(ErrorCode::OK)
+    ));
+    assert!(matches!(
+        rep(OpCode::Sasl, f.clone().buffer(Some(&[1; 9]))),
+        ReplyRecord::Sasl { token_len: 9 }
+    ));
+    let r = rep(
+        OpCode::WhoAmI,
+        f.clone().i32(2).string("ip").string("127.0.0.1").string("digest").string("bob"),
+    );
+    assert!(
+        matches!(r, ReplyRecord::WhoAmI(ref ids) if ids == &[("ip", "127.0.0.1"), ("digest", "bob")])
+    );
+    for op in [
+        OpCode::Delete,
+        OpCode::Ping,
+        OpCode::Auth,
+        OpCode::SetWatches,
+        OpCode::SetWatches2,
+        OpCode::Close,
+        OpCode::CheckWatches,
+        OpCode::RemoveWatches,
+    ] {
         assert!(matches!(rep(op, f.clone()), ReplyRecord::Empty));
     }
 }
@@ -292,7 +336,10 @@ fn reply_records() {
 fn watch_events() {
     let f = FrameWriter::new().i32(3).i32(3).string("/dknightly").finish();
     let e = watch_event(-1, &mut Cursor::new(&f[4..])).unwrap();
-    assert_eq!((e.type_name(), e.state_name(), e.path, e.zxid), ("NodeDataChanged", "SyncConnected", "/dknightly", -1));
+    assert_eq!(
+        (e.type_name(), e.state_name(), e.path, e.zxid),
+        ("NodeDataChanged", "SyncConnected", "/dknightly", -1)
+    );
 }
 
 #[test]
