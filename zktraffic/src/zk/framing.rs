@@ -12,14 +12,25 @@ pub const PREFIX: usize = 4;
 /// Above this a length prefix is not a frame at all but noise (ClickHouse Keeper's limit, 256 MiB).
 pub const MAX_PLAUSIBLE_FRAME: usize = 1 << 28;
 
-/// How a stream is carried, decided from its first four bytes.
+/// How a stream is carried, decided from its first four bytes or from a frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StreamKind {
     /// Length-prefixed ZooKeeper frames.
     Framed,
     /// Not framed (four-letter word text, TLS): bytes are only counted.
     Opaque,
+    /// (From a frame on probation only) the frame does not look right: the boundary found by
+    /// the last resync was probably false, search again.
+    Suspect,
 }
+
+/// Frames after a resync that must look right before the boundary is trusted: until then a
+/// frame that looks wrong, or a length too large to buffer, means the resync was mistaken.
+pub const PROBATION_FRAMES: u32 = 4;
+/// Largest frame believed while on probation: a false boundary reads a "length" out of the
+/// middle of some record, and waiting for megabytes that never form a frame would stall the
+/// stream. A real large frame right after a resync is lost instead (and counted).
+pub const PROBATION_MAX_FRAME: usize = 64 << 10;
 
 /// A judgement of a possible frame start, while resynchronising.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,8 +48,10 @@ pub trait FrameHandler {
     /// Decides how a stream whose start was seen is carried, from its first four bytes.
     fn stream_start(&mut self, first: [u8; 4]) -> StreamKind;
     /// A complete frame, length prefix included, completed by the delivery at `ts`; the answer
-    /// says whether the rest of the stream is still framed.
-    fn frame(&mut self, frame: &[u8], ts: Timestamp) -> StreamKind;
+    /// says whether the rest of the stream is still framed. While `on_probation` (shortly after
+    /// a resync) the handler answers [`StreamKind::Suspect`], and emits nothing, for a frame
+    /// that does not look right.
+    fn frame(&mut self, frame: &[u8], ts: Timestamp, on_probation: bool) -> StreamKind;
     /// Judges whether a frame starts at `bytes[0]` (strictly: noise must not pass).
     fn candidate(&self, bytes: &[u8]) -> Candidate;
     /// `n` bytes of an opaque stream went by at `ts`.
@@ -58,6 +71,8 @@ pub struct FramingStats {
     pub oversized_frames: u64,
     /// Frames partly lost to a capture gap (dropped undecoded).
     pub frames_lost_to_gaps: u64,
+    /// Resyncs found false by the frames that followed (the search went on).
+    pub false_resyncs: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,18 +96,26 @@ pub struct Framer {
     buf: Vec<u8>,
     max_frame: usize,
     min_frame: usize,
+    /// Frames that looked right since the last resync (saturating at the probation length).
+    trusted: u32,
 }
 
 impl Framer {
     /// A framer for a stream seen from its first byte; frames of `min_frame..=max_frame` bytes
     /// (after the prefix) are decoded.
     pub fn at_start(min_frame: usize, max_frame: usize) -> Self {
-        Framer { state: State::Start, buf: Vec::new(), max_frame, min_frame }
+        Framer {
+            state: State::Start,
+            buf: Vec::new(),
+            max_frame,
+            min_frame,
+            trusted: PROBATION_FRAMES,
+        }
     }
 
     /// A framer for a stream joined mid-way: frame boundaries must be found first.
     pub fn mid_stream(min_frame: usize, max_frame: usize) -> Self {
-        Framer { state: State::Searching, ..Framer::at_start(min_frame, max_frame) }
+        Framer { state: State::Searching, trusted: 0, ..Framer::at_start(min_frame, max_frame) }
     }
 
     /// True while frame boundaries are unknown.
@@ -191,7 +214,8 @@ impl Framer {
         }
         let first = [self.buf[0], self.buf[1], self.buf[2], self.buf[3]];
         match h.stream_start(first) {
-            StreamKind::Framed => {
+            // A stream start is never on probation: `Suspect` cannot come back here.
+            StreamKind::Framed | StreamKind::Suspect => {
                 // The four bytes stay in `buf` as the first frame's prefix.
                 self.state = State::Synced;
                 &data[take..]
@@ -204,11 +228,40 @@ impl Framer {
         }
     }
 
+    fn on_probation(&self) -> bool {
+        self.trusted < PROBATION_FRAMES
+    }
+
+    /// Records the handler's verdict on a frame; true when the stream is still framed.
+    fn judged(&mut self, kind: StreamKind, stats: &mut FramingStats) -> bool {
+        match kind {
+            StreamKind::Framed => {
+                self.trusted = self.trusted.saturating_add(1).min(PROBATION_FRAMES);
+                true
+            }
+            StreamKind::Opaque => {
+                self.make_opaque();
+                false
+            }
+            StreamKind::Suspect => {
+                stats.false_resyncs += 1;
+                self.state = State::Searching;
+                false
+            }
+        }
+    }
+
     /// Classifies a length prefix: the frame's total size, or why it is no frame.
     fn check(&self, len: Option<usize>) -> Length {
+        let max = if self.on_probation() {
+            self.max_frame.min(PROBATION_MAX_FRAME)
+        } else {
+            self.max_frame
+        };
         match len {
-            Some(n) if n >= self.min_frame && n <= self.max_frame => Length::Frame(PREFIX + n),
-            Some(n) if n > self.max_frame && n <= MAX_PLAUSIBLE_FRAME => {
+            Some(n) if n >= self.min_frame && n <= max => Length::Frame(PREFIX + n),
+            // Skipping a large frame is a bet on the boundary; only a trusted one takes it.
+            Some(n) if n > self.max_frame && n <= MAX_PLAUSIBLE_FRAME && !self.on_probation() => {
                 Length::Oversized(PREFIX + n)
             }
             _ => Length::Bad,
@@ -236,12 +289,27 @@ impl Framer {
                 Length::Frame(total) => {
                     let take = (total - self.buf.len()).min(data.len());
                     self.buf.extend_from_slice(&data[..take]);
+                    if self.buf.len() < total
+                        && self.on_probation()
+                        && h.candidate(&self.buf) == Candidate::No
+                    {
+                        // The frame's header already shows the boundary was false.
+                        stats.false_resyncs += 1;
+                        stats.resync_skipped_bytes += 1;
+                        self.state = State::Searching;
+                        self.buf.remove(0);
+                        return &data[take..];
+                    }
                     if self.buf.len() == total {
-                        let kind = h.frame(&self.buf, ts);
-                        self.buf.clear();
-                        if kind == StreamKind::Opaque {
-                            self.make_opaque();
+                        let kind = h.frame(&self.buf, ts, self.on_probation());
+                        if kind == StreamKind::Suspect {
+                            // Search again from the byte after the false boundary.
+                            self.buf.remove(0);
+                            stats.resync_skipped_bytes += 1;
+                        } else {
+                            self.buf.clear();
                         }
+                        self.judged(kind, stats);
                     }
                     return &data[take..];
                 }
@@ -265,11 +333,21 @@ impl Framer {
         while data.len() >= PREFIX {
             match self.check(frame_len(data)) {
                 Length::Frame(total) if data.len() >= total => {
-                    if h.frame(&data[..total], ts) == StreamKind::Opaque {
-                        self.make_opaque();
+                    let kind = h.frame(&data[..total], ts, self.on_probation());
+                    if !self.judged(kind, stats) {
+                        if kind == StreamKind::Suspect {
+                            stats.resync_skipped_bytes += 1;
+                            return &data[1..];
+                        }
                         return &data[total..];
                     }
                     data = &data[total..];
+                }
+                Length::Frame(_) if self.on_probation() && h.candidate(data) == Candidate::No => {
+                    stats.false_resyncs += 1;
+                    stats.resync_skipped_bytes += 1;
+                    self.state = State::Searching;
+                    return &data[1..];
                 }
                 Length::Frame(_) => break,
                 Length::Oversized(total) => {
@@ -308,6 +386,10 @@ impl Framer {
         } else {
             self.buf.extend_from_slice(data);
         }
+        // The first offset where a complete frame looks right wins. An offset that needs more
+        // bytes does not stop the scan: a plausible length inside noise would otherwise hold
+        // the search until that many bytes arrived; it only marks where to keep bytes from.
+        let mut keep_from = None;
         let mut i = 0;
         while self.buf.len() - i >= PREFIX {
             let rest = &self.buf[i..];
@@ -318,16 +400,21 @@ impl Framer {
                     stats.resyncs += 1;
                     stats.resync_skipped_bytes += i as u64;
                     self.state = State::Synced;
+                    self.trusted = 0;
                     let mut held = std::mem::take(&mut self.buf);
                     held.drain(..i);
                     return Some(held);
                 }
-                Candidate::NeedMore => break,
-                Candidate::Frame | Candidate::No => i += 1,
+                Candidate::NeedMore => {
+                    keep_from.get_or_insert(i);
+                }
+                Candidate::Frame | Candidate::No => {}
             }
+            i += 1;
         }
-        stats.resync_skipped_bytes += i as u64;
-        self.buf.drain(..i);
+        let drop = keep_from.unwrap_or(i);
+        stats.resync_skipped_bytes += drop as u64;
+        self.buf.drain(..drop);
         None
     }
 }

@@ -16,7 +16,10 @@ impl FrameHandler for Recorder {
         self.kind = Some(kind);
         kind
     }
-    fn frame(&mut self, frame: &[u8], _ts: Timestamp) -> StreamKind {
+    fn frame(&mut self, frame: &[u8], _ts: Timestamp, on_probation: bool) -> StreamKind {
+        if on_probation && frame.get(PREFIX) != Some(&b'Z') {
+            return StreamKind::Suspect;
+        }
         self.frames.push(frame[PREFIX..].to_vec());
         if &frame[PREFIX..] == b"Zstop" { StreamKind::Opaque } else { StreamKind::Framed }
     }
@@ -161,5 +164,56 @@ fn a_frame_can_end_framing() {
     let mut f = Framer::at_start(1, 64);
     let (r, _) = feed(&mut f, &[&bytes]);
     assert_eq!(r.frames.len(), 2);
-    assert_eq!(r.opaque, 15);
+    assert_eq!(r.opaque, 17);
+}
+
+/// Accepts any frame start with a plausible length: false boundaries are found by probation.
+struct Credulous(Recorder);
+
+impl FrameHandler for Credulous {
+    fn stream_start(&mut self, first: [u8; 4]) -> StreamKind {
+        self.0.stream_start(first)
+    }
+    fn frame(&mut self, frame: &[u8], ts: Timestamp, on_probation: bool) -> StreamKind {
+        self.0.frame(frame, ts, on_probation)
+    }
+    fn candidate(&self, bytes: &[u8]) -> Candidate {
+        match frame_len(bytes) {
+            Some(n) if (1..=64).contains(&n) => {
+                if bytes.len() >= PREFIX + n {
+                    Candidate::Frame
+                } else {
+                    Candidate::NeedMore
+                }
+            }
+            _ => Candidate::No,
+        }
+    }
+    fn opaque(&mut self, n: u64, ts: Timestamp) {
+        self.0.opaque(n, ts)
+    }
+}
+
+#[test]
+fn probation_rejects_a_false_boundary() {
+    // Noise whose first bytes look like a 3-byte frame, then real frames.
+    let mut bytes = vec![0, 0, 0, 3, b'x', b'y', b'z'];
+    bytes.extend(stream(&BODIES));
+    let mut f = Framer::mid_stream(1, 64);
+    let mut h = Credulous(Recorder::default());
+    let mut s = FramingStats::default();
+    f.push(&bytes, Timestamp(0), &mut h, &mut s);
+    assert_eq!(h.0.frames, BODIES.map(<[u8]>::to_vec));
+    assert_eq!((s.false_resyncs, s.resyncs), (1, 2));
+}
+
+#[test]
+fn an_oversized_length_on_probation_is_not_skipped() {
+    // A false boundary followed by a "length" of 1 MiB must not swallow the stream.
+    let mut bytes = vec![0, 0, 0, 1, b'Z', 0, 0x10, 0, 0];
+    bytes.extend(stream(&BODIES));
+    let mut f = Framer::mid_stream(1, 64);
+    let (r, s) = feed(&mut f, &[&bytes]);
+    assert_eq!(r.frames.last().map(Vec::as_slice), Some(&b"Zfour-four-four"[..]));
+    assert_eq!(s.oversized_frames, 0);
 }
