@@ -61,7 +61,11 @@ impl<W: Write> PcapWriter<W> {
     /// Writes the file header for `format`.
     pub fn with_format(mut out: W, format: PcapFormat) -> io::Result<Self> {
         let e = Endian(format.big_endian);
-        let magic: u32 = if format.nanos { 0xa1b2_3c4d } else { 0xa1b2_c3d4 };
+        let magic: u32 = if format.nanos {
+            0xa1b2_3c4d
+        } else {
+            0xa1b2_c3d4
+        };
         let mut header = [0u8; 24];
         header[0..4].copy_from_slice(&e.u32(magic));
         header[4..6].copy_from_slice(&e.u16(2));
@@ -81,7 +85,12 @@ impl<W: Write> PcapWriter<W> {
     }
 
     /// Writes one record as is: `captured` bytes of a frame that was `orig_len` bytes long.
-    pub fn write_record(&mut self, ts: Timestamp, captured: &[u8], orig_len: u32) -> io::Result<()> {
+    pub fn write_record(
+        &mut self,
+        ts: Timestamp,
+        captured: &[u8],
+        orig_len: u32,
+    ) -> io::Result<()> {
         let e = Endian(self.format.big_endian);
         let secs = u32::try_from(ts.secs()).map_err(|_| {
             invalid("timestamp after 2106 does not fit a classic pcap record; use pcapng")
@@ -103,6 +112,11 @@ impl<W: Write> PcapWriter<W> {
     /// Flushes the underlying writer.
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
+    }
+
+    /// The underlying writer (e.g. to append hand-made records in tests).
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.out
     }
 
     /// Returns the underlying writer (not flushed).
@@ -249,6 +263,11 @@ impl<W: Write> PcapNgWriter<W> {
         self.out.flush()
     }
 
+    /// The underlying writer (e.g. to append hand-made records in tests).
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.out
+    }
+
     /// Returns the underlying writer (not flushed).
     pub fn into_inner(self) -> W {
         self.out
@@ -301,13 +320,25 @@ struct Endian(bool);
 
 impl Endian {
     fn u16(self, v: u16) -> [u8; 2] {
-        if self.0 { v.to_be_bytes() } else { v.to_le_bytes() }
+        if self.0 {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
     }
     fn u32(self, v: u32) -> [u8; 4] {
-        if self.0 { v.to_be_bytes() } else { v.to_le_bytes() }
+        if self.0 {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
     }
     fn i64(self, v: i64) -> [u8; 8] {
-        if self.0 { v.to_be_bytes() } else { v.to_le_bytes() }
+        if self.0 {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
     }
 }
 
@@ -416,7 +447,11 @@ impl<'a> FrameBuilder<'a> {
         out.extend_from_slice(&[2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1]);
         for (i, vid) in self.vlans.iter().enumerate() {
             // Outer tag of a double-tagged frame is 802.1ad, as switches write it.
-            let tpid: u16 = if i == 0 && self.vlans.len() > 1 { 0x88a8 } else { 0x8100 };
+            let tpid: u16 = if i == 0 && self.vlans.len() > 1 {
+                0x88a8
+            } else {
+                0x8100
+            };
             out.extend_from_slice(&tpid.to_be_bytes());
             out.extend_from_slice(&(vid & 0x0fff).to_be_bytes());
         }
