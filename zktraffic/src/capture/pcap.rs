@@ -192,6 +192,16 @@ pub struct CaptureReader {
     finished: bool,
 }
 
+impl std::fmt::Debug for CaptureReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CaptureReader")
+            .field("name", &self.name)
+            .field("offset", &self.input.offset)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Clone, Copy)]
 enum Format {
     Pcap(PcapFile),
@@ -339,7 +349,7 @@ impl CaptureReader {
             }
             return not_capture(name, 0, detail);
         };
-        Ok(CaptureReader {
+        let mut reader = CaptureReader {
             name,
             input,
             format,
@@ -347,7 +357,23 @@ impl CaptureReader {
             stats: CaptureStats::default(),
             warnings: Vec::new(),
             finished: false,
-        })
+        };
+        if let Format::Pcap(file) = format {
+            reader.check_link_type(file.link, "the file");
+        }
+        Ok(reader)
+    }
+
+    /// Says once per file or interface that its frames will all be skipped.
+    fn check_link_type(&mut self, link: LinkType, whose: &str) {
+        if let LinkType::Unsupported(code) = link {
+            let message = format!(
+                "{}: {whose} has link type {code}, which zktraffic does not decode; its frames \
+                 are skipped (supported: Ethernet, Linux cooked v1/v2, raw IP, BSD loopback)",
+                self.name
+            );
+            self.warn(message);
+        }
     }
 
     /// The name used in messages (the path, or `<stdin>`).
@@ -361,7 +387,7 @@ impl CaptureReader {
     }
 
     /// Problems that did not stop reading (truncated last record, unknown interfaces, …); the
-    /// first [`MAX_WARNINGS`] are kept, `stats().warnings` counts all.
+    /// first 100 are kept, `stats().warnings` counts all.
     pub fn warnings(&self) -> &[String] {
         &self.warnings
     }
@@ -682,6 +708,12 @@ impl CaptureReader {
                 "more than {MAX_INTERFACES} interfaces in one section"
             )));
         }
+        let whose = format!(
+            "interface {} (offset {})",
+            self.ng.interfaces.len(),
+            self.input.offset
+        );
+        self.check_link_type(link, &whose);
         if units.is_none() {
             let message = format!(
                 "{}: offset {}: interface {} has if_tsresol 0x{tsresol:02x}, which is out of \
@@ -1294,6 +1326,12 @@ mod tests {
         let out = read("user.pcap", &w.into_inner());
         assert_eq!(out.stats.skipped_unsupported_link, 1);
         assert!(out.segments.is_empty());
+        assert_eq!(out.warnings.len(), 1);
+        assert!(
+            out.warnings[0].starts_with("user.pcap: the file has link type 147, which zktraffic"),
+            "{:?}",
+            out.warnings
+        );
     }
 
     #[test]
@@ -1519,6 +1557,27 @@ mod tests {
             error.contains(&format!("offset {second}: bad enhanced packet block")),
             "{error}"
         );
+
+        // A second section whose byte-order magic is unknown, or whose version is.
+        for (what, patch, detail) in [
+            ("byte order", 8, "unknown byte-order magic 0x1a2b3c1b"),
+            ("version", 12, "pcapng version 2.0 is not supported"),
+        ] {
+            let mut bad = ng.clone();
+            let mut section = write_pcapng(false, 9, &traffic);
+            match patch {
+                8 => section[8] = 0x1b,
+                _ => section[12] = 2,
+            }
+            bad.extend(section);
+            let (delivered, error) = read_to_error("two.pcapng", &bad);
+            assert_eq!(delivered, 3, "{what}");
+            let at = ng.len();
+            assert!(
+                error.contains(&format!("offset {at}: ")) && error.contains(detail),
+                "{what}: {error}"
+            );
+        }
 
         // A classic record claiming more than any snap length.
         let pcap = write_pcap(PcapFormat::default(), &traffic);
