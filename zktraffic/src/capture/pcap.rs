@@ -327,17 +327,15 @@ impl CaptureReader {
                 link: LinkType::from_code(header.network.0 as u32 & 0xffff),
             })
         } else if le == SHB_TYPE {
-            if let Some(bom) = head.get(8..12) {
-                let bom = u32::from_le_bytes([bom[0], bom[1], bom[2], bom[3]]);
-                if bom != BYTE_ORDER_MAGIC && bom != BYTE_ORDER_MAGIC.swap_bytes() {
-                    let detail =
-                        format!("pcapng section header with unknown byte-order magic 0x{bom:08x}");
-                    return not_capture(name, 8, detail);
-                }
-            }
-            if head.len() < 12 {
+            let Some(bom) = head.get(8..12) else {
                 let detail = format!("pcapng section header cut off after {} bytes", head.len());
                 return not_capture(name, 0, detail);
+            };
+            let bom = u32::from_le_bytes([bom[0], bom[1], bom[2], bom[3]]);
+            if bom != BYTE_ORDER_MAGIC && bom != BYTE_ORDER_MAGIC.swap_bytes() {
+                let detail =
+                    format!("pcapng section header with unknown byte-order magic 0x{bom:08x}");
+                return not_capture(name, 8, detail);
             }
             // The section header itself is read like every other block.
             Format::PcapNg
