@@ -11,6 +11,8 @@
 //! [`pipeline::Pipeline`] wires the stages together; every front-end differs only in its sink.
 
 pub mod capture;
+pub mod cli;
+pub mod dump;
 pub mod output;
 pub mod pipeline;
 pub mod tcp;

@@ -289,17 +289,11 @@ mod tests {
     const TS: Timestamp = Timestamp(1_700_000_000_123_456_789);
 
     fn v4() -> (SocketAddr, SocketAddr) {
-        (
-            "10.1.2.3:40000".parse().unwrap(),
-            "10.9.8.7:2181".parse().unwrap(),
-        )
+        ("10.1.2.3:40000".parse().unwrap(), "10.9.8.7:2181".parse().unwrap())
     }
 
     fn v6() -> (SocketAddr, SocketAddr) {
-        (
-            "[2001:db8::1]:40000".parse().unwrap(),
-            "[2001:db8::2]:2181".parse().unwrap(),
-        )
+        ("[2001:db8::1]:40000".parse().unwrap(), "[2001:db8::2]:2181".parse().unwrap())
     }
 
     fn builder(addrs: (SocketAddr, SocketAddr), payload: &[u8]) -> FrameBuilder<'_> {
@@ -344,10 +338,7 @@ mod tests {
         assert_segment(&full(LinkType::Ethernet, &patched).unwrap(), v4(), b"x");
 
         let three = builder(v4(), b"x").vlans(&[5, 6, 7]).ethernet().unwrap();
-        assert_eq!(
-            full(LinkType::Ethernet, &three).unwrap_err(),
-            SkipReason::NotIp
-        );
+        assert_eq!(full(LinkType::Ethernet, &three).unwrap_err(), SkipReason::NotIp);
     }
 
     #[test]
@@ -381,10 +372,7 @@ mod tests {
         let mut arp = vec![0u8; 14];
         arp.extend_from_slice(&0x0806u16.to_be_bytes());
         arp.extend_from_slice(&[0; 28]);
-        assert_eq!(
-            full(LinkType::LinuxSll, &arp).unwrap_err(),
-            SkipReason::NotIp
-        );
+        assert_eq!(full(LinkType::LinuxSll, &arp).unwrap_err(), SkipReason::NotIp);
         assert_eq!(
             full(LinkType::LinuxSll2, &[0x08, 0]).unwrap_err(),
             SkipReason::TruncatedHeaders
@@ -404,14 +392,8 @@ mod tests {
         assert_segment(&full(LinkType::from_code(228), &ip4).unwrap(), v4(), b"raw");
         assert_segment(&full(LinkType::from_code(229), &ip6).unwrap(), v6(), b"raw");
         // The link type promises one version; the packet is the other.
-        assert_eq!(
-            full(LinkType::Ipv4, &ip6).unwrap_err(),
-            SkipReason::Malformed
-        );
-        assert_eq!(
-            full(LinkType::Ipv6, &ip4).unwrap_err(),
-            SkipReason::Malformed
-        );
+        assert_eq!(full(LinkType::Ipv4, &ip6).unwrap_err(), SkipReason::Malformed);
+        assert_eq!(full(LinkType::Ipv6, &ip4).unwrap_err(), SkipReason::Malformed);
     }
 
     #[test]
@@ -433,10 +415,7 @@ mod tests {
         assert_eq!(full(LinkType::Loop, &frame).unwrap_err(), SkipReason::NotIp);
         let frame = [&17u32.to_le_bytes()[..], &ip].concat();
         assert_eq!(full(LinkType::Null, &frame).unwrap_err(), SkipReason::NotIp);
-        assert_eq!(
-            full(LinkType::Null, &[2, 0]).unwrap_err(),
-            SkipReason::TruncatedHeaders
-        );
+        assert_eq!(full(LinkType::Null, &[2, 0]).unwrap_err(), SkipReason::TruncatedHeaders);
     }
 
     #[test]
@@ -457,16 +436,10 @@ mod tests {
         let ip = builder(v4(), b"frag").ip_packet().unwrap();
         let mut more_fragments = ip.clone();
         more_fragments[6] |= 0x20;
-        assert_eq!(
-            full(LinkType::RawIp, &more_fragments).unwrap_err(),
-            SkipReason::Fragment
-        );
+        assert_eq!(full(LinkType::RawIp, &more_fragments).unwrap_err(), SkipReason::Fragment);
         let mut later_fragment = ip.clone();
         later_fragment[7] = 10; // offset 80 bytes
-        assert_eq!(
-            full(LinkType::RawIp, &later_fragment).unwrap_err(),
-            SkipReason::Fragment
-        );
+        assert_eq!(full(LinkType::RawIp, &later_fragment).unwrap_err(), SkipReason::Fragment);
         // Don't-fragment alone is not a fragment.
         let mut dont_fragment = ip.clone();
         dont_fragment[6] = 0x40;
@@ -480,10 +453,7 @@ mod tests {
         frag6[4..6].copy_from_slice(&payload_len.to_be_bytes());
         frag6.extend_from_slice(&[6, 0, 0, 1, 0, 0, 0, 42]);
         frag6.extend_from_slice(&ip6[40..]);
-        assert_eq!(
-            full(LinkType::RawIp, &frag6).unwrap_err(),
-            SkipReason::Fragment
-        );
+        assert_eq!(full(LinkType::RawIp, &frag6).unwrap_err(), SkipReason::Fragment);
     }
 
     #[test]
@@ -493,32 +463,17 @@ mod tests {
         assert_eq!(full(LinkType::RawIp, &udp).unwrap_err(), SkipReason::NotTcp);
         let mut arp = builder(v4(), b"").ethernet().unwrap();
         arp[12..14].copy_from_slice(&0x0806u16.to_be_bytes());
-        assert_eq!(
-            full(LinkType::Ethernet, &arp).unwrap_err(),
-            SkipReason::NotIp
-        );
-        assert_eq!(
-            full(LinkType::RawIp, &[0x55; 40]).unwrap_err(),
-            SkipReason::Malformed
-        );
-        assert_eq!(
-            full(LinkType::from_code(105), &arp).unwrap_err(),
-            SkipReason::UnsupportedLink
-        );
+        assert_eq!(full(LinkType::Ethernet, &arp).unwrap_err(), SkipReason::NotIp);
+        assert_eq!(full(LinkType::RawIp, &[0x55; 40]).unwrap_err(), SkipReason::Malformed);
+        assert_eq!(full(LinkType::from_code(105), &arp).unwrap_err(), SkipReason::UnsupportedLink);
         // IHL below 5.
         let mut bad_ihl = udp.clone();
         bad_ihl[0] = 0x44;
-        assert_eq!(
-            full(LinkType::RawIp, &bad_ihl).unwrap_err(),
-            SkipReason::Malformed
-        );
+        assert_eq!(full(LinkType::RawIp, &bad_ihl).unwrap_err(), SkipReason::Malformed);
         // TCP data offset below 5.
         let mut bad_offset = builder(v4(), b"x").ip_packet().unwrap();
         bad_offset[20 + 12] = 0x40;
-        assert_eq!(
-            full(LinkType::RawIp, &bad_offset).unwrap_err(),
-            SkipReason::Malformed
-        );
+        assert_eq!(full(LinkType::RawIp, &bad_offset).unwrap_err(), SkipReason::Malformed);
     }
 
     #[test]

@@ -250,14 +250,7 @@ impl NgInterface {
 /// What the next record is, without borrowing the buffer (so the caller can).
 enum Step {
     /// A packet whose data is `data()[start..end]`; the record is `len` bytes long.
-    Packet {
-        link: LinkType,
-        ts: Timestamp,
-        orig_len: u32,
-        start: usize,
-        end: usize,
-        len: usize,
-    },
+    Packet { link: LinkType, ts: Timestamp, orig_len: u32, start: usize, end: usize, len: usize },
     /// A record to pass over.
     Skip { len: usize },
     /// Nothing more to read.
@@ -282,18 +275,10 @@ impl CaptureReader {
     pub fn from_reader(name: String, reader: Box<dyn Read + Send>) -> Result<Self, CaptureError> {
         let mut input = Input::new(reader);
         if let Err(source) = input.fill(24) {
-            return Err(CaptureError::Read {
-                name,
-                offset: 0,
-                source,
-            });
+            return Err(CaptureError::Read { name, offset: 0, source });
         }
         let not_capture = |name: String, offset: u64, detail: String| {
-            Err(CaptureError::NotCapture {
-                name,
-                offset,
-                detail,
-            })
+            Err(CaptureError::NotCapture { name, offset, detail })
         };
         let head = input.data();
         let Some(magic) = head.get(..4) else {
@@ -450,14 +435,7 @@ impl CaptureReader {
                 }
                 Ok(Step::End) => self.finished = true,
                 Ok(Step::Skip { len }) => self.input.consume(len),
-                Ok(Step::Packet {
-                    link,
-                    ts,
-                    orig_len,
-                    start,
-                    end,
-                    len,
-                }) => {
+                Ok(Step::Packet { link, ts, orig_len, start, end, len }) => {
                     let frame = Frame {
                         ts,
                         link,
@@ -491,11 +469,7 @@ impl CaptureReader {
     }
 
     fn corrupt(&self, detail: String) -> CaptureError {
-        CaptureError::Corrupt {
-            name: self.name.clone(),
-            offset: self.input.offset,
-            detail,
-        }
+        CaptureError::Corrupt { name: self.name.clone(), offset: self.input.offset, detail }
     }
 
     fn warn(&mut self, message: String) {
@@ -528,11 +502,9 @@ impl CaptureReader {
         }
         let field = &self.input.data()[8..12];
         let field = [field[0], field[1], field[2], field[3]];
-        let caplen = if file.big_endian {
-            u32::from_be_bytes(field)
-        } else {
-            u32::from_le_bytes(field)
-        } as usize;
+        let caplen =
+            if file.big_endian { u32::from_be_bytes(field) } else { u32::from_le_bytes(field) }
+                as usize;
         if caplen > (file.snaplen as usize).max(LIBPCAP_MAX_SNAPLEN) {
             return Err(self.corrupt(format!(
                 "record claims {caplen} captured bytes, more than the file's snap length {}",
@@ -561,16 +533,9 @@ impl CaptureReader {
             Ok((_, frame)) => (frame.ts_sec, frame.ts_usec, frame.origlen),
             Err(e) => return Err(self.corrupt(format!("bad record: {}", describe(&e)))),
         };
-        let frac_nanos = if file.nanos {
-            u64::from(ts_frac)
-        } else {
-            u64::from(ts_frac) * 1000
-        };
-        let ts = Timestamp(
-            u64::from(ts_sec)
-                .saturating_mul(1_000_000_000)
-                .saturating_add(frac_nanos),
-        );
+        let frac_nanos = if file.nanos { u64::from(ts_frac) } else { u64::from(ts_frac) * 1000 };
+        let ts =
+            Timestamp(u64::from(ts_sec).saturating_mul(1_000_000_000).saturating_add(frac_nanos));
         Ok(Step::Packet {
             link: file.link,
             ts,
@@ -606,11 +571,7 @@ impl CaptureReader {
             self.ng.big_endian
         };
         let u32_at = |bytes: [u8; 4]| {
-            if big_endian {
-                u32::from_be_bytes(bytes)
-            } else {
-                u32::from_le_bytes(bytes)
-            }
+            if big_endian { u32::from_be_bytes(bytes) } else { u32::from_le_bytes(bytes) }
         };
         let block_type = u32_at(word(0));
         let len = u32_at(word(4)) as usize;
@@ -691,26 +652,19 @@ impl CaptureReader {
             .and_then(|option| option.as_bytes().ok())
             .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
             .map_or(0, |bytes| {
-                if big_endian {
-                    i64::from_be_bytes(bytes)
-                } else {
-                    i64::from_le_bytes(bytes)
-                }
+                if big_endian { i64::from_be_bytes(bytes) } else { i64::from_le_bytes(bytes) }
             });
         let link = LinkType::from_code(u32::from(idb.linktype.0 as u16));
         let snaplen = idb.snaplen;
         let tsresol = idb.if_tsresol;
         let units = units_per_sec(tsresol).filter(|&units| units > 0);
         if self.ng.interfaces.len() >= MAX_INTERFACES {
-            return Err(self.corrupt(format!(
-                "more than {MAX_INTERFACES} interfaces in one section"
-            )));
+            return Err(
+                self.corrupt(format!("more than {MAX_INTERFACES} interfaces in one section"))
+            );
         }
-        let whose = format!(
-            "interface {} (offset {})",
-            self.ng.interfaces.len(),
-            self.input.offset
-        );
+        let whose =
+            format!("interface {} (offset {})", self.ng.interfaces.len(), self.input.offset);
         self.check_link_type(link, &whose);
         if units.is_none() {
             let message = format!(
@@ -785,11 +739,7 @@ impl CaptureReader {
         let big_endian = self.ng.big_endian;
         let u32_at = |at: usize| {
             let b = [block[at], block[at + 1], block[at + 2], block[at + 3]];
-            if big_endian {
-                u32::from_be_bytes(b)
-            } else {
-                u32::from_le_bytes(b)
-            }
+            if big_endian { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) }
         };
         let if_id = if big_endian {
             u16::from_be_bytes([block[8], block[9]])
@@ -803,14 +753,7 @@ impl CaptureReader {
                 len - 32
             )));
         }
-        self.packet(
-            u32::from(if_id),
-            Some((high, low)),
-            28,
-            caplen as usize,
-            orig_len,
-            len,
-        )
+        self.packet(u32::from(if_id), Some((high, low)), 28, caplen as usize, orig_len, len)
     }
 
     fn packet(
@@ -842,14 +785,7 @@ impl CaptureReader {
             None => self.ng.last_ts,
         };
         self.ng.last_ts = ts;
-        Ok(Step::Packet {
-            link: interface.link,
-            ts,
-            orig_len,
-            start,
-            end: start + caplen,
-            len,
-        })
+        Ok(Step::Packet { link: interface.link, ts, orig_len, start, end: start + caplen, len })
     }
 }
 
@@ -879,14 +815,7 @@ struct Input {
 
 impl Input {
     fn new(reader: Box<dyn Read + Send>) -> Self {
-        Input {
-            reader,
-            buf: vec![0; INITIAL_BUFFER_LEN],
-            start: 0,
-            end: 0,
-            offset: 0,
-            eof: false,
-        }
+        Input { reader, buf: vec![0; INITIAL_BUFFER_LEN], start: 0, end: 0, offset: 0, eof: false }
     }
 
     fn data(&self) -> &[u8] {
@@ -914,8 +843,7 @@ impl Input {
                 self.end -= self.start;
                 self.start = 0;
                 if self.buf.len() < want {
-                    self.buf
-                        .resize(want.next_power_of_two().min(MAX_RECORD_LEN).max(want), 0);
+                    self.buf.resize(want.next_power_of_two().min(MAX_RECORD_LEN).max(want), 0);
                 }
             }
             match self.reader.read(&mut self.buf[self.end..]) {
@@ -994,18 +922,12 @@ mod tests {
     }
 
     fn read_chunked(name: &str, bytes: &[u8], chunk: usize) -> Result<Outcome, CaptureError> {
-        let input = Chunked {
-            data: bytes.to_vec(),
-            pos: 0,
-            chunk,
-        };
+        let input = Chunked { data: bytes.to_vec(), pos: 0, chunk };
         let mut reader = CaptureReader::from_reader(name.to_string(), Box::new(input))?;
         let mut segments = Vec::new();
         let result = reader.for_each_segment(|s| segments.push(Seg::from(s)));
         // Reading again after the end (or an error) delivers nothing more.
-        reader
-            .for_each_segment(|_| panic!("segment after the end"))
-            .unwrap();
+        reader.for_each_segment(|_| panic!("segment after the end")).unwrap();
         Ok(Outcome {
             segments,
             stats: reader.stats().clone(),
@@ -1036,11 +958,7 @@ mod tests {
         let server4: SocketAddr = "192.168.7.2:2181".parse().unwrap();
         let client6: SocketAddr = "[fd00::17]:51235".parse().unwrap();
         let server6: SocketAddr = "[fd00::2181]:2181".parse().unwrap();
-        let sizes: &[usize] = if big {
-            &[0, 1, 12, 100, 1460, 9000]
-        } else {
-            &[0, 1, 12, 40]
-        };
+        let sizes: &[usize] = if big { &[0, 1, 12, 100, 1460, 9000] } else { &[0, 1, 12, 40] };
         let all_flags = [SYN, SYN | ACK, ACK, PSH | ACK, FIN | ACK, RST];
         (0..count)
             .map(|i| {
@@ -1051,9 +969,8 @@ mod tests {
                     _ => (server6, client6),
                 };
                 let vlans: &[u16] = [&[][..], &[7], &[7, 8]][i % 3];
-                let payload: Vec<u8> = (0..sizes[i % sizes.len()])
-                    .map(|b| (b * 31 + i) as u8)
-                    .collect();
+                let payload: Vec<u8> =
+                    (0..sizes[i % sizes.len()]).map(|b| (b * 31 + i) as u8).collect();
                 let seq = 1000u32.wrapping_add(i as u32 * 7919);
                 let ack = u32::MAX - i as u32;
                 let flags = all_flags[i % all_flags.len()];
@@ -1067,19 +984,7 @@ mod tests {
                     .unwrap();
                 let ts = Timestamp(1_700_000_000_000_000_000 + i as u64 * 1_234_567_891);
                 let wire_len = payload.len() as u32;
-                Sent {
-                    frame,
-                    seg: Seg {
-                        ts,
-                        src,
-                        dst,
-                        seq,
-                        ack,
-                        flags,
-                        payload,
-                        wire_len,
-                    },
-                }
+                Sent { frame, seg: Seg { ts, src, dst, seq, ack, flags, payload, wire_len } }
             })
             .collect()
     }
@@ -1094,10 +999,7 @@ mod tests {
 
     fn write_pcapng(big_endian: bool, tsresol: u8, traffic: &[Sent]) -> Vec<u8> {
         let mut w = PcapNgWriter::empty(Vec::new(), big_endian).unwrap();
-        let interface = NgInterface {
-            tsresol,
-            ..NgInterface::default()
-        };
+        let interface = NgInterface { tsresol, ..NgInterface::default() };
         let id = w.add_interface(interface).unwrap();
         for sent in traffic {
             w.write_packet(id, sent.seg.ts, &sent.frame).unwrap();
@@ -1119,11 +1021,7 @@ mod tests {
     /// A raw pcapng block.
     fn ng_block(big_endian: bool, block_type: u32, body: &[u8]) -> Vec<u8> {
         let u32b = |v: u32| {
-            if big_endian {
-                v.to_be_bytes()
-            } else {
-                v.to_le_bytes()
-            }
+            if big_endian { v.to_be_bytes() } else { v.to_le_bytes() }
         };
         let padded = body.len().div_ceil(4) * 4;
         let len = (12 + padded) as u32;
@@ -1139,19 +1037,11 @@ mod tests {
     fn round_trip_every_field_pcap_and_pcapng_both_byte_orders() {
         let traffic = traffic(12, true);
         let files = [
-            (
-                "le-us.pcap",
-                write_pcap(PcapFormat::default(), &traffic),
-                1000,
-            ),
+            ("le-us.pcap", write_pcap(PcapFormat::default(), &traffic), 1000),
             (
                 "be-ns.pcap",
                 write_pcap(
-                    PcapFormat {
-                        nanos: true,
-                        big_endian: true,
-                        ..PcapFormat::default()
-                    },
+                    PcapFormat { nanos: true, big_endian: true, ..PcapFormat::default() },
                     &traffic,
                 ),
                 1,
@@ -1201,9 +1091,7 @@ mod tests {
             wire_len: payload.len() as u32,
         };
         fn frame(s: &Seg) -> FrameBuilder<'_> {
-            FrameBuilder::new(s.src, s.dst)
-                .seq(s.seq)
-                .payload(&s.payload)
+            FrameBuilder::new(s.src, s.dst).seq(s.seq).payload(&s.payload)
         }
 
         // Section 1, little-endian: Ethernet in ns, raw IP in µs with a 1000 s offset.
@@ -1213,19 +1101,11 @@ mod tests {
         let s4 = seg(b, a, 4, b"obsolete", 1_600_000_002_000_001_000);
         let mut w = PcapNgWriter::empty(Vec::new(), false).unwrap();
         let eth = w.add_interface(NgInterface::default()).unwrap();
-        let raw_interface = NgInterface {
-            link_type: 101,
-            snaplen: 0,
-            tsresol: 6,
-            tsoffset: 1000,
-        };
+        let raw_interface = NgInterface { link_type: 101, snaplen: 0, tsresol: 6, tsoffset: 1000 };
         let raw = w.add_interface(raw_interface).unwrap();
-        w.write_packet(eth, s1.ts, &frame(&s1).ethernet().unwrap())
-            .unwrap();
-        w.write_packet(raw, s2.ts, &frame(&s2).ip_packet().unwrap())
-            .unwrap();
-        w.write_simple_packet(&frame(&s3).ethernet().unwrap())
-            .unwrap();
+        w.write_packet(eth, s1.ts, &frame(&s1).ethernet().unwrap()).unwrap();
+        w.write_packet(raw, s2.ts, &frame(&s2).ip_packet().unwrap()).unwrap();
+        w.write_simple_packet(&frame(&s3).ethernet().unwrap()).unwrap();
         // Obsolete packet block on the raw interface.
         let ip = frame(&s4).ip_packet().unwrap();
         let units = (s4.ts.0 - 1000 * 1_000_000_000) / 1000;
@@ -1249,19 +1129,10 @@ mod tests {
         let s5 = seg(c, d, 5, b"sll-binary", 1_600_000_003_500_000_000);
         let s6 = seg(d, c, 6, b"null-ms", 1_600_000_004_123_000_000);
         let mut w = PcapNgWriter::empty(Vec::new(), true).unwrap();
-        let sll_interface = NgInterface {
-            link_type: 113,
-            snaplen: 0,
-            tsresol: 0x80 | 10,
-            tsoffset: 0,
-        };
+        let sll_interface =
+            NgInterface { link_type: 113, snaplen: 0, tsresol: 0x80 | 10, tsoffset: 0 };
         let sll = w.add_interface(sll_interface).unwrap();
-        let null_interface = NgInterface {
-            link_type: 0,
-            snaplen: 0,
-            tsresol: 3,
-            tsoffset: -100,
-        };
+        let null_interface = NgInterface { link_type: 0, snaplen: 0, tsresol: 3, tsoffset: -100 };
         let null = w.add_interface(null_interface).unwrap();
         let mut sll_frame = vec![0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0, 0x86, 0xdd];
         sll_frame.extend(frame(&s5).ip_packet().unwrap());
@@ -1280,35 +1151,19 @@ mod tests {
         assert_eq!(out.stats.ignored_blocks, 1);
         assert_eq!(out.stats.skipped_unknown_interface, 1);
         assert_eq!(out.warnings.len(), 1);
-        assert!(
-            out.warnings[0].contains("two-sections.pcapng"),
-            "{:?}",
-            out.warnings
-        );
-        assert!(
-            out.warnings[0].contains("interface 9"),
-            "{:?}",
-            out.warnings
-        );
+        assert!(out.warnings[0].contains("two-sections.pcapng"), "{:?}", out.warnings);
+        assert!(out.warnings[0].contains("interface 9"), "{:?}", out.warnings);
     }
 
     #[test]
     fn link_types_of_the_file_header_are_honoured() {
-        let s = FrameBuilder::new(
-            "1.2.3.4:5".parse().unwrap(),
-            "5.6.7.8:2181".parse().unwrap(),
-        )
-        .payload(b"raw");
-        let format = PcapFormat {
-            link_type: 101,
-            ..PcapFormat::default()
-        };
+        let s = FrameBuilder::new("1.2.3.4:5".parse().unwrap(), "5.6.7.8:2181".parse().unwrap())
+            .payload(b"raw");
+        let format = PcapFormat { link_type: 101, ..PcapFormat::default() };
         let mut w = PcapWriter::with_format(Vec::new(), format).unwrap();
-        w.write_packet(Timestamp(1_000), &s.ip_packet().unwrap())
-            .unwrap();
+        w.write_packet(Timestamp(1_000), &s.ip_packet().unwrap()).unwrap();
         // Same bytes read as Ethernet would not be TCP: the link type matters.
-        w.write_packet(Timestamp(2_000), &s.ethernet().unwrap())
-            .unwrap();
+        w.write_packet(Timestamp(2_000), &s.ethernet().unwrap()).unwrap();
         let out = read("raw.pcap", &w.into_inner());
         assert_eq!(out.segments.len(), 1);
         assert_eq!(out.segments[0].payload, b"raw");
@@ -1319,8 +1174,7 @@ mod tests {
             ..PcapFormat::default()
         };
         let mut w = PcapWriter::with_format(Vec::new(), format).unwrap();
-        w.write_packet(Timestamp(1_000), &s.ethernet().unwrap())
-            .unwrap();
+        w.write_packet(Timestamp(1_000), &s.ethernet().unwrap()).unwrap();
         let out = read("user.pcap", &w.into_inner());
         assert_eq!(out.stats.skipped_unsupported_link, 1);
         assert!(out.segments.is_empty());
@@ -1335,10 +1189,7 @@ mod tests {
     #[test]
     fn snap_length_truncated_frames_keep_their_wire_length() {
         let traffic = traffic(8, true);
-        let format = PcapFormat {
-            snaplen: 95,
-            ..PcapFormat::default()
-        };
+        let format = PcapFormat { snaplen: 95, ..PcapFormat::default() };
         let out = read("snap.pcap", &write_pcap(format, &traffic));
         out.result.unwrap();
         assert_eq!(out.segments.len(), 8);
@@ -1359,10 +1210,7 @@ mod tests {
 
         // Same in pcapng, through the interface's snap length.
         let mut w = PcapNgWriter::empty(Vec::new(), false).unwrap();
-        let interface = NgInterface {
-            snaplen: 95,
-            ..NgInterface::default()
-        };
+        let interface = NgInterface { snaplen: 95, ..NgInterface::default() };
         w.add_interface(interface).unwrap();
         for sent in &traffic {
             w.write_packet(0, sent.seg.ts, &sent.frame).unwrap();
@@ -1371,11 +1219,7 @@ mod tests {
         let ng = read("snap.pcapng", &w.into_inner());
         ng.result.unwrap();
         assert_eq!(ng.stats.truncated_payloads, 2 * cut);
-        let payloads: Vec<_> = ng
-            .segments
-            .iter()
-            .map(|s| (&s.payload, s.wire_len))
-            .collect();
+        let payloads: Vec<_> = ng.segments.iter().map(|s| (&s.payload, s.wire_len)).collect();
         let doubled: Vec<_> = out
             .segments
             .iter()
@@ -1405,11 +1249,7 @@ mod tests {
         // Files, and where their records before the first packet end: the pcap file header;
         // pcapng's section header (28 bytes) and interface description.
         for (name, bytes, header_ends) in [
-            (
-                "cut.pcap",
-                write_pcap(PcapFormat::default(), &traffic),
-                vec![24],
-            ),
+            ("cut.pcap", write_pcap(PcapFormat::default(), &traffic), vec![24]),
             ("cut.pcapng", write_pcapng(false, 9, &traffic), vec![0, 28]),
         ] {
             let full = read(name, &bytes).segments;
@@ -1419,17 +1259,10 @@ mod tests {
             for cut in header_ends[0].max(12) as usize..bytes.len() {
                 let out = read(name, &bytes[..cut]);
                 out.result.unwrap();
-                let complete = packet_starts[1..]
-                    .iter()
-                    .filter(|&&end| end <= cut as u64)
-                    .count();
+                let complete = packet_starts[1..].iter().filter(|&&end| end <= cut as u64).count();
                 assert_eq!(out.segments, full[..complete], "{name} cut at {cut}");
                 if boundaries.contains(&(cut as u64)) {
-                    assert!(
-                        out.warnings.is_empty(),
-                        "{name} cut at {cut}: {:?}",
-                        out.warnings
-                    );
+                    assert!(out.warnings.is_empty(), "{name} cut at {cut}: {:?}", out.warnings);
                     assert_eq!(out.stats.truncated_records, 0);
                 } else {
                     assert_eq!(out.stats.truncated_records, 1, "{name} cut at {cut}");
@@ -1477,8 +1310,7 @@ mod tests {
             panic!("opened a missing file");
         };
         assert!(
-            e.to_string()
-                .starts_with("/nonexistent/zktraffic/capture.pcap: cannot open: "),
+            e.to_string().starts_with("/nonexistent/zktraffic/capture.pcap: cannot open: "),
             "{e}"
         );
     }
@@ -1500,10 +1332,7 @@ mod tests {
     /// Reads until the error, returning the segments delivered and the error text.
     fn read_to_error(name: &str, bytes: &[u8]) -> (usize, String) {
         let out = read(name, bytes);
-        let error = out
-            .result
-            .expect_err("corruption was not reported")
-            .to_string();
+        let error = out.result.expect_err("corruption was not reported").to_string();
         (out.segments.len(), error)
     }
 
@@ -1518,11 +1347,7 @@ mod tests {
             ("zero length", 0u32, "has length 0"),
             ("short length", 8, "has length 8"),
             ("unaligned length", 61, "has length 61"),
-            (
-                "huge length",
-                0x7fff_fff0,
-                "more than the 16777216-byte limit",
-            ),
+            ("huge length", 0x7fff_fff0, "more than the 16777216-byte limit"),
         ] {
             let mut bad = ng.clone();
             bad[second + 4..second + 8].copy_from_slice(&len.to_le_bytes());
@@ -1551,10 +1376,7 @@ mod tests {
         bad[second + 20..second + 24].copy_from_slice(&5000u32.to_le_bytes());
         let (delivered, error) = read_to_error("bad.pcapng", &bad);
         assert_eq!(delivered, 1);
-        assert!(
-            error.contains(&format!("offset {second}: bad enhanced packet block")),
-            "{error}"
-        );
+        assert!(error.contains(&format!("offset {second}: bad enhanced packet block")), "{error}");
 
         // A second section whose byte-order magic is unknown, or whose version is.
         for (what, patch, detail) in [
@@ -1600,11 +1422,7 @@ mod tests {
         let bytes = w.into_inner();
         let mut reader = CaptureReader::from_reader(
             "big.pcapng".into(),
-            Box::new(Chunked {
-                data: bytes,
-                pos: 0,
-                chunk: 1 << 16,
-            }),
+            Box::new(Chunked { data: bytes, pos: 0, chunk: 1 << 16 }),
         )
         .unwrap();
         let mut sizes = Vec::new();
@@ -1614,10 +1432,7 @@ mod tests {
                 ControlFlow::Continue(())
             })
             .unwrap();
-        assert_eq!(
-            sizes,
-            vec![3 << 20, traffic[0].frame.len(), traffic[1].frame.len()]
-        );
+        assert_eq!(sizes, vec![3 << 20, traffic[0].frame.len(), traffic[1].frame.len()]);
         assert!(reader.input.buf.len() >= 3 << 20 && reader.input.buf.len() <= MAX_RECORD_LEN);
     }
 
@@ -1656,9 +1471,7 @@ mod tests {
         };
         let mut reader = CaptureReader::from_reader("stream".into(), Box::new(input)).unwrap();
         let mut bytes = 0u64;
-        reader
-            .for_each_segment(|s| bytes += s.payload.len() as u64)
-            .unwrap();
+        reader.for_each_segment(|s| bytes += s.payload.len() as u64).unwrap();
         assert_eq!(reader.stats().tcp_segments, records as u64);
         assert_eq!(bytes, records as u64 * 1460);
         assert_eq!(reader.input.buf.len(), INITIAL_BUFFER_LEN);
@@ -1674,11 +1487,7 @@ mod tests {
         reader
             .try_for_each_segment(|s| {
                 seqs.push(s.seq);
-                if seqs.len() == 2 {
-                    ControlFlow::Break(())
-                } else {
-                    ControlFlow::Continue(())
-                }
+                if seqs.len() == 2 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
             })
             .unwrap();
         assert_eq!(seqs.len(), 2);
@@ -1689,10 +1498,7 @@ mod tests {
 
     #[test]
     fn written_files_are_readable_by_tcpdump() {
-        let Ok(status) = std::process::Command::new("tcpdump")
-            .arg("--version")
-            .output()
-        else {
+        let Ok(status) = std::process::Command::new("tcpdump").arg("--version").output() else {
             eprintln!("SKIPPED: tcpdump is not installed; writer output not cross-checked");
             return;
         };
@@ -1704,11 +1510,7 @@ mod tests {
             (
                 "be.pcap",
                 write_pcap(
-                    PcapFormat {
-                        nanos: true,
-                        big_endian: true,
-                        ..PcapFormat::default()
-                    },
+                    PcapFormat { nanos: true, big_endian: true, ..PcapFormat::default() },
                     &traffic,
                 ),
             ),
@@ -1723,20 +1525,12 @@ mod tests {
                 .output()
                 .unwrap();
             std::fs::remove_file(&path).unwrap();
-            assert!(
-                output.status.success(),
-                "{name}: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
+            assert!(output.status.success(), "{name}: {}", String::from_utf8_lossy(&output.stderr));
             let text = String::from_utf8(output.stdout).unwrap();
             let lines: Vec<&str> = text.lines().collect();
             assert_eq!(lines.len(), 6, "{name}: {text}");
             // First: SYN, IPv4, no VLAN, at 1700000000.000000.
-            assert!(
-                lines[0].starts_with("1700000000.000000"),
-                "{name}: {}",
-                lines[0]
-            );
+            assert!(lines[0].starts_with("1700000000.000000"), "{name}: {}", lines[0]);
             assert!(
                 lines[0].contains(
                     "192.168.7.1.51234 > 192.168.7.2.2181: Flags [S], seq 1000, win 65535, length 0"
@@ -1796,9 +1590,7 @@ mod tests {
         for (file, frames, with_payload, payload_bytes) in expected {
             let mut reader = CaptureReader::open(&dir.join(file)).unwrap();
             let mut segments = Vec::new();
-            reader
-                .for_each_segment(|s| segments.push(Seg::from(s)))
-                .unwrap();
+            reader.for_each_segment(|s| segments.push(Seg::from(s))).unwrap();
             let stats = reader.stats();
             assert_eq!(stats.frames, frames, "{file}");
             assert_eq!(stats.tcp_segments, frames, "{file}");
@@ -1809,11 +1601,7 @@ mod tests {
             );
             assert_eq!(stats.tcp_payload_bytes, payload_bytes, "{file}");
             assert_eq!(stats.truncated_payloads, 0, "{file}");
-            assert!(
-                reader.warnings().is_empty(),
-                "{file}: {:?}",
-                reader.warnings()
-            );
+            assert!(reader.warnings().is_empty(), "{file}: {:?}", reader.warnings());
         }
 
         // tcpdump -tt -S -x: the first frame of dump.pcap.
@@ -1846,11 +1634,7 @@ mod tests {
         vec![
             write_pcap(PcapFormat::default(), &traffic),
             write_pcap(
-                PcapFormat {
-                    nanos: true,
-                    big_endian: true,
-                    ..PcapFormat::default()
-                },
+                PcapFormat { nanos: true, big_endian: true, ..PcapFormat::default() },
                 &traffic,
             ),
             write_pcapng(false, 9, &traffic),

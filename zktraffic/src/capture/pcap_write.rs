@@ -61,11 +61,7 @@ impl<W: Write> PcapWriter<W> {
     /// Writes the file header for `format`.
     pub fn with_format(mut out: W, format: PcapFormat) -> io::Result<Self> {
         let e = Endian(format.big_endian);
-        let magic: u32 = if format.nanos {
-            0xa1b2_3c4d
-        } else {
-            0xa1b2_c3d4
-        };
+        let magic: u32 = if format.nanos { 0xa1b2_3c4d } else { 0xa1b2_c3d4 };
         let mut header = [0u8; 24];
         header[0..4].copy_from_slice(&e.u32(magic));
         header[4..6].copy_from_slice(&e.u16(2));
@@ -95,11 +91,7 @@ impl<W: Write> PcapWriter<W> {
         let secs = u32::try_from(ts.secs()).map_err(|_| {
             invalid("timestamp after 2106 does not fit a classic pcap record; use pcapng")
         })?;
-        let frac = if self.format.nanos {
-            ts.subsec_nanos()
-        } else {
-            ts.subsec_nanos() / 1000
-        };
+        let frac = if self.format.nanos { ts.subsec_nanos() } else { ts.subsec_nanos() / 1000 };
         let mut header = [0u8; 16];
         header[0..4].copy_from_slice(&e.u32(secs));
         header[4..8].copy_from_slice(&e.u32(frac));
@@ -141,12 +133,7 @@ pub struct NgInterface {
 impl Default for NgInterface {
     /// Ethernet, no snap length, nanosecond timestamps, no offset.
     fn default() -> Self {
-        NgInterface {
-            link_type: LINKTYPE_ETHERNET as u16,
-            snaplen: 0,
-            tsresol: 9,
-            tsoffset: 0,
-        }
+        NgInterface { link_type: LINKTYPE_ETHERNET as u16, snaplen: 0, tsresol: 9, tsoffset: 0 }
     }
 }
 
@@ -179,11 +166,7 @@ impl<W: Write> PcapNgWriter<W> {
 
     /// Writes a section header only; add interfaces before writing packets.
     pub fn empty(out: W, big_endian: bool) -> io::Result<Self> {
-        let mut writer = PcapNgWriter {
-            out,
-            big_endian,
-            interfaces: Vec::new(),
-        };
+        let mut writer = PcapNgWriter { out, big_endian, interfaces: Vec::new() };
         writer.start_section()?;
         Ok(writer)
     }
@@ -299,11 +282,7 @@ pub(crate) fn units_per_sec(tsresol: u8) -> Option<u64> {
 }
 
 fn cut(frame: &[u8], snaplen: u32) -> &[u8] {
-    if snaplen == 0 {
-        frame
-    } else {
-        &frame[..frame.len().min(snaplen as usize)]
-    }
+    if snaplen == 0 { frame } else { &frame[..frame.len().min(snaplen as usize)] }
 }
 
 fn len_u32(len: usize) -> io::Result<u32> {
@@ -320,25 +299,13 @@ struct Endian(bool);
 
 impl Endian {
     fn u16(self, v: u16) -> [u8; 2] {
-        if self.0 {
-            v.to_be_bytes()
-        } else {
-            v.to_le_bytes()
-        }
+        if self.0 { v.to_be_bytes() } else { v.to_le_bytes() }
     }
     fn u32(self, v: u32) -> [u8; 4] {
-        if self.0 {
-            v.to_be_bytes()
-        } else {
-            v.to_le_bytes()
-        }
+        if self.0 { v.to_be_bytes() } else { v.to_le_bytes() }
     }
     fn i64(self, v: i64) -> [u8; 8] {
-        if self.0 {
-            v.to_be_bytes()
-        } else {
-            v.to_le_bytes()
-        }
+        if self.0 { v.to_be_bytes() } else { v.to_le_bytes() }
     }
 }
 
@@ -447,11 +414,7 @@ impl<'a> FrameBuilder<'a> {
         out.extend_from_slice(&[2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1]);
         for (i, vid) in self.vlans.iter().enumerate() {
             // Outer tag of a double-tagged frame is 802.1ad, as switches write it.
-            let tpid: u16 = if i == 0 && self.vlans.len() > 1 {
-                0x88a8
-            } else {
-                0x8100
-            };
+            let tpid: u16 = if i == 0 && self.vlans.len() > 1 { 0x88a8 } else { 0x8100 };
             out.extend_from_slice(&tpid.to_be_bytes());
             out.extend_from_slice(&(vid & 0x0fff).to_be_bytes());
         }
@@ -472,9 +435,6 @@ impl<'a> FrameBuilder<'a> {
     }
 
     fn mixed(&self) -> FrameBuildError {
-        FrameBuildError::MixedFamilies {
-            src: self.src,
-            dst: self.dst,
-        }
+        FrameBuildError::MixedFamilies { src: self.src, dst: self.dst }
     }
 }

@@ -1,12 +1,369 @@
 //! The table of live connections.
+//!
+//! [`FlowTable`] owns every connection's reassembly state and the handler's per-connection
+//! state `S`, opens connections on their first SYN or payload, closes them on FIN, RST, port
+//! reuse, idleness or end of capture, and keeps everything within [`TcpLimits`].
 
-/// Caps on reassembly state.
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
+use serde::Serialize;
+
+use super::reassembly::{Ctx, HalfStream, SegmentView};
+use super::reorder::BufferBudget;
+use super::{CloseReason, ConnKey, Direction, StreamEvent, StreamHandler};
+use crate::Timestamp;
+use crate::capture::Segment;
+
+/// How often (in packet time) [`FlowTable::push`] looks for idle connections: often enough for
+/// timely closes, rarely enough that the O(connections) scan costs nothing per packet.
+const IDLE_SCAN_INTERVAL_NS: u64 = 1_000_000_000;
+
+/// Caps on reassembly state. Every cap has a counter in [`TcpStats`] that counts when it bites.
 #[derive(Clone, Debug)]
-pub struct TcpLimits {}
+pub struct TcpLimits {
+    /// Most connections tracked at once; new ones are refused beyond it.
+    pub max_connections: usize,
+    /// Most out-of-order bytes buffered per direction of a connection.
+    pub max_buffered_bytes: usize,
+    /// Most out-of-order segments buffered per direction of a connection.
+    pub max_buffered_segments: usize,
+    /// Most out-of-order bytes buffered by all connections together (plus a small per-segment
+    /// overhead), so that memory stays bounded even with every connection at its own cap.
+    pub max_total_buffered_bytes: usize,
+    /// A connection without segments for longer than this (packet time, ns) is closed.
+    pub idle_timeout_ns: u64,
+}
 
-/// Reassembly counters.
-#[derive(Clone, Debug, Default)]
-pub struct TcpStats {}
+impl Default for TcpLimits {
+    fn default() -> Self {
+        TcpLimits {
+            max_connections: 100_000,
+            max_buffered_bytes: 4 << 20,
+            max_buffered_segments: 4096,
+            max_total_buffered_bytes: 256 << 20,
+            idle_timeout_ns: 300 * 1_000_000_000,
+        }
+    }
+}
+
+/// Reassembly counters, monotonic over the table's life.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct TcpStats {
+    /// Segments pushed.
+    pub segments: u64,
+    /// Stream bytes delivered as `Data`.
+    pub payload_bytes: u64,
+    /// Connections created.
+    pub connections_opened: u64,
+    /// Connections closed with [`CloseReason::Fin`] (both FINs, port reuse, or one FIN at the
+    /// end of the capture).
+    pub closed_fin: u64,
+    /// Connections closed by a RST.
+    pub closed_reset: u64,
+    /// Connections closed for idleness.
+    pub closed_idle: u64,
+    /// Connections still open at the end of the capture.
+    pub closed_end_of_capture: u64,
+    /// Connections closed because a new SYN reused their ports (also counted in `closed_fin`).
+    pub port_reuses: u64,
+    /// Segments of new connections refused because the table was full.
+    pub connection_cap_hits: u64,
+    /// Bytes received again after being delivered or skipped (retransmissions, overlaps), or
+    /// lying before the point where the capture joined the stream; dropped.
+    pub duplicate_bytes: u64,
+    /// Segments buffered because they arrived ahead of a hole.
+    pub out_of_order_segments: u64,
+    /// `Gap` events delivered.
+    pub gaps: u64,
+    /// Stream bytes reported lost in `Gap` events.
+    pub lost_bytes: u64,
+    /// Times a buffer cap forced skipping a hole.
+    pub buffer_cap_hits: u64,
+    /// Segments whose capture kept fewer payload bytes than the wire carried.
+    pub truncated_segments: u64,
+    /// Segments ignored: no payload, SYN or state to act on (e.g. ACKs, RSTs of unknown
+    /// connections).
+    pub ignored_segments: u64,
+    /// Bytes dropped because they lie past their direction's FIN.
+    pub bytes_beyond_fin: u64,
+}
 
 /// Every live connection and its reassembly state.
-pub struct FlowTable {}
+pub struct FlowTable<S> {
+    limits: TcpLimits,
+    conns: HashMap<ConnKey, Conn<S>>,
+    stats: TcpStats,
+    budget: BufferBudget,
+    /// Packet time of the last idle scan (none yet: the first push scans).
+    last_idle_scan: Option<Timestamp>,
+}
+
+/// One connection: both directions and the handler's state.
+struct Conn<S> {
+    /// Indexed by [`Direction::index`].
+    halves: [HalfStream; 2],
+    state: S,
+    /// Latest packet time of any of its segments.
+    last_seen: Timestamp,
+}
+
+impl<S: Default> FlowTable<S> {
+    /// An empty table with the given caps.
+    pub fn new(limits: TcpLimits) -> Self {
+        let budget = BufferBudget { used: 0, limit: limits.max_total_buffered_bytes };
+        FlowTable {
+            limits,
+            conns: HashMap::new(),
+            stats: TcpStats::default(),
+            budget,
+            last_idle_scan: None,
+        }
+    }
+
+    /// Feeds one segment. The caller has already decided the connection key (client→server
+    /// orientation) and the segment's direction.
+    pub fn push<H>(&mut self, seg: &Segment<'_>, key: ConnKey, dir: Direction, handler: &mut H)
+    where
+        H: StreamHandler<State = S>,
+    {
+        let ts = seg.ts;
+        self.stats.segments = self.stats.segments.saturating_add(1);
+        self.maybe_expire_idle(ts, handler);
+        let view = SegmentView::new(seg);
+        if view.is_truncated() {
+            self.stats.truncated_segments = self.stats.truncated_segments.saturating_add(1);
+        }
+        if view.syn && !view.has_ack {
+            self.close_if_port_reused(key, dir, view.seq, ts, handler);
+        }
+        let Some(conn) =
+            open_or_get(&mut self.conns, &mut self.stats, &self.limits, key, &view, ts)
+        else {
+            return;
+        };
+        let cx = Ctx {
+            ts,
+            limits: &self.limits,
+            stats: &mut self.stats,
+            budget: &mut self.budget,
+            emit: (),
+        };
+        let closing = conn.on_segment(&key, dir, &view, cx, handler);
+        if let Some(reason) = closing {
+            self.close(key, reason, ts, handler);
+        }
+    }
+
+    /// Closes connections idle for longer than the timeout at packet time `now` (also done
+    /// automatically, at most once per second of packet time, from [`Self::push`]).
+    pub fn expire_idle<H>(&mut self, now: Timestamp, handler: &mut H)
+    where
+        H: StreamHandler<State = S>,
+    {
+        self.last_idle_scan = Some(self.last_idle_scan.map_or(now, |last| last.max(now)));
+        let timeout = self.limits.idle_timeout_ns;
+        let idle: Vec<(Timestamp, ConnKey)> = self
+            .conns
+            .iter()
+            .filter(|(_, conn)| now.saturating_nanos_since(conn.last_seen) > timeout)
+            .map(|(key, conn)| (conn.last_seen, *key))
+            .collect();
+        for key in in_close_order(idle) {
+            self.close(key, CloseReason::Idle, now, handler);
+        }
+    }
+
+    /// End of capture: flushes what can be flushed (buffered data after holes becomes `Gap` +
+    /// `Data`), then closes every connection: [`CloseReason::Fin`] when one side had sent its
+    /// FIN, [`CloseReason::EndOfCapture`] otherwise. Connections close in order of last
+    /// activity, so output is deterministic.
+    pub fn finish<H>(&mut self, handler: &mut H)
+    where
+        H: StreamHandler<State = S>,
+    {
+        let all: Vec<(Timestamp, ConnKey)> =
+            self.conns.iter().map(|(key, conn)| (conn.last_seen, *key)).collect();
+        for key in in_close_order(all) {
+            let Some(conn) = self.conns.get(&key) else { continue };
+            let reason = if conn.halves.iter().any(HalfStream::fin_seen) {
+                CloseReason::Fin
+            } else {
+                CloseReason::EndOfCapture
+            };
+            let ts = conn.last_seen;
+            self.close(key, reason, ts, handler);
+        }
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &TcpStats {
+        &self.stats
+    }
+
+    /// Bytes currently buffered out of order by all connections (including per-segment
+    /// overhead), at most [`TcpLimits::max_total_buffered_bytes`].
+    pub fn buffered_bytes(&self) -> usize {
+        self.budget.used
+    }
+
+    /// Number of live connections.
+    pub fn len(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// True when no connection is live.
+    pub fn is_empty(&self) -> bool {
+        self.conns.is_empty()
+    }
+
+    /// Runs the idle scan when a second of packet time has passed since the last one.
+    fn maybe_expire_idle<H>(&mut self, now: Timestamp, handler: &mut H)
+    where
+        H: StreamHandler<State = S>,
+    {
+        let due = self
+            .last_idle_scan
+            .is_none_or(|last| now.saturating_nanos_since(last) >= IDLE_SCAN_INTERVAL_NS);
+        if due {
+            self.expire_idle(now, handler);
+        }
+    }
+
+    /// A SYN without ACK on a connection that already moved on opens a new connection on the
+    /// same ports: close the old one first.
+    fn close_if_port_reused<H>(
+        &mut self,
+        key: ConnKey,
+        dir: Direction,
+        syn_seq: u32,
+        ts: Timestamp,
+        handler: &mut H,
+    ) where
+        H: StreamHandler<State = S>,
+    {
+        let reused = self.conns.get(&key).is_some_and(|conn| conn.is_reused_by_syn(dir, syn_seq));
+        if reused {
+            self.stats.port_reuses = self.stats.port_reuses.saturating_add(1);
+            self.close(key, CloseReason::Fin, ts, handler);
+        }
+    }
+
+    /// Removes a connection: flushes both directions, then delivers `Closed` and drops its state.
+    fn close<H>(&mut self, key: ConnKey, reason: CloseReason, ts: Timestamp, handler: &mut H)
+    where
+        H: StreamHandler<State = S>,
+    {
+        let Some(mut conn) = self.conns.remove(&key) else { return };
+        let Conn { halves, state, .. } = &mut conn;
+        let cx = Ctx {
+            ts,
+            limits: &self.limits,
+            stats: &mut self.stats,
+            budget: &mut self.budget,
+            emit: (),
+        };
+        let mut cx = cx.with_emit(|event: StreamEvent<'_>| handler.on_event(&key, state, event));
+        for half in halves.iter_mut() {
+            half.flush(&mut cx);
+        }
+        (cx.emit)(StreamEvent::Closed { ts, reason });
+        let counter = match reason {
+            CloseReason::Fin => &mut self.stats.closed_fin,
+            CloseReason::Reset => &mut self.stats.closed_reset,
+            CloseReason::Idle => &mut self.stats.closed_idle,
+            CloseReason::EndOfCapture => &mut self.stats.closed_end_of_capture,
+            // This table refuses rather than evicts; should it ever evict, that is a cap hit.
+            CloseReason::Evicted => &mut self.stats.connection_cap_hits,
+        };
+        *counter = counter.saturating_add(1);
+    }
+}
+
+impl<S: Default> Conn<S> {
+    fn new(ts: Timestamp) -> Self {
+        Conn {
+            halves: [HalfStream::new(Direction::ToServer), HalfStream::new(Direction::ToClient)],
+            state: S::default(),
+            last_seen: ts,
+        }
+    }
+}
+
+impl<S> Conn<S> {
+    /// True when a SYN (without ACK) at `syn_seq` travelling in `dir` starts a new connection
+    /// rather than repeating this one's SYN or completing its handshake.
+    fn is_reused_by_syn(&self, dir: Direction, syn_seq: u32) -> bool {
+        let Some(half) = self.halves.get(dir.index()) else { return false };
+        if half.is_syn_retransmission(syn_seq) {
+            return false;
+        }
+        half.is_started() || self.halves.iter().any(HalfStream::has_progressed)
+    }
+
+    /// Processes one segment of this connection; returns why it must close, if it must.
+    fn on_segment<H>(
+        &mut self,
+        key: &ConnKey,
+        dir: Direction,
+        view: &SegmentView<'_>,
+        cx: Ctx<'_, ()>,
+        handler: &mut H,
+    ) -> Option<CloseReason>
+    where
+        H: StreamHandler<State = S>,
+    {
+        self.last_seen = self.last_seen.max(cx.ts);
+        if view.rst {
+            // Data riding on a RST is a diagnostic, not stream bytes.
+            return Some(CloseReason::Reset);
+        }
+        let Conn { halves, state, .. } = self;
+        let [to_server, to_client] = halves;
+        let (this, peer) = match dir {
+            Direction::ToServer => (to_server, to_client),
+            Direction::ToClient => (to_client, to_server),
+        };
+        let mut cx = cx.with_emit(|event: StreamEvent<'_>| handler.on_event(key, state, event));
+        // The peer received these bytes before sending this segment: settle them first.
+        if view.has_ack {
+            peer.on_peer_ack(view.ack, &mut cx);
+        }
+        this.on_segment(view, &mut cx);
+        (this.fin_seen() && peer.fin_seen()).then_some(CloseReason::Fin)
+    }
+}
+
+/// The connection's entry, created when the segment can start one and there is room.
+fn open_or_get<'a, S: Default>(
+    conns: &'a mut HashMap<ConnKey, Conn<S>>,
+    stats: &mut TcpStats,
+    limits: &TcpLimits,
+    key: ConnKey,
+    view: &SegmentView<'_>,
+    ts: Timestamp,
+) -> Option<&'a mut Conn<S>> {
+    let full = conns.len() >= limits.max_connections;
+    match conns.entry(key) {
+        Entry::Occupied(entry) => Some(entry.into_mut()),
+        Entry::Vacant(entry) => {
+            // Without payload or SYN there is nothing to anchor a stream on.
+            if view.rst || !(view.syn || view.has_payload()) {
+                stats.ignored_segments = stats.ignored_segments.saturating_add(1);
+                return None;
+            }
+            if full {
+                stats.connection_cap_hits = stats.connection_cap_hits.saturating_add(1);
+                return None;
+            }
+            stats.connections_opened = stats.connections_opened.saturating_add(1);
+            Some(entry.insert(Conn::new(ts)))
+        }
+    }
+}
+
+/// Keys ordered by last activity, then by key: a deterministic close order.
+fn in_close_order(mut conns: Vec<(Timestamp, ConnKey)>) -> impl Iterator<Item = ConnKey> {
+    conns.sort_unstable();
+    conns.into_iter().map(|(_, key)| key)
+}

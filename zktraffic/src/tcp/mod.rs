@@ -6,6 +6,9 @@
 
 mod flow_table;
 mod reassembly;
+mod reorder;
+#[cfg(test)]
+mod test_support;
 
 use std::net::SocketAddr;
 
