@@ -106,6 +106,11 @@ impl<W: Write> PcapWriter<W> {
         self.out.flush()
     }
 
+    /// The underlying writer (e.g. to append hand-made records in tests).
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.out
+    }
+
     /// Returns the underlying writer (not flushed).
     pub fn into_inner(self) -> W {
         self.out
@@ -239,6 +244,11 @@ impl<W: Write> PcapNgWriter<W> {
     /// Flushes the underlying writer.
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
+    }
+
+    /// The underlying writer (e.g. to append hand-made records in tests).
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.out
     }
 
     /// Returns the underlying writer (not flushed).
