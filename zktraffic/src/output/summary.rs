@@ -6,8 +6,10 @@ use std::io::{self, Write};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use rustc_hash::FxHashMap;
+
 use super::filter::Filter;
-use crate::zk::{Body, Message, MessageSink};
+use crate::zk::{Body, ErrorCode, Message, MessageSink};
 
 /// Latency distribution of one request type, in microseconds.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -29,14 +31,17 @@ pub struct TypeCount {
     pub four_letter_words: u64,
 }
 
-/// Aggregates the messages a filter accepts.
+/// Aggregates the messages a filter accepts. Keys are the decoder's static names, hashed with
+/// FxHash: this runs once per message.
 #[derive(Debug)]
 pub struct Summary {
     filter: Filter,
-    types: BTreeMap<String, TypeCount>,
-    /// (request type, error name) → count, for replies with an error.
-    errors: BTreeMap<(String, String), u64>,
-    latency: BTreeMap<&'static str, Histogram<u64>>,
+    types: FxHashMap<&'static str, TypeCount>,
+    /// Four-letter words, by command.
+    commands: BTreeMap<String, u64>,
+    /// (request type, error) → count, for replies with an error.
+    errors: FxHashMap<(&'static str, ErrorCode), u64>,
+    latency: FxHashMap<&'static str, Histogram<u64>>,
 }
 
 /// The finished report (what `--summary --format json` prints, plus the caller's counters).
@@ -57,25 +62,28 @@ impl Summary {
     pub fn new(filter: Filter) -> Self {
         Summary {
             filter,
-            types: BTreeMap::new(),
-            errors: BTreeMap::new(),
-            latency: BTreeMap::new(),
+            types: FxHashMap::default(),
+            commands: BTreeMap::new(),
+            errors: FxHashMap::default(),
+            latency: FxHashMap::default(),
         }
     }
 
-    fn count(&mut self, name: &str) -> &mut TypeCount {
-        if !self.types.contains_key(name) {
-            self.types.insert(name.to_owned(), TypeCount::default());
-        }
-        self.types.get_mut(name).expect("inserted above")
+    fn count(&mut self, name: &'static str) -> &mut TypeCount {
+        self.types.entry(name).or_default()
     }
 
     /// The report so far.
     pub fn report(&self) -> SummaryReport {
-        let total = |f: fn(&TypeCount) -> u64| self.types.values().map(f).sum();
+        let mut types: BTreeMap<String, TypeCount> =
+            self.types.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+        for (command, n) in &self.commands {
+            types.entry(command.clone()).or_default().four_letter_words += n;
+        }
+        let total = |f: fn(&TypeCount) -> u64| types.values().map(f).sum();
         let mut errors: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
         for ((req, err), n) in &self.errors {
-            errors.entry(req.clone()).or_default().insert(err.clone(), *n);
+            errors.entry((*req).to_owned()).or_default().insert(err.to_string(), *n);
         }
         let us = |ns: u64| ns as f64 / 1000.0;
         let latency = self
@@ -98,7 +106,7 @@ impl Summary {
             replies: total(|t| t.replies),
             events: total(|t| t.events),
             four_letter_words: total(|t| t.four_letter_words),
-            types: self.types.clone(),
+            types,
             errors,
             latency,
         }
@@ -116,7 +124,7 @@ impl MessageSink for Summary {
                 self.count(r.name()).replies += 1;
                 let req = r.request.map_or(r.name(), |p| p.name);
                 if !r.err.is_ok() {
-                    *self.errors.entry((req.to_owned(), r.err.to_string())).or_default() += 1;
+                    *self.errors.entry((req, r.err)).or_default() += 1;
                 }
                 if let (Some(p), Some(ns)) = (r.request, r.latency_ns(msg.ts)) {
                     let h = self.latency.entry(p.name).or_insert_with(|| {
@@ -127,7 +135,9 @@ impl MessageSink for Summary {
                 }
             }
             Body::Event(e) => self.count(e.type_name()).events += 1,
-            Body::FourLetter(f) => self.count(f.command_str()).four_letter_words += 1,
+            Body::FourLetter(f) => {
+                *self.commands.entry(f.command_str().to_owned()).or_default() += 1
+            }
         }
     }
 }

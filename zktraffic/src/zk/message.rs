@@ -100,7 +100,8 @@ pub enum RequestRecord<'a> {
     /// auth (xid −4). The credential is a secret: printers redact it unless asked not to.
     Auth { auth_type: i32, scheme: &'a str, credential: &'a [u8] },
     /// setWatches (101) and setWatches2 (105; the two persistent lists are empty for 101).
-    SetWatches(SetWatches<'a>),
+    /// Boxed: rare, and five lists would make every message larger.
+    SetWatches(Box<SetWatches<'a>>),
     /// sasl: the token is opaque.
     Sasl { token_len: usize },
     /// ping, close, whoAmI: a header and nothing else.

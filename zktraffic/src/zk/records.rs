@@ -176,7 +176,7 @@ pub fn request<'a>(op: OpCode, c: &mut Cursor<'a>) -> Result<RequestRecord<'a>, 
                 w.persistent = string_list(c)?;
                 w.persistent_recursive = string_list(c)?;
             }
-            RequestRecord::SetWatches(w)
+            RequestRecord::SetWatches(Box::new(w))
         }
         OpCode::Sasl => RequestRecord::Sasl { token_len: c.buffer()?.map_or(0, <[u8]>::len) },
         OpCode::Ping | OpCode::Close | OpCode::WhoAmI => RequestRecord::Empty,
