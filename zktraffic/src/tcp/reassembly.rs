@@ -71,7 +71,13 @@ pub(super) struct Ctx<'a, F> {
 impl<'a> Ctx<'a, ()> {
     /// The same context, delivering events through `emit`.
     pub fn with_emit<F>(self, emit: F) -> Ctx<'a, F> {
-        Ctx { ts: self.ts, limits: self.limits, stats: self.stats, budget: self.budget, emit }
+        Ctx {
+            ts: self.ts,
+            limits: self.limits,
+            stats: self.stats,
+            budget: self.budget,
+            emit,
+        }
     }
 }
 
@@ -158,7 +164,11 @@ impl HalfStream {
         F: FnMut(StreamEvent<'_>),
     {
         // SYN takes one sequence number before the data.
-        let data_seq = if seg.syn { seg.seq.wrapping_add(1) } else { seg.seq };
+        let data_seq = if seg.syn {
+            seg.seq.wrapping_add(1)
+        } else {
+            seg.seq
+        };
         if !self.started {
             if seg.syn {
                 self.start(data_seq, Some(seg.seq), cx);
@@ -195,7 +205,9 @@ impl HalfStream {
         if !self.started {
             return;
         }
-        let Ok(acked) = self.offset_of(ack) else { return };
+        let Ok(acked) = self.offset_of(ack) else {
+            return;
+        };
         let limit = acked.min(self.stream_end());
         if limit > self.next_off {
             self.skip_to(limit, cx);
@@ -230,7 +242,10 @@ impl HalfStream {
         self.syn_seq = syn_seq;
         self.next_seq = next_seq;
         self.next_off = 0;
-        (cx.emit)(StreamEvent::Start { dir: self.dir, from_syn: syn_seq.is_some() });
+        (cx.emit)(StreamEvent::Start {
+            dir: self.dir,
+            from_syn: syn_seq.is_some(),
+        });
     }
 
     /// Stream offset of `seq`, taken as the nearest to the next expected byte (within 2^31
@@ -249,12 +264,21 @@ impl HalfStream {
     }
 
     /// Places `len` stream bytes starting at offset `start` (`Err(n)`: `n` bytes before 0).
-    fn on_data<F>(&mut self, start: Result<u64, u64>, captured: &[u8], len: u64, cx: &mut Ctx<'_, F>)
-    where
+    fn on_data<F>(
+        &mut self,
+        start: Result<u64, u64>,
+        captured: &[u8],
+        len: u64,
+        cx: &mut Ctx<'_, F>,
+    ) where
         F: FnMut(StreamEvent<'_>),
     {
         let piece = match start {
-            Ok(start) => Piece { start, captured, len },
+            Ok(start) => Piece {
+                start,
+                captured,
+                len,
+            },
             Err(before) => {
                 // Bytes before offset 0 precede the stream as we know it: only the rest counts.
                 cx.stats.duplicate_bytes = cx.stats.duplicate_bytes.saturating_add(before.min(len));
@@ -262,7 +286,11 @@ impl HalfStream {
                     return;
                 }
                 let captured = sub_slice(captured, before, u64::MAX);
-                Piece { start: 0, captured, len: len - before }
+                Piece {
+                    start: 0,
+                    captured,
+                    len: len - before,
+                }
             }
         };
         loop {
@@ -284,7 +312,10 @@ impl HalfStream {
     where
         F: FnMut(StreamEvent<'_>),
     {
-        let target = self.pending.first_start().map_or(seg_start, |first| first.min(seg_start));
+        let target = self
+            .pending
+            .first_start()
+            .map_or(seg_start, |first| first.min(seg_start));
         self.skip_to(target, cx);
         self.deliver_ready(cx);
     }
@@ -314,7 +345,10 @@ impl HalfStream {
         cx.stats.duplicate_bytes = cx.stats.duplicate_bytes.saturating_add(duplicate);
         let captured_end = piece.captured_end().min(end);
         if captured_end > self.next_off {
-            self.deliver(sub_slice(piece.captured, already, captured_end - piece.start), cx);
+            self.deliver(
+                sub_slice(piece.captured, already, captured_end - piece.start),
+                cx,
+            );
         }
         end
     }
@@ -326,10 +360,15 @@ impl HalfStream {
         if end <= piece.start {
             return true;
         }
-        let holes = self.pending.uncovered(Span { start: piece.start, end });
+        let holes = self.pending.uncovered(Span {
+            start: piece.start,
+            end,
+        });
         let captured_end = piece.captured_end().min(end);
-        let new_bytes: u64 =
-            holes.iter().map(|hole| hole.end.min(captured_end).saturating_sub(hole.start)).sum();
+        let new_bytes: u64 = holes
+            .iter()
+            .map(|hole| hole.end.min(captured_end).saturating_sub(hole.start))
+            .sum();
         let new_len: u64 = holes.iter().map(|hole| hole.len()).sum();
         let new_bytes = usize::try_from(new_bytes).unwrap_or(usize::MAX);
         if !holes.is_empty() && !self.has_room(new_bytes, holes.len(), cx) {
@@ -346,7 +385,10 @@ impl HalfStream {
                 hole.start - piece.start,
                 hole.end.min(captured_end).saturating_sub(piece.start),
             );
-            let chunk = Chunk { data: data.into(), seq_len: hole.len() };
+            let chunk = Chunk {
+                data: data.into(),
+                seq_len: hole.len(),
+            };
             self.pending.insert(hole.start, chunk, cx.budget);
         }
         cx.stats.out_of_order_segments = cx.stats.out_of_order_segments.saturating_add(1);
@@ -389,7 +431,11 @@ impl HalfStream {
     where
         F: FnMut(StreamEvent<'_>),
     {
-        while self.pending.first_start().is_some_and(|first| first <= self.next_off) {
+        while self
+            .pending
+            .first_start()
+            .is_some_and(|first| first <= self.next_off)
+        {
             self.deliver_first_chunk(cx);
         }
     }
@@ -400,12 +446,18 @@ impl HalfStream {
     where
         F: FnMut(StreamEvent<'_>),
     {
-        let Some((start, chunk)) = self.pending.pop_first(cx.budget) else { return };
+        let Some((start, chunk)) = self.pending.pop_first(cx.budget) else {
+            return;
+        };
         if start > self.next_off {
             // Not reached by callers; keep offsets right regardless.
             self.gap(start - self.next_off, cx);
         }
-        let piece = Piece { start, captured: &chunk.data, len: chunk.seq_len };
+        let piece = Piece {
+            start,
+            captured: &chunk.data,
+            len: chunk.seq_len,
+        };
         let end = self.deliver_captured(piece, cx);
         // Chunks never overlap, so nothing buffered can fill a truncated tail.
         if end > self.next_off {
@@ -423,7 +475,11 @@ impl HalfStream {
         let len = bytes.len() as u64;
         self.advance(len);
         cx.stats.payload_bytes = cx.stats.payload_bytes.saturating_add(len);
-        (cx.emit)(StreamEvent::Data { dir: self.dir, ts: cx.ts, bytes });
+        (cx.emit)(StreamEvent::Data {
+            dir: self.dir,
+            ts: cx.ts,
+            bytes,
+        });
     }
 
     fn gap<F>(&mut self, lost: u64, cx: &mut Ctx<'_, F>)
@@ -436,7 +492,11 @@ impl HalfStream {
         self.advance(lost);
         cx.stats.gaps = cx.stats.gaps.saturating_add(1);
         cx.stats.lost_bytes = cx.stats.lost_bytes.saturating_add(lost);
-        (cx.emit)(StreamEvent::Gap { dir: self.dir, ts: cx.ts, lost });
+        (cx.emit)(StreamEvent::Gap {
+            dir: self.dir,
+            ts: cx.ts,
+            lost,
+        });
     }
 
     fn advance(&mut self, len: u64) {
