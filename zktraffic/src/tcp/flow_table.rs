@@ -232,7 +232,7 @@ impl<S: Default> FlowTable<S> {
 
     /// The largest (bytes, chunks) any one direction holds out of order.
     #[cfg(test)]
-    fn max_pending(&self) -> (usize, usize) {
+    pub(super) fn max_pending(&self) -> (usize, usize) {
         let usage = self
             .conns
             .values()

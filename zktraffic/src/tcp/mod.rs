@@ -8,6 +8,8 @@ mod flow_table;
 mod reassembly;
 mod reorder;
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod test_support;
 
 use std::net::SocketAddr;
