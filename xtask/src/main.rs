@@ -1,1 +1,83 @@
-fn main() {}
+//! Project tasks, run as `cargo xtask <task>`: the README's two commands (`run`, `test`) start
+//! here, and both bootstrap what a fresh machine lacks before doing their job.
+
+mod bench;
+mod setup;
+mod util;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "zktraffic project tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install what building and testing need (idempotent).
+    Setup,
+    /// Build the zktraffic binary.
+    Build {
+        /// Build with optimisations.
+        #[arg(long)]
+        release: bool,
+    },
+    /// Build, then run zktraffic with ARGS (as root directly, otherwise under `sudo -E`).
+    Run {
+        /// Build with optimisations (default: on, the daemon is meant to be fast).
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        release: bool,
+        /// Arguments passed to zktraffic.
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Check formatting and lints, then run every test.
+    Test {
+        /// Skip `cargo fmt --check` and `cargo clippy`.
+        #[arg(long)]
+        no_lint: bool,
+        /// Extra arguments for `cargo test` (after `--`).
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Run a benchmark: `decode`.
+    Bench {
+        #[command(subcommand)]
+        which: bench::Bench,
+    },
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().task {
+        Task::Setup => setup::run(),
+        Task::Build { release } => {
+            setup::run()?;
+            util::cargo_build(release)
+        }
+        Task::Run { release, args } => {
+            setup::run()?;
+            util::cargo_build(release)?;
+            util::run_binary(release, &args)
+        }
+        Task::Test { no_lint, args } => {
+            setup::run()?;
+            if !no_lint {
+                util::cargo(&["fmt", "--all", "--", "--check"])?;
+                util::cargo(&["clippy", "--all-targets", "--", "-D", "warnings"])?;
+            }
+            let mut test = vec!["test", "--release"];
+            if !args.is_empty() {
+                test.push("--");
+                test.extend(args.iter().map(String::as_str));
+            }
+            util::cargo(&test)
+        }
+        Task::Bench { which } => {
+            setup::run()?;
+            bench::run(which)
+        }
+    }
+}

@@ -11,8 +11,11 @@
 //! [`pipeline::Pipeline`] wires the stages together; every front-end differs only in its sink.
 
 pub mod capture;
+pub mod cli;
+pub mod dump;
 pub mod output;
 pub mod pipeline;
+pub mod synth;
 pub mod tcp;
 pub mod timestamp;
 pub mod zk;

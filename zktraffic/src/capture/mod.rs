@@ -5,6 +5,11 @@
 
 pub mod link;
 pub mod pcap;
+pub mod pcap_write;
+
+pub use link::{LinkType, SkipReason};
+pub use pcap::{CaptureError, CaptureReader, CaptureStats, Frame};
+pub use pcap_write::{FrameBuilder, PcapNgWriter, PcapWriter};
 
 use std::net::SocketAddr;
 

@@ -1,1 +1,92 @@
-//! Sinks: what is done with decoded messages (printing, summaries).
+//! Sinks: what is done with decoded messages. Printers (text modelled on zk-dump, JSON lines),
+//! the `--summary` report, and the filters shared by all of them.
+
+pub mod filter;
+pub mod json;
+pub mod summary;
+pub mod text;
+pub mod time_format;
+
+use crate::zk::message::RequestRecord;
+use crate::zk::{Body, Message};
+
+/// The message's type name: `GetDataRequest`, `GetDataReply`, `NodeDataChanged`, `stat`…
+pub fn type_name<'a>(msg: &'a Message<'_>) -> &'a str {
+    match &msg.body {
+        Body::Request(r) => r.name(),
+        Body::Reply(r) => r.name(),
+        Body::Event(e) => e.type_name(),
+        Body::FourLetter(f) => f.command_str(),
+    }
+}
+
+/// The path a message concerns: the request's (first sub-operation's for multi), the paired
+/// request's for a reply, the event's.
+pub fn path<'a>(msg: &Message<'a>) -> Option<&'a str> {
+    match &msg.body {
+        Body::Request(r) => r.path(),
+        Body::Reply(r) => r.request.as_ref().and_then(|p| p.path),
+        Body::Event(e) => Some(e.path),
+        Body::FourLetter(_) => None,
+    }
+}
+
+/// The `dir` field of JSON output.
+pub fn direction(msg: &Message<'_>) -> &'static str {
+    match msg.body {
+        Body::Request(_) => "request",
+        Body::Reply(_) => "reply",
+        Body::Event(_) => "event",
+        Body::FourLetter(_) => "fourletter",
+    }
+}
+
+/// How an auth credential is shown: `user:<redacted>` for digest (the part before the first
+/// colon is the user name; the rest is the password), `<redacted>` for other schemes, unless
+/// secrets are explicitly shown.
+pub fn credential(scheme: &str, credential: &[u8], show_secrets: bool) -> String {
+    let text = String::from_utf8_lossy(credential);
+    if show_secrets {
+        return text.into_owned();
+    }
+    match (scheme, text.split_once(':')) {
+        ("digest", Some((user, _))) => format!("{user}:<redacted>"),
+        _ => "<redacted>".to_owned(),
+    }
+}
+
+/// True for requests that change data (and so for their replies), in the original's
+/// classification.
+pub fn is_write(msg: &Message<'_>) -> bool {
+    match &msg.body {
+        Body::Request(r) => r.op.is_write(),
+        Body::Reply(r) => r.op().is_some_and(|op| op.is_write()),
+        _ => false,
+    }
+}
+
+/// True for a ping request or reply.
+pub fn is_ping(msg: &Message<'_>) -> bool {
+    use crate::zk::OpCode;
+    match &msg.body {
+        Body::Request(r) => r.op == OpCode::Ping,
+        Body::Reply(r) => r.op() == Some(OpCode::Ping),
+        _ => false,
+    }
+}
+
+/// The session id a handshake carries.
+pub fn session_id(msg: &Message<'_>) -> Option<i64> {
+    use crate::zk::message::ReplyRecord;
+    match &msg.body {
+        Body::Request(r) => match &r.record {
+            RequestRecord::Connect(c) => Some(c.session_id),
+            _ => None,
+        },
+        Body::Reply(r) => match &r.record {
+            ReplyRecord::Connect(c) => Some(c.session_id),
+            _ => None,
+        },
+        _ => None,
+    }
+}

@@ -111,10 +111,7 @@ struct Conn<S> {
 impl<S: Default> FlowTable<S> {
     /// An empty table with the given caps.
     pub fn new(limits: TcpLimits) -> Self {
-        let budget = BufferBudget {
-            used: 0,
-            limit: limits.max_total_buffered_bytes,
-        };
+        let budget = BufferBudget { used: 0, limit: limits.max_total_buffered_bytes };
         FlowTable {
             limits,
             conns: HashMap::new(),
@@ -140,14 +137,9 @@ impl<S: Default> FlowTable<S> {
         if view.syn && !view.has_ack {
             self.close_if_port_reused(key, dir, view.seq, ts, handler);
         }
-        let Some(conn) = open_or_get(
-            &mut self.conns,
-            &mut self.stats,
-            &self.limits,
-            key,
-            &view,
-            ts,
-        ) else {
+        let Some(conn) =
+            open_or_get(&mut self.conns, &mut self.stats, &self.limits, key, &view, ts)
+        else {
             return;
         };
         let cx = Ctx {
@@ -190,11 +182,8 @@ impl<S: Default> FlowTable<S> {
     where
         H: StreamHandler<State = S>,
     {
-        let all: Vec<(Timestamp, ConnKey)> = self
-            .conns
-            .iter()
-            .map(|(key, conn)| (conn.last_seen, *key))
-            .collect();
+        let all: Vec<(Timestamp, ConnKey)> =
+            self.conns.iter().map(|(key, conn)| (conn.last_seen, *key)).collect();
         for key in in_close_order(all) {
             let Some(conn) = self.conns.get(&key) else {
                 continue;
@@ -233,13 +222,9 @@ impl<S: Default> FlowTable<S> {
     /// The largest (bytes, chunks) any one direction holds out of order.
     #[cfg(test)]
     pub(super) fn max_pending(&self) -> (usize, usize) {
-        let usage = self
-            .conns
-            .values()
-            .flat_map(|conn| conn.halves.iter().map(HalfStream::pending_usage));
-        usage.fold((0, 0), |(bytes, chunks), (b, c)| {
-            (bytes.max(b), chunks.max(c))
-        })
+        let usage =
+            self.conns.values().flat_map(|conn| conn.halves.iter().map(HalfStream::pending_usage));
+        usage.fold((0, 0), |(bytes, chunks), (b, c)| (bytes.max(b), chunks.max(c)))
     }
 
     /// Runs the idle scan when a second of packet time has passed since the last one.
@@ -267,10 +252,7 @@ impl<S: Default> FlowTable<S> {
     ) where
         H: StreamHandler<State = S>,
     {
-        let reused = self
-            .conns
-            .get(&key)
-            .is_some_and(|conn| conn.is_reused_by_syn(dir, syn_seq));
+        let reused = self.conns.get(&key).is_some_and(|conn| conn.is_reused_by_syn(dir, syn_seq));
         if reused {
             self.stats.port_reuses = self.stats.port_reuses.saturating_add(1);
             self.close(key, CloseReason::Fin, ts, handler);
@@ -313,10 +295,7 @@ impl<S: Default> FlowTable<S> {
 impl<S: Default> Conn<S> {
     fn new(ts: Timestamp) -> Self {
         Conn {
-            halves: [
-                HalfStream::new(Direction::ToServer),
-                HalfStream::new(Direction::ToClient),
-            ],
+            halves: [HalfStream::new(Direction::ToServer), HalfStream::new(Direction::ToClient)],
             state: S::default(),
             last_seen: ts,
         }
@@ -453,20 +432,8 @@ mod tests {
         h.push_all(&split(ToServer, CISN + 1, &frame, &cuts));
         assert_eq!(h.rec.parts(0, ToServer), vec![bytes(&frame)]);
         let events = h.rec.events(0);
-        assert_eq!(
-            events[0],
-            Rec::Start {
-                dir: ToServer,
-                from_syn: true
-            }
-        );
-        assert_eq!(
-            events[1],
-            Rec::Start {
-                dir: ToClient,
-                from_syn: true
-            }
-        );
+        assert_eq!(events[0], Rec::Start { dir: ToServer, from_syn: true });
+        assert_eq!(events[1], Rec::Start { dir: ToClient, from_syn: true });
         assert_eq!(h.table.stats().payload_bytes, 300);
     }
 
@@ -478,11 +445,7 @@ mod tests {
         let segment = seg(ToServer, CISN + 1, &frames);
         h.push(&segment);
         assert_eq!(h.rec.parts(0, ToServer), vec![bytes(&frames)]);
-        assert_eq!(
-            h.rec.data_ptrs,
-            vec![segment.payload.as_ptr()],
-            "in-order data is not copied"
-        );
+        assert_eq!(h.rec.data_ptrs, vec![segment.payload.as_ptr()], "in-order data is not copied");
     }
 
     #[test]
@@ -550,11 +513,7 @@ mod tests {
         let stream = stream_of(40);
         let segs = split(ToServer, CISN + 1, &stream, &[10, 17, 30]);
         h.push_all(&[segs[0].clone(), segs[2].clone(), segs[3].clone()]);
-        assert_eq!(
-            h.rec.parts(0, ToServer),
-            vec![bytes(&stream[..10])],
-            "waits for the hole"
-        );
+        assert_eq!(h.rec.parts(0, ToServer), vec![bytes(&stream[..10])], "waits for the hole");
         h.finish();
         let expected = vec![bytes(&stream[..10]), Part::Lost(7), bytes(&stream[17..])];
         assert_eq!(h.rec.parts(0, ToServer), expected);
@@ -575,14 +534,9 @@ mod tests {
         let expected = vec![bytes(&stream[..10]), Part::Lost(10), bytes(&stream[20..])];
         assert_eq!(h.rec.parts(0, ToServer), expected);
         let events = h.rec.events(0);
-        let gap = events
-            .iter()
-            .position(|e| matches!(e, Rec::Gap { .. }))
-            .unwrap();
-        let reply = events
-            .iter()
-            .position(|e| matches!(e, Rec::Data { dir: ToClient, .. }))
-            .unwrap();
+        let gap = events.iter().position(|e| matches!(e, Rec::Gap { .. })).unwrap();
+        let reply =
+            events.iter().position(|e| matches!(e, Rec::Data { dir: ToClient, .. })).unwrap();
         assert!(gap < reply, "the request's gap comes before the reply");
         assert_eq!(h.table.stats().buffer_cap_hits, 0);
         assert_eq!(h.table.buffered_bytes(), 0);
@@ -608,12 +562,7 @@ mod tests {
         let cisn = u32::MAX - 7;
         handshake(&mut h, cisn, u32::MAX);
         let stream = stream_of(40);
-        let segs = split(
-            ToServer,
-            cisn.wrapping_add(1),
-            &stream,
-            &[5, 10, 15, 20, 30],
-        );
+        let segs = split(ToServer, cisn.wrapping_add(1), &stream, &[5, 10, 15, 20, 30]);
         for i in [0, 2, 1, 4, 3, 5] {
             h.push(&segs[i]);
         }
@@ -638,13 +587,7 @@ mod tests {
         h.push(&seg(ToServer, CISN + 5, b"").ack(SISN + 5));
         assert!(h.table.is_empty());
         assert_eq!(h.table.stats().ignored_segments, 1);
-        assert_eq!(
-            (
-                h.table.stats().connections_opened,
-                h.table.stats().closed_fin
-            ),
-            (1, 1)
-        );
+        assert_eq!((h.table.stats().connections_opened, h.table.stats().closed_fin), (1, 1));
     }
 
     #[test]
@@ -666,10 +609,7 @@ mod tests {
         h.push(&seg(ToServer, CISN + 1, b"abc"));
         h.push(&seg(ToServer, CISN + 7, b"ghi").fin());
         h.push(&seg(ToClient, SISN + 1, b"").fin());
-        assert_eq!(
-            h.rec.parts(0, ToServer),
-            vec![bytes(b"abc"), Part::Lost(3), bytes(b"ghi")]
-        );
+        assert_eq!(h.rec.parts(0, ToServer), vec![bytes(b"abc"), Part::Lost(3), bytes(b"ghi")]);
         assert_eq!(h.rec.closes(), vec![(0, CloseReason::Fin)]);
         // Data past the FIN is not part of the stream.
         assert_eq!(h.table.stats().payload_bytes, 6);
@@ -683,26 +623,11 @@ mod tests {
         h.push(&seg(ToServer, CISN + 5, b"ef"));
         h.push(&seg(ToClient, SISN + 1, b"").rst());
         let expected = vec![
-            Rec::Start {
-                dir: ToServer,
-                from_syn: true,
-            },
-            Rec::Start {
-                dir: ToClient,
-                from_syn: true,
-            },
-            Rec::Data {
-                dir: ToServer,
-                bytes: b"ab".to_vec(),
-            },
-            Rec::Gap {
-                dir: ToServer,
-                lost: 2,
-            },
-            Rec::Data {
-                dir: ToServer,
-                bytes: b"ef".to_vec(),
-            },
+            Rec::Start { dir: ToServer, from_syn: true },
+            Rec::Start { dir: ToClient, from_syn: true },
+            Rec::Data { dir: ToServer, bytes: b"ab".to_vec() },
+            Rec::Gap { dir: ToServer, lost: 2 },
+            Rec::Data { dir: ToServer, bytes: b"ef".to_vec() },
             Rec::Closed(CloseReason::Reset),
         ];
         assert_eq!(h.rec.events(0), expected);
@@ -723,13 +648,7 @@ mod tests {
         h.push(&seg(ToServer, 77_001, b"new"));
         assert_eq!(h.rec.closes(), vec![(0, CloseReason::Fin)]);
         assert_eq!(h.rec.bytes(0, ToServer), b"old");
-        assert_eq!(
-            h.rec.events(1)[0],
-            Rec::Start {
-                dir: ToServer,
-                from_syn: true
-            }
-        );
+        assert_eq!(h.rec.events(1)[0], Rec::Start { dir: ToServer, from_syn: true });
         assert_eq!(h.rec.bytes(1, ToServer), b"new");
         assert_eq!((h.table.stats().port_reuses, h.table.len()), (1, 1));
     }
@@ -757,13 +676,7 @@ mod tests {
         h.push(&seg(ToServer, 70_003, b"def"));
         h.push(&seg(ToClient, 9_000, b"xyz").ack(70_006));
         let events = h.rec.events(0);
-        assert_eq!(
-            events[0],
-            Rec::Start {
-                dir: ToServer,
-                from_syn: false
-            }
-        );
+        assert_eq!(events[0], Rec::Start { dir: ToServer, from_syn: false });
         assert_eq!(h.rec.bytes(0, ToServer), b"abcdef");
         assert_eq!(h.rec.bytes(0, ToClient), b"xyz");
         assert_eq!(h.table.stats().duplicate_bytes, 10);
@@ -778,10 +691,7 @@ mod tests {
         h.push(&seg(ToServer, CISN + 11, b"klm"));
         // A full retransmission of the truncated segment must not deliver anything twice.
         h.push(&seg(ToServer, CISN + 1, b"abcdefghij"));
-        assert_eq!(
-            h.rec.parts(0, ToServer),
-            vec![bytes(b"abcd"), Part::Lost(6), bytes(b"klm")]
-        );
+        assert_eq!(h.rec.parts(0, ToServer), vec![bytes(b"abcd"), Part::Lost(6), bytes(b"klm")]);
         assert_eq!(h.table.stats().truncated_segments, 1);
     }
 
@@ -791,10 +701,7 @@ mod tests {
         handshake(&mut h, CISN, SISN);
         h.push(&seg(ToServer, CISN + 7, b"ghijkl"));
         h.push(&seg(ToServer, CISN + 1, b"abcd").wire(10));
-        assert_eq!(
-            h.rec.parts(0, ToServer),
-            vec![bytes(b"abcd"), Part::Lost(2), bytes(b"ghijkl")]
-        );
+        assert_eq!(h.rec.parts(0, ToServer), vec![bytes(b"abcd"), Part::Lost(2), bytes(b"ghijkl")]);
     }
 
     #[test]
@@ -826,10 +733,7 @@ mod tests {
 
     #[test]
     fn idle_scan_runs_at_most_once_per_second_of_packet_time() {
-        let limits = TcpLimits {
-            idle_timeout_ns: SEC / 2,
-            ..TcpLimits::default()
-        };
+        let limits = TcpLimits { idle_timeout_ns: SEC / 2, ..TcpLimits::default() };
         let mut h = Harness::new(limits);
         h.push_on(key_n(1), &seg(ToServer, 1, b"a").at(10 * SEC));
         h.push_on(key_n(2), &seg(ToServer, 1, b"b").at(10 * SEC + 900_000_000));
@@ -840,10 +744,7 @@ mod tests {
 
     #[test]
     fn full_table_refuses_new_connections_until_one_goes_idle() {
-        let limits = TcpLimits {
-            max_connections: 2,
-            ..TcpLimits::default()
-        };
+        let limits = TcpLimits { max_connections: 2, ..TcpLimits::default() };
         let mut h = Harness::new(limits);
         h.push_on(key_n(1), &seg(ToServer, 1, b"a").at(SEC));
         h.push_on(key_n(2), &seg(ToServer, 1, b"b").at(SEC));
@@ -851,11 +752,7 @@ mod tests {
         h.push_on(key_n(3), &seg(ToServer, 2, b"c").at(2 * SEC));
         assert_eq!(h.table.len(), 2);
         assert_eq!(h.table.stats().connection_cap_hits, 2);
-        assert_eq!(
-            h.rec.instances(),
-            2,
-            "the refused connection produced no events"
-        );
+        assert_eq!(h.rec.instances(), 2, "the refused connection produced no events");
         // Keep key 2 alive; key 1 goes idle and makes room.
         h.push_on(key_n(2), &seg(ToServer, 2, b"b").at(300 * SEC));
         h.push_on(key_n(3), &seg(ToServer, 3, b"c").at(302 * SEC));
@@ -866,10 +763,7 @@ mod tests {
 
     #[test]
     fn byte_cap_skips_to_the_earliest_buffered_data() {
-        let limits = TcpLimits {
-            max_buffered_bytes: 20,
-            ..TcpLimits::default()
-        };
+        let limits = TcpLimits { max_buffered_bytes: 20, ..TcpLimits::default() };
         let mut h = Harness::new(limits);
         handshake(&mut h, CISN, SISN);
         let stream = stream_of(60);
@@ -882,19 +776,13 @@ mod tests {
         assert_eq!(h.table.stats().buffer_cap_hits, 1);
         assert_eq!(h.table.max_pending(), (10, 1));
         h.push(&segs[4]);
-        assert_eq!(
-            h.rec.bytes(0, ToServer),
-            [&stream[..10], &stream[20..]].concat()
-        );
+        assert_eq!(h.rec.bytes(0, ToServer), [&stream[..10], &stream[20..]].concat());
     }
 
     #[test]
     fn segment_cap_skips_and_an_unbufferable_segment_is_delivered_after_a_gap() {
-        let limits = TcpLimits {
-            max_buffered_segments: 1,
-            max_buffered_bytes: 4,
-            ..TcpLimits::default()
-        };
+        let limits =
+            TcpLimits { max_buffered_segments: 1, max_buffered_bytes: 4, ..TcpLimits::default() };
         let mut h = Harness::new(limits);
         handshake(&mut h, CISN, SISN);
         h.push(&seg(ToServer, CISN + 11, b"kl"));
@@ -929,10 +817,7 @@ mod tests {
         }
         assert!(h.table.buffered_bytes() <= 2 * (100 + reorder_overhead()));
         assert_eq!(h.table.stats().buffer_cap_hits, 1);
-        assert_eq!(
-            h.rec.parts(2, ToServer),
-            vec![bytes(b"x"), Part::Lost(998), bytes(&chunk)]
-        );
+        assert_eq!(h.rec.parts(2, ToServer), vec![bytes(b"x"), Part::Lost(998), bytes(&chunk)]);
         h.finish();
         assert_eq!(h.table.buffered_bytes(), 0);
     }
@@ -960,14 +845,8 @@ mod tests {
         h.push_on(key_n(1), &seg(ToServer, 1, b"xy").fin().at(3 * SEC));
         h.finish();
         assert!(h.table.is_empty());
-        assert_eq!(
-            h.rec.closes(),
-            vec![(0, CloseReason::EndOfCapture), (1, CloseReason::Fin)]
-        );
-        assert_eq!(
-            h.rec.parts(0, ToServer),
-            vec![bytes(b"ab"), Part::Lost(2), bytes(b"ef")]
-        );
+        assert_eq!(h.rec.closes(), vec![(0, CloseReason::EndOfCapture), (1, CloseReason::Fin)]);
+        assert_eq!(h.rec.parts(0, ToServer), vec![bytes(b"ab"), Part::Lost(2), bytes(b"ef")]);
         let stats = h.table.stats();
         assert_eq!((stats.closed_end_of_capture, stats.closed_fin), (1, 1));
     }
@@ -981,11 +860,7 @@ mod tests {
         h.push(&seg(ToServer, CISN + 1, b"near"));
         assert!(h.table.buffered_bytes() < 1_000);
         h.finish();
-        let expected = vec![
-            bytes(b"near"),
-            Part::Lost(u64::from(jump) - 4),
-            bytes(b"far"),
-        ];
+        let expected = vec![bytes(b"near"), Part::Lost(u64::from(jump) - 4), bytes(b"far")];
         assert_eq!(h.rec.parts(0, ToServer), expected);
         assert_eq!(h.table.buffered_bytes(), 0);
     }
@@ -997,13 +872,7 @@ mod tests {
         h.push(&seg(ToServer, 2, b"").rst());
         h.push(&seg(ToServer, 2, b"b"));
         assert_eq!(h.rec.instances(), 2);
-        assert_eq!(
-            h.rec.events(1)[0],
-            Rec::Start {
-                dir: ToServer,
-                from_syn: false
-            }
-        );
+        assert_eq!(h.rec.events(1)[0], Rec::Start { dir: ToServer, from_syn: false });
         assert_eq!(h.rec.bytes(1, ToServer), b"b");
     }
 }

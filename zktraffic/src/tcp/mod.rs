@@ -5,10 +5,10 @@
 //! together with the per-connection state `S` the handler keeps (the ZooKeeper session).
 
 mod flow_table;
-mod reassembly;
-mod reorder;
 #[cfg(test)]
 mod proptests;
+mod reassembly;
+mod reorder;
 #[cfg(test)]
 mod test_support;
 

@@ -68,11 +68,7 @@ impl Checker {
                     prop_assert_eq!(seg.dir, *dir, "Start for the other direction");
                     let syn = seg.flags & zktraffic_common::tcp_flags::SYN != 0;
                     prop_assert_eq!(syn, *from_syn);
-                    track.origin = Some(if syn {
-                        seg.seq.wrapping_add(1)
-                    } else {
-                        seg.seq
-                    });
+                    track.origin = Some(if syn { seg.seq.wrapping_add(1) } else { seg.seq });
                 }
                 Rec::Data { dir, bytes } => {
                     let track = &mut dirs[dir.index()];
@@ -117,10 +113,7 @@ fn check_table(h: &Harness, limits: &TcpLimits, checker: &Checker) -> Result<(),
         stats.closed_fin + stats.closed_reset + stats.closed_idle + stats.closed_end_of_capture;
     prop_assert_eq!(stats.connections_opened, closed + h.table.len() as u64);
     prop_assert_eq!(stats.payload_bytes, checker.payload_bytes);
-    prop_assert_eq!(
-        (stats.gaps, stats.lost_bytes),
-        (checker.gaps, checker.lost_bytes)
-    );
+    prop_assert_eq!((stats.gaps, stats.lost_bytes), (checker.gaps, checker.lost_bytes));
     Ok(())
 }
 
@@ -137,15 +130,7 @@ struct Op {
 }
 
 fn op() -> impl Strategy<Value = Op> {
-    (
-        any::<bool>(),
-        0u8..20,
-        any::<u16>(),
-        any::<u16>(),
-        any::<u16>(),
-        any::<u8>(),
-        any::<u32>(),
-    )
+    (any::<bool>(), 0u8..20, any::<u16>(), any::<u16>(), any::<u16>(), any::<u8>(), any::<u32>())
         .prop_map(|(to_server, kind, a, b, cut, bits, junk)| Op {
             to_server,
             kind,
@@ -165,11 +150,7 @@ fn isn() -> impl Strategy<Value = u32> {
 /// A segment for `op`: a slice of the original stream (maybe truncated, with FIN or ACK), a
 /// SYN, a FIN, a RST or a pure ACK, all at the sequence numbers a real sender would use.
 fn build(op: &Op, originals: &[Original<'_>; 2], ts_ns: u64) -> Seg {
-    let dir = if op.to_server {
-        Direction::ToServer
-    } else {
-        Direction::ToClient
-    };
+    let dir = if op.to_server { Direction::ToServer } else { Direction::ToClient };
     let own = originals[dir.index()];
     let peer = originals[1 - dir.index()];
     let len = own.bytes.len();
@@ -198,8 +179,7 @@ fn build(op: &Op, originals: &[Original<'_>; 2], ts_ns: u64) -> Seg {
         let ack = if op.bits & 16 != 0 {
             op.junk
         } else {
-            peer.seq(op.junk as usize % (peer.bytes.len() + 2))
-                .wrapping_sub(1)
+            peer.seq(op.junk as usize % (peer.bytes.len() + 2)).wrapping_sub(1)
         };
         out = out.ack(ack);
     }

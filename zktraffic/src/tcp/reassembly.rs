@@ -71,13 +71,7 @@ pub(super) struct Ctx<'a, F> {
 impl<'a> Ctx<'a, ()> {
     /// The same context, delivering events through `emit`.
     pub fn with_emit<F>(self, emit: F) -> Ctx<'a, F> {
-        Ctx {
-            ts: self.ts,
-            limits: self.limits,
-            stats: self.stats,
-            budget: self.budget,
-            emit,
-        }
+        Ctx { ts: self.ts, limits: self.limits, stats: self.stats, budget: self.budget, emit }
     }
 }
 
@@ -165,11 +159,7 @@ impl HalfStream {
         F: FnMut(StreamEvent<'_>),
     {
         // SYN takes one sequence number before the data.
-        let data_seq = if seg.syn {
-            seg.seq.wrapping_add(1)
-        } else {
-            seg.seq
-        };
+        let data_seq = if seg.syn { seg.seq.wrapping_add(1) } else { seg.seq };
         if !self.started {
             if seg.syn {
                 self.start(data_seq, Some(seg.seq), cx);
@@ -244,10 +234,7 @@ impl HalfStream {
         self.syn_seq = syn_seq;
         self.next_seq = next_seq;
         self.next_off = 0;
-        (cx.emit)(StreamEvent::Start {
-            dir: self.dir,
-            from_syn: syn_seq.is_some(),
-        });
+        (cx.emit)(StreamEvent::Start { dir: self.dir, from_syn: syn_seq.is_some() });
     }
 
     /// Stream offset of `seq`, taken as the nearest to the next expected byte (within 2^31
@@ -276,11 +263,7 @@ impl HalfStream {
         F: FnMut(StreamEvent<'_>),
     {
         let piece = match start {
-            Ok(start) => Piece {
-                start,
-                captured,
-                len,
-            },
+            Ok(start) => Piece { start, captured, len },
             Err(before) => {
                 // Bytes before offset 0 precede the stream as we know it: only the rest counts.
                 cx.stats.duplicate_bytes = cx.stats.duplicate_bytes.saturating_add(before.min(len));
@@ -288,11 +271,7 @@ impl HalfStream {
                     return;
                 }
                 let captured = sub_slice(captured, before, u64::MAX);
-                Piece {
-                    start: 0,
-                    captured,
-                    len: len - before,
-                }
+                Piece { start: 0, captured, len: len - before }
             }
         };
         loop {
@@ -314,10 +293,7 @@ impl HalfStream {
     where
         F: FnMut(StreamEvent<'_>),
     {
-        let target = self
-            .pending
-            .first_start()
-            .map_or(seg_start, |first| first.min(seg_start));
+        let target = self.pending.first_start().map_or(seg_start, |first| first.min(seg_start));
         self.skip_to(target, cx);
         self.deliver_ready(cx);
     }
@@ -347,10 +323,7 @@ impl HalfStream {
         cx.stats.duplicate_bytes = cx.stats.duplicate_bytes.saturating_add(duplicate);
         let captured_end = piece.captured_end().min(end);
         if captured_end > self.next_off {
-            self.deliver(
-                sub_slice(piece.captured, already, captured_end - piece.start),
-                cx,
-            );
+            self.deliver(sub_slice(piece.captured, already, captured_end - piece.start), cx);
         }
         end
     }
@@ -362,15 +335,10 @@ impl HalfStream {
         if end <= piece.start {
             return true;
         }
-        let holes = self.pending.uncovered(Span {
-            start: piece.start,
-            end,
-        });
+        let holes = self.pending.uncovered(Span { start: piece.start, end });
         let captured_end = piece.captured_end().min(end);
-        let new_bytes: u64 = holes
-            .iter()
-            .map(|hole| hole.end.min(captured_end).saturating_sub(hole.start))
-            .sum();
+        let new_bytes: u64 =
+            holes.iter().map(|hole| hole.end.min(captured_end).saturating_sub(hole.start)).sum();
         let new_len: u64 = holes.iter().map(|hole| hole.len()).sum();
         let new_bytes = usize::try_from(new_bytes).unwrap_or(usize::MAX);
         if !holes.is_empty() && !self.has_room(new_bytes, holes.len(), cx) {
@@ -387,10 +355,7 @@ impl HalfStream {
                 hole.start - piece.start,
                 hole.end.min(captured_end).saturating_sub(piece.start),
             );
-            let chunk = Chunk {
-                data: data.into(),
-                seq_len: hole.len(),
-            };
+            let chunk = Chunk { data: data.into(), seq_len: hole.len() };
             self.pending.insert(hole.start, chunk, cx.budget);
         }
         cx.stats.out_of_order_segments = cx.stats.out_of_order_segments.saturating_add(1);
@@ -433,11 +398,7 @@ impl HalfStream {
     where
         F: FnMut(StreamEvent<'_>),
     {
-        while self
-            .pending
-            .first_start()
-            .is_some_and(|first| first <= self.next_off)
-        {
+        while self.pending.first_start().is_some_and(|first| first <= self.next_off) {
             self.deliver_first_chunk(cx);
         }
     }
@@ -455,11 +416,7 @@ impl HalfStream {
             // Not reached by callers; keep offsets right regardless.
             self.gap(start - self.next_off, cx);
         }
-        let piece = Piece {
-            start,
-            captured: &chunk.data,
-            len: chunk.seq_len,
-        };
+        let piece = Piece { start, captured: &chunk.data, len: chunk.seq_len };
         let end = self.deliver_captured(piece, cx);
         // Chunks never overlap, so nothing buffered can fill a truncated tail.
         if end > self.next_off {
@@ -477,11 +434,7 @@ impl HalfStream {
         let len = bytes.len() as u64;
         self.advance(len);
         cx.stats.payload_bytes = cx.stats.payload_bytes.saturating_add(len);
-        (cx.emit)(StreamEvent::Data {
-            dir: self.dir,
-            ts: cx.ts,
-            bytes,
-        });
+        (cx.emit)(StreamEvent::Data { dir: self.dir, ts: cx.ts, bytes });
     }
 
     fn gap<F>(&mut self, lost: u64, cx: &mut Ctx<'_, F>)
@@ -494,11 +447,7 @@ impl HalfStream {
         self.advance(lost);
         cx.stats.gaps = cx.stats.gaps.saturating_add(1);
         cx.stats.lost_bytes = cx.stats.lost_bytes.saturating_add(lost);
-        (cx.emit)(StreamEvent::Gap {
-            dir: self.dir,
-            ts: cx.ts,
-            lost,
-        });
+        (cx.emit)(StreamEvent::Gap { dir: self.dir, ts: cx.ts, lost });
     }
 
     fn advance(&mut self, len: u64) {

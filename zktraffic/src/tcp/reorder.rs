@@ -101,19 +101,13 @@ impl ReorderBuffer {
                     break;
                 }
                 if start > cursor {
-                    pieces.push(Span {
-                        start: cursor,
-                        end: start,
-                    });
+                    pieces.push(Span { start: cursor, end: start });
                 }
                 cursor = cursor.max(start.saturating_add(chunk.seq_len));
             }
         }
         if cursor < span.end {
-            pieces.push(Span {
-                start: cursor,
-                end: span.end,
-            });
+            pieces.push(Span { start: cursor, end: span.end });
         }
         pieces
     }
@@ -162,10 +156,7 @@ mod tests {
         let mut buf = ReorderBuffer::default();
         for &(start, end) in spans {
             let len = (end - start) as usize;
-            let chunk = Chunk {
-                data: vec![0; len].into(),
-                seq_len: end - start,
-            };
+            let chunk = Chunk { data: vec![0; len].into(), seq_len: end - start };
             buf.insert(start, chunk, budget);
         }
         buf
@@ -173,15 +164,9 @@ mod tests {
 
     #[test]
     fn uncovered_returns_the_holes_between_chunks() {
-        let mut budget = BufferBudget {
-            used: 0,
-            limit: usize::MAX,
-        };
+        let mut budget = BufferBudget { used: 0, limit: usize::MAX };
         let buf = buffer_with(&[(10, 20), (30, 40)], &mut budget);
-        assert_eq!(
-            buf.uncovered(span(0, 50)),
-            vec![span(0, 10), span(20, 30), span(40, 50)]
-        );
+        assert_eq!(buf.uncovered(span(0, 50)), vec![span(0, 10), span(20, 30), span(40, 50)]);
         assert_eq!(buf.uncovered(span(15, 35)), vec![span(20, 30)]);
         assert_eq!(buf.uncovered(span(10, 20)), vec![]);
         assert_eq!(buf.uncovered(span(12, 18)), vec![]);
@@ -191,10 +176,7 @@ mod tests {
 
     #[test]
     fn books_follow_inserts_and_removals() {
-        let mut budget = BufferBudget {
-            used: 0,
-            limit: usize::MAX,
-        };
+        let mut budget = BufferBudget { used: 0, limit: usize::MAX };
         let mut buf = buffer_with(&[(10, 20), (30, 45)], &mut budget);
         assert_eq!((buf.bytes(), buf.chunk_count()), (25, 2));
         assert_eq!(budget.used, 25 + 2 * CHUNK_OVERHEAD);
@@ -208,10 +190,7 @@ mod tests {
 
     #[test]
     fn budget_counts_chunk_overhead() {
-        let budget = BufferBudget {
-            used: 0,
-            limit: 100,
-        };
+        let budget = BufferBudget { used: 0, limit: 100 };
         assert!(budget.has_room(100 - CHUNK_OVERHEAD, 1));
         assert!(!budget.has_room(101 - CHUNK_OVERHEAD, 1));
         assert!(!budget.has_room(0, 2));

@@ -65,10 +65,7 @@ impl StreamHandler for Recorder {
             StreamEvent::Start { dir, from_syn } => Rec::Start { dir, from_syn },
             StreamEvent::Data { dir, bytes, .. } => {
                 self.data_ptrs.push(bytes.as_ptr());
-                Rec::Data {
-                    dir,
-                    bytes: bytes.to_vec(),
-                }
+                Rec::Data { dir, bytes: bytes.to_vec() }
             }
             StreamEvent::Gap { dir, lost, .. } => Rec::Gap { dir, lost },
             StreamEvent::Closed { reason, .. } => Rec::Closed(reason),
@@ -87,11 +84,7 @@ pub(super) enum Part {
 impl Recorder {
     /// Events of connection instance `instance`.
     pub fn events(&self, instance: usize) -> Vec<Rec> {
-        self.log
-            .iter()
-            .filter(|(i, _, _)| *i == instance)
-            .map(|(_, _, rec)| rec.clone())
-            .collect()
+        self.log.iter().filter(|(i, _, _)| *i == instance).map(|(_, _, rec)| rec.clone()).collect()
     }
 
     /// The stream of `dir` in `instance`, adjacent data merged.
@@ -153,15 +146,7 @@ pub(super) struct Seg {
 
 /// A segment of `dir` carrying `payload` at `seq`.
 pub(super) fn seg(dir: Direction, seq: u32, payload: &[u8]) -> Seg {
-    Seg {
-        ts_ns: 0,
-        dir,
-        seq,
-        ack: 0,
-        flags: 0,
-        payload: payload.to_vec(),
-        wire_len: None,
-    }
+    Seg { ts_ns: 0, dir, seq, ack: 0, flags: 0, payload: payload.to_vec(), wire_len: None }
 }
 
 impl Seg {
@@ -223,10 +208,7 @@ pub(super) struct Harness {
 
 impl Harness {
     pub fn new(limits: TcpLimits) -> Self {
-        Harness {
-            table: FlowTable::new(limits),
-            rec: Recorder::default(),
-        }
+        Harness { table: FlowTable::new(limits), rec: Recorder::default() }
     }
 
     /// Pushes on the default connection.
@@ -235,8 +217,7 @@ impl Harness {
     }
 
     pub fn push_on(&mut self, key: ConnKey, seg: &Seg) {
-        self.table
-            .push(&seg.segment(&key), key, seg.dir, &mut self.rec);
+        self.table.push(&seg.segment(&key), key, seg.dir, &mut self.rec);
     }
 
     pub fn push_all(&mut self, segs: &[Seg]) {

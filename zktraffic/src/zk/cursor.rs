@@ -51,7 +51,11 @@ impl<'a> Cursor<'a> {
     /// Takes the next `n` bytes.
     pub fn bytes(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         if n > self.remaining() {
-            return Err(DecodeError::Truncated { offset: self.pos, needed: n, len: self.buf.len() });
+            return Err(DecodeError::Truncated {
+                offset: self.pos,
+                needed: n,
+                len: self.buf.len(),
+            });
         }
         let out = &self.buf[self.pos..self.pos + n];
         self.pos += n;

@@ -2,10 +2,18 @@
 //! (framing, handshake, four-letter words, request/reply pairing) and the decoded messages.
 
 pub mod cursor;
+pub mod decoder;
+pub mod encode;
 pub mod error;
+pub mod fourletter;
+pub mod framing;
 pub mod message;
 pub mod opcode;
+pub mod pairing;
+pub mod records;
+pub mod session;
 
+pub use decoder::{DecodeStats, Decoder, DecoderConfig, MessageSink};
 pub use error::ErrorCode;
 pub use message::{Body, Message, Reply, Request};
 pub use opcode::OpCode;

@@ -1,0 +1,95 @@
+//! Which messages a printer shows: dump's `--client`, `--exclude-host`, `--path-prefix`,
+//! `--type`, `--include-pings` and `--writes-only`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+
+use crate::zk::Message;
+
+/// A client given as `IP` or `IP:PORT` (`[IPv6]:PORT`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientSpec {
+    pub ip: IpAddr,
+    pub port: Option<u16>,
+}
+
+impl FromStr for ClientSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Ok(ip) = s.parse::<IpAddr>() {
+            return Ok(ClientSpec { ip, port: None });
+        }
+        s.parse::<SocketAddr>()
+            .map(|a| ClientSpec { ip: a.ip(), port: Some(a.port()) })
+            .map_err(|_| format!("{s:?} is not IP or IP:PORT (IPv6 with a port: [::1]:2181)"))
+    }
+}
+
+impl ClientSpec {
+    fn matches(&self, addr: SocketAddr) -> bool {
+        addr.ip() == self.ip && self.port.is_none_or(|p| p == addr.port())
+    }
+}
+
+/// The message filter; the default shows everything but pings.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    /// Show only these clients (any of them); empty = all.
+    pub clients: Vec<ClientSpec>,
+    /// Hide traffic to or from these hosts.
+    pub exclude_hosts: Vec<IpAddr>,
+    /// Show only messages whose path starts with this.
+    pub path_prefix: Option<String>,
+    /// Show only these types: full names (`GetDataReply`) or operation names matching a
+    /// request and its reply (`GetData`), case-insensitive.
+    pub types: Vec<String>,
+    /// Show pings (hidden by default, as in the original).
+    pub include_pings: bool,
+    /// Show only writes and their replies.
+    pub writes_only: bool,
+}
+
+impl Filter {
+    /// True when `msg` passes every condition.
+    pub fn accepts(&self, msg: &Message<'_>) -> bool {
+        let conn = &msg.conn;
+        (self.include_pings || !super::is_ping(msg))
+            && (self.clients.is_empty() || self.clients.iter().any(|c| c.matches(conn.client)))
+            && !self.exclude_hosts.iter().any(|h| *h == conn.client.ip() || *h == conn.server.ip())
+            && self
+                .path_prefix
+                .as_deref()
+                .is_none_or(|p| super::path(msg).is_some_and(|m| m.starts_with(p)))
+            && (!self.writes_only || super::is_write(msg))
+            && (self.types.is_empty() || self.type_matches(msg))
+    }
+
+    fn type_matches(&self, msg: &Message<'_>) -> bool {
+        let name = super::type_name(msg);
+        let base =
+            name.strip_suffix("Request").or_else(|| name.strip_suffix("Reply")).unwrap_or(name);
+        let request = match &msg.body {
+            crate::zk::Body::Reply(r) => r.request.map(|p| p.name),
+            _ => None,
+        };
+        self.types.iter().any(|t| {
+            t.eq_ignore_ascii_case(name)
+                || t.eq_ignore_ascii_case(base)
+                || request.is_some_and(|r| t.eq_ignore_ascii_case(r))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_specs() {
+        assert_eq!("10.0.0.1".parse::<ClientSpec>().unwrap().port, None);
+        assert_eq!("10.0.0.1:5".parse::<ClientSpec>().unwrap().port, Some(5));
+        assert_eq!("[::1]:5".parse::<ClientSpec>().unwrap().ip, "::1".parse::<IpAddr>().unwrap());
+        assert!("nope".parse::<ClientSpec>().is_err());
+    }
+}

@@ -1,0 +1,98 @@
+//! The decoding stage as the flow table sees it: a [`StreamHandler`] whose per-connection state
+//! is a [`Session`], and which hands every decoded [`Message`] to a [`MessageSink`].
+
+use serde::Serialize;
+
+use crate::tcp::{ConnKey, StreamEvent, StreamHandler};
+
+use super::framing::FramingStats;
+use super::message::Message;
+use super::session::Session;
+
+/// Receives every decoded message, in capture order per connection.
+pub trait MessageSink {
+    /// One message; it borrows decoder buffers, so copy what must outlive the call.
+    fn message(&mut self, msg: &Message<'_>);
+}
+
+impl<F: FnMut(&Message<'_>)> MessageSink for F {
+    fn message(&mut self, msg: &Message<'_>) {
+        self(msg)
+    }
+}
+
+/// Limits of the decoding stage.
+#[derive(Clone, Debug)]
+pub struct DecoderConfig {
+    /// Largest frame decoded (bytes after the length prefix); larger ones are skipped and
+    /// counted. Default: 2 MiB, jute.maxbuffer (1 MiB) plus the same again of slack, like the
+    /// Java client's `jute.maxbuffer.extrasize`.
+    pub max_frame_bytes: usize,
+    /// Most requests remembered per connection while waiting for their replies.
+    pub max_pending: usize,
+}
+
+impl Default for DecoderConfig {
+    fn default() -> Self {
+        DecoderConfig { max_frame_bytes: 2 << 20, max_pending: 10_000 }
+    }
+}
+
+/// Counters of the protocol layer.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ProtocolStats {
+    /// Frames decoded (all kinds).
+    pub frames: u64,
+    pub requests: u64,
+    pub replies: u64,
+    pub events: u64,
+    pub four_letter_words: u64,
+    /// Connections carrying TLS (recognised, not decoded).
+    pub tls_connections: u64,
+    /// Connections whose handshake announced a protocol version other than 0.
+    pub foreign_dialect_connections: u64,
+    /// Bytes of four-letter words, TLS and foreign dialects.
+    pub opaque_bytes: u64,
+    /// Frames whose record did not decode (reported with an undecoded body).
+    pub malformed_records: u64,
+    /// Streams seen from their start whose first frame was not the handshake.
+    pub handshakes_missing: u64,
+    /// Replies whose request was not captured.
+    pub unpaired_replies: u64,
+    /// Requests that never got a reply (lost, or the connection ended first).
+    pub unanswered_requests: u64,
+    /// Requests not remembered because `max_pending` were already waiting.
+    pub pending_cap_hits: u64,
+}
+
+/// Every decoding counter.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DecodeStats {
+    #[serde(flatten)]
+    pub protocol: ProtocolStats,
+    #[serde(flatten)]
+    pub framing: FramingStats,
+}
+
+/// The decoding stage: configuration, counters and the sink.
+#[derive(Debug)]
+pub struct Decoder<K> {
+    pub config: DecoderConfig,
+    pub stats: DecodeStats,
+    pub sink: K,
+}
+
+impl<K: MessageSink> Decoder<K> {
+    /// A decoder handing messages to `sink`.
+    pub fn new(config: DecoderConfig, sink: K) -> Self {
+        Decoder { config, stats: DecodeStats::default(), sink }
+    }
+}
+
+impl<K: MessageSink> StreamHandler for Decoder<K> {
+    type State = Session;
+
+    fn on_event(&mut self, conn: &ConnKey, state: &mut Session, event: StreamEvent<'_>) {
+        state.on_event(conn, event, &self.config, &mut self.stats, &mut self.sink);
+    }
+}

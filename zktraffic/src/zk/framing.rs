@@ -1,0 +1,435 @@
+//! Splitting one direction's byte stream into length-prefixed frames (§A1).
+//!
+//! The framer knows nothing of ZooKeeper records: it asks a [`FrameHandler`] what the first bytes
+//! of a stream are, to judge candidate frame starts while resynchronising, and hands it every
+//! complete frame. In the common case (whole frames inside one delivery) frames are handed out
+//! straight from the delivered bytes; only a frame split across deliveries is copied.
+
+use crate::Timestamp;
+
+/// Bytes of the length prefix.
+pub const PREFIX: usize = 4;
+/// Above this a length prefix is not a frame at all but noise (ClickHouse Keeper's limit, 256 MiB).
+pub const MAX_PLAUSIBLE_FRAME: usize = 1 << 28;
+
+/// How a stream is carried, decided from its first four bytes or from a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamKind {
+    /// Length-prefixed ZooKeeper frames.
+    Framed,
+    /// Not framed (four-letter word text, TLS): bytes are only counted.
+    Opaque,
+    /// (From a frame on probation only) the frame does not look right: the boundary found by
+    /// the last resync was probably false, search again.
+    Suspect,
+}
+
+/// Frames after a resync that must look right before the boundary is trusted: until then a
+/// frame that looks wrong, or a length too large to buffer, means the resync was mistaken.
+pub const PROBATION_FRAMES: u32 = 4;
+/// Largest frame believed while on probation: a false boundary reads a "length" out of the
+/// middle of some record, and waiting for megabytes that never form a frame would stall the
+/// stream. A real large frame right after a resync is lost instead (and counted).
+pub const PROBATION_MAX_FRAME: usize = 64 << 10;
+
+/// A judgement of a possible frame start, while resynchronising.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Candidate {
+    /// A complete, valid frame starts here.
+    Frame,
+    /// Plausible so far; more bytes are needed to decide.
+    NeedMore,
+    /// No frame starts here.
+    No,
+}
+
+/// What the framer asks of the protocol layer.
+pub trait FrameHandler {
+    /// Decides how a stream whose start was seen is carried, from its first four bytes.
+    fn stream_start(&mut self, first: [u8; 4]) -> StreamKind;
+    /// A complete frame, length prefix included, completed by the delivery at `ts`; the answer
+    /// says whether the rest of the stream is still framed. While `on_probation` (shortly after
+    /// a resync) the handler answers [`StreamKind::Suspect`], and emits nothing, for a frame
+    /// that does not look right.
+    fn frame(&mut self, frame: &[u8], ts: Timestamp, on_probation: bool) -> StreamKind;
+    /// Judges whether a frame starts at `bytes[0]` (strictly: noise must not pass).
+    fn candidate(&self, bytes: &[u8]) -> Candidate;
+    /// `n` bytes of an opaque stream went by at `ts`.
+    fn opaque(&mut self, n: u64, ts: Timestamp);
+}
+
+/// Framing counters of one direction, added into the decoder's totals.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct FramingStats {
+    /// Length prefixes that cannot be a frame (negative, too small, beyond 256 MiB): desyncs.
+    pub bad_lengths: u64,
+    /// Times frame boundaries were found again after being lost.
+    pub resyncs: u64,
+    /// Bytes discarded while looking for a frame boundary.
+    pub resync_skipped_bytes: u64,
+    /// Frames larger than `--max-frame-bytes`, skipped undecoded.
+    pub oversized_frames: u64,
+    /// Frames partly lost to a capture gap (dropped undecoded).
+    pub frames_lost_to_gaps: u64,
+    /// Resyncs found false by the frames that followed (the search went on).
+    pub false_resyncs: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// The stream's first bytes (SYN seen), not yet classified.
+    Start,
+    /// At a frame boundary, or inside a frame whose first bytes are in `buf`.
+    Synced,
+    /// Inside a frame not worth buffering (too large, or partly lost): skip this many bytes.
+    Skipping(u64),
+    /// Frame boundaries unknown: `buf` holds the bytes being searched.
+    Searching,
+    /// Not framed: count bytes only.
+    Opaque,
+}
+
+/// One direction's framing state.
+#[derive(Debug)]
+pub struct Framer {
+    state: State,
+    buf: Vec<u8>,
+    max_frame: usize,
+    min_frame: usize,
+    /// Frames that looked right since the last resync (saturating at the probation length).
+    trusted: u32,
+}
+
+impl Framer {
+    /// A framer for a stream seen from its first byte; frames of `min_frame..=max_frame` bytes
+    /// (after the prefix) are decoded.
+    pub fn at_start(min_frame: usize, max_frame: usize) -> Self {
+        Framer {
+            state: State::Start,
+            buf: Vec::new(),
+            max_frame,
+            min_frame,
+            trusted: PROBATION_FRAMES,
+        }
+    }
+
+    /// A framer for a stream joined mid-way: frame boundaries must be found first.
+    pub fn mid_stream(min_frame: usize, max_frame: usize) -> Self {
+        Framer { state: State::Searching, trusted: 0, ..Framer::at_start(min_frame, max_frame) }
+    }
+
+    /// True while frame boundaries are unknown.
+    pub fn is_searching(&self) -> bool {
+        self.state == State::Searching
+    }
+
+    /// Makes the stream opaque from now on (its connection turned out not to be ZooKeeper).
+    pub fn make_opaque(&mut self) {
+        self.state = State::Opaque;
+        self.buf = Vec::new();
+    }
+
+    /// Bytes held for an incomplete frame or a search.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Consumes the next delivered bytes of the stream.
+    pub fn push<H: FrameHandler>(
+        &mut self,
+        data: &[u8],
+        ts: Timestamp,
+        h: &mut H,
+        stats: &mut FramingStats,
+    ) {
+        // A resync hands back the bytes from the new frame boundary on; replaying them is a
+        // loop, not recursion, and each round consumes at least the frame that was found.
+        let mut replay = self.push_slice(data, ts, h, stats);
+        while let Some(bytes) = replay {
+            replay = self.push_slice(&bytes, ts, h, stats);
+        }
+    }
+
+    fn push_slice<H: FrameHandler>(
+        &mut self,
+        mut data: &[u8],
+        ts: Timestamp,
+        h: &mut H,
+        stats: &mut FramingStats,
+    ) -> Option<Vec<u8>> {
+        while !data.is_empty() {
+            data = match self.state {
+                State::Opaque => {
+                    h.opaque(data.len() as u64, ts);
+                    &[]
+                }
+                State::Skipping(n) => {
+                    let k = n.min(data.len() as u64);
+                    self.state = if k == n { State::Synced } else { State::Skipping(n - k) };
+                    &data[k as usize..]
+                }
+                State::Start => self.start(data, ts, h),
+                State::Synced => self.synced(data, ts, h, stats),
+                State::Searching => return self.search(data, h, stats),
+            };
+        }
+        None
+    }
+
+    /// `lost` bytes of the stream will never arrive.
+    pub fn gap(&mut self, lost: u64, stats: &mut FramingStats) {
+        self.state = match self.state {
+            State::Opaque => State::Opaque,
+            State::Skipping(n) => Self::after_skip(n, lost),
+            State::Synced if self.buf.len() >= PREFIX => {
+                // The frame in progress is lost, but its length says where the next one starts.
+                stats.frames_lost_to_gaps += 1;
+                let total = PREFIX + frame_len(&self.buf).unwrap_or(0);
+                Self::after_skip(total.saturating_sub(self.buf.len()) as u64, lost)
+            }
+            State::Synced | State::Start | State::Searching => {
+                if !self.buf.is_empty() {
+                    stats.frames_lost_to_gaps += 1;
+                }
+                State::Searching
+            }
+        };
+        self.buf.clear();
+    }
+
+    /// The state after losing `lost` bytes while `remaining` bytes of a frame were still due.
+    fn after_skip(remaining: u64, lost: u64) -> State {
+        match lost.cmp(&remaining) {
+            std::cmp::Ordering::Less => State::Skipping(remaining - lost),
+            std::cmp::Ordering::Equal => State::Synced,
+            std::cmp::Ordering::Greater => State::Searching,
+        }
+    }
+
+    fn start<'d, H: FrameHandler>(&mut self, data: &'d [u8], ts: Timestamp, h: &mut H) -> &'d [u8] {
+        let take = (PREFIX - self.buf.len()).min(data.len());
+        self.buf.extend_from_slice(&data[..take]);
+        if self.buf.len() < PREFIX {
+            return &[];
+        }
+        let first = [self.buf[0], self.buf[1], self.buf[2], self.buf[3]];
+        match h.stream_start(first) {
+            // A stream start is never on probation: `Suspect` cannot come back here.
+            StreamKind::Framed | StreamKind::Suspect => {
+                // The four bytes stay in `buf` as the first frame's prefix.
+                self.state = State::Synced;
+                &data[take..]
+            }
+            StreamKind::Opaque => {
+                h.opaque(PREFIX as u64, ts);
+                self.make_opaque();
+                &data[take..]
+            }
+        }
+    }
+
+    fn on_probation(&self) -> bool {
+        self.trusted < PROBATION_FRAMES
+    }
+
+    /// Records the handler's verdict on a frame; true when the stream is still framed.
+    fn judged(&mut self, kind: StreamKind, stats: &mut FramingStats) -> bool {
+        match kind {
+            StreamKind::Framed => {
+                self.trusted = self.trusted.saturating_add(1).min(PROBATION_FRAMES);
+                true
+            }
+            StreamKind::Opaque => {
+                self.make_opaque();
+                false
+            }
+            StreamKind::Suspect => {
+                stats.false_resyncs += 1;
+                self.state = State::Searching;
+                false
+            }
+        }
+    }
+
+    /// Classifies a length prefix: the frame's total size, or why it is no frame.
+    fn check(&self, len: Option<usize>) -> Length {
+        let max = if self.on_probation() {
+            self.max_frame.min(PROBATION_MAX_FRAME)
+        } else {
+            self.max_frame
+        };
+        match len {
+            Some(n) if n >= self.min_frame && n <= max => Length::Frame(PREFIX + n),
+            // Skipping a large frame is a bet on the boundary; only a trusted one takes it.
+            Some(n) if n > self.max_frame && n <= MAX_PLAUSIBLE_FRAME && !self.on_probation() => {
+                Length::Oversized(PREFIX + n)
+            }
+            _ => Length::Bad,
+        }
+    }
+
+    fn synced<'d, H: FrameHandler>(
+        &mut self,
+        mut data: &'d [u8],
+        ts: Timestamp,
+        h: &mut H,
+        stats: &mut FramingStats,
+    ) -> &'d [u8] {
+        if !self.buf.is_empty() {
+            // Complete the frame in progress first.
+            if self.buf.len() < PREFIX {
+                let take = (PREFIX - self.buf.len()).min(data.len());
+                self.buf.extend_from_slice(&data[..take]);
+                data = &data[take..];
+                if self.buf.len() < PREFIX {
+                    return &[];
+                }
+            }
+            match self.check(frame_len(&self.buf)) {
+                Length::Frame(total) => {
+                    let take = (total - self.buf.len()).min(data.len());
+                    self.buf.extend_from_slice(&data[..take]);
+                    if self.buf.len() < total
+                        && self.on_probation()
+                        && h.candidate(&self.buf) == Candidate::No
+                    {
+                        // The frame's header already shows the boundary was false.
+                        stats.false_resyncs += 1;
+                        stats.resync_skipped_bytes += 1;
+                        self.state = State::Searching;
+                        self.buf.remove(0);
+                        return &data[take..];
+                    }
+                    if self.buf.len() == total {
+                        let kind = h.frame(&self.buf, ts, self.on_probation());
+                        if kind == StreamKind::Suspect {
+                            // Search again from the byte after the false boundary.
+                            self.buf.remove(0);
+                            stats.resync_skipped_bytes += 1;
+                        } else {
+                            self.buf.clear();
+                        }
+                        self.judged(kind, stats);
+                    }
+                    return &data[take..];
+                }
+                Length::Oversized(total) => {
+                    stats.oversized_frames += 1;
+                    self.state = State::Skipping((total - self.buf.len()) as u64);
+                    self.buf.clear();
+                    return data;
+                }
+                Length::Bad => {
+                    stats.bad_lengths += 1;
+                    self.state = State::Searching;
+                    // Search from the byte after the bad prefix's first byte.
+                    self.buf.remove(0);
+                    stats.resync_skipped_bytes += 1;
+                    return data;
+                }
+            }
+        }
+        // Hot path: whole frames straight from the delivered bytes.
+        while data.len() >= PREFIX {
+            match self.check(frame_len(data)) {
+                Length::Frame(total) if data.len() >= total => {
+                    let kind = h.frame(&data[..total], ts, self.on_probation());
+                    if !self.judged(kind, stats) {
+                        if kind == StreamKind::Suspect {
+                            stats.resync_skipped_bytes += 1;
+                            return &data[1..];
+                        }
+                        return &data[total..];
+                    }
+                    data = &data[total..];
+                }
+                Length::Frame(_) if self.on_probation() && h.candidate(data) == Candidate::No => {
+                    stats.false_resyncs += 1;
+                    stats.resync_skipped_bytes += 1;
+                    self.state = State::Searching;
+                    return &data[1..];
+                }
+                Length::Frame(_) => break,
+                Length::Oversized(total) => {
+                    stats.oversized_frames += 1;
+                    self.state = State::Skipping(total as u64);
+                    return data;
+                }
+                Length::Bad => {
+                    stats.bad_lengths += 1;
+                    stats.resync_skipped_bytes += 1;
+                    self.state = State::Searching;
+                    return &data[1..];
+                }
+            }
+        }
+        self.buf.extend_from_slice(data);
+        &[]
+    }
+
+    /// Looks for a frame boundary; returns the bytes from it on when one is found.
+    fn search<H: FrameHandler>(
+        &mut self,
+        data: &[u8],
+        h: &mut H,
+        stats: &mut FramingStats,
+    ) -> Option<Vec<u8>> {
+        // Bound the search window: a plausible frame is at most `max_frame` long, so older
+        // bytes can never be part of the frame we are waiting for.
+        let window = self.max_frame + PREFIX;
+        let excess = (self.buf.len() + data.len()).saturating_sub(window);
+        if excess > 0 {
+            let from_buf = excess.min(self.buf.len());
+            self.buf.drain(..from_buf);
+            stats.resync_skipped_bytes += excess as u64;
+            self.buf.extend_from_slice(&data[excess - from_buf..]);
+        } else {
+            self.buf.extend_from_slice(data);
+        }
+        // The first offset where a complete frame looks right wins. An offset that needs more
+        // bytes does not stop the scan: a plausible length inside noise would otherwise hold
+        // the search until that many bytes arrived; it only marks where to keep bytes from.
+        let mut keep_from = None;
+        let mut i = 0;
+        while self.buf.len() - i >= PREFIX {
+            let rest = &self.buf[i..];
+            let complete =
+                matches!(self.check(frame_len(rest)), Length::Frame(t) if t <= rest.len());
+            match h.candidate(rest) {
+                Candidate::Frame if complete => {
+                    stats.resyncs += 1;
+                    stats.resync_skipped_bytes += i as u64;
+                    self.state = State::Synced;
+                    self.trusted = 0;
+                    let mut held = std::mem::take(&mut self.buf);
+                    held.drain(..i);
+                    return Some(held);
+                }
+                Candidate::NeedMore => {
+                    keep_from.get_or_insert(i);
+                }
+                Candidate::Frame | Candidate::No => {}
+            }
+            i += 1;
+        }
+        let drop = keep_from.unwrap_or(i);
+        stats.resync_skipped_bytes += drop as u64;
+        self.buf.drain(..drop);
+        None
+    }
+}
+
+enum Length {
+    Frame(usize),
+    Oversized(usize),
+    Bad,
+}
+
+/// The frame length in a 4-byte prefix, `None` when negative.
+pub fn frame_len(bytes: &[u8]) -> Option<usize> {
+    let prefix: [u8; PREFIX] = bytes.get(..PREFIX)?.try_into().ok()?;
+    usize::try_from(i32::from_be_bytes(prefix)).ok()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,504 @@
+//! One connection's ZooKeeper conversation: how its streams are carried (frames, four-letter
+//! word, TLS), the handshake, and turning each frame into a [`Message`], with replies paired to
+//! their requests (see [`super::pairing`]).
+
+use crate::Timestamp;
+use crate::tcp::{ConnKey, Direction, StreamEvent};
+
+use super::cursor::Cursor;
+use super::decoder::{DecodeStats, DecoderConfig, MessageSink, ProtocolStats};
+use super::error::ErrorCode;
+use super::fourletter;
+use super::framing::{Candidate, FrameHandler, Framer, PREFIX, StreamKind, frame_len};
+use super::message::{
+    Body, FourLetterWord, Message, PairedRequest, Reply, ReplyRecord, Request, RequestRecord,
+};
+use super::opcode::OpCode;
+use super::pairing::{PendingRequests, Taken};
+use super::records;
+
+/// RequestHeader bytes.
+const REQUEST_HEADER: usize = 8;
+/// ReplyHeader bytes.
+const REPLY_HEADER: usize = 16;
+
+/// What a connection turned out to carry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum ConnKind {
+    /// Nothing classified yet.
+    #[default]
+    Unknown,
+    /// ZooKeeper frames.
+    ZooKeeper,
+    /// A four-letter word and its text answer.
+    FourLetter { command: [u8; 4], response_len: u64, last_ts: Timestamp },
+    /// TLS: opaque.
+    Tls,
+    /// A handshake with a protocol version other than 0 (e.g. ClickHouse's 64-bit xids): opaque.
+    ForeignDialect,
+}
+
+impl ConnKind {
+    fn is_opaque(self) -> bool {
+        !matches!(self, ConnKind::Unknown | ConnKind::ZooKeeper)
+    }
+}
+
+/// Per-connection decoding state, kept by the flow table next to the TCP state.
+#[derive(Debug, Default)]
+pub struct Session {
+    framers: [Option<Framer>; 2],
+    /// Per direction: the next frame should be the handshake (the stream was seen from its SYN).
+    expect_handshake: [bool; 2],
+    kind: ConnKind,
+    pending: PendingRequests,
+}
+
+impl Session {
+    /// Handles one reassembly event of this connection.
+    pub fn on_event<K: MessageSink>(
+        &mut self,
+        conn: &ConnKey,
+        event: StreamEvent<'_>,
+        cfg: &DecoderConfig,
+        stats: &mut DecodeStats,
+        sink: &mut K,
+    ) {
+        match event {
+            StreamEvent::Start { dir, from_syn } => {
+                let min = min_frame(dir);
+                let max = cfg.max_frame_bytes;
+                let mut framer = if from_syn {
+                    Framer::at_start(min, max)
+                } else {
+                    Framer::mid_stream(min, max)
+                };
+                if self.kind.is_opaque() {
+                    framer.make_opaque();
+                }
+                self.framers[dir.index()] = Some(framer);
+                self.expect_handshake[dir.index()] = from_syn;
+            }
+            StreamEvent::Data { dir, ts, bytes } => {
+                let Session { framers, expect_handshake, kind, pending } = self;
+                let framer = framers[dir.index()]
+                    .get_or_insert_with(|| Framer::mid_stream(min_frame(dir), cfg.max_frame_bytes));
+                let mut side = Side {
+                    dir,
+                    conn,
+                    kind,
+                    expect_handshake: &mut expect_handshake[dir.index()],
+                    pending,
+                    cfg,
+                    stats: &mut stats.protocol,
+                    sink,
+                };
+                framer.push(bytes, ts, &mut side, &mut stats.framing);
+                if self.kind.is_opaque() {
+                    // The other direction is no ZooKeeper stream either.
+                    for f in self.framers.iter_mut().flatten() {
+                        f.make_opaque();
+                    }
+                }
+            }
+            StreamEvent::Gap { dir, lost, .. } => {
+                if let Some(f) = &mut self.framers[dir.index()] {
+                    f.gap(lost, &mut stats.framing);
+                }
+                self.expect_handshake[dir.index()] = false;
+            }
+            StreamEvent::Closed { .. } => {
+                if let ConnKind::FourLetter { command, response_len, last_ts } = self.kind {
+                    stats.protocol.four_letter_words += 1;
+                    sink.message(&Message {
+                        ts: last_ts,
+                        conn: *conn,
+                        size: response_len.min(u32::MAX as u64) as u32,
+                        body: Body::FourLetter(FourLetterWord { command, response_len }),
+                    });
+                }
+                stats.protocol.unanswered_requests += self.pending.clear();
+            }
+        }
+    }
+}
+
+/// The smallest frame body of a direction: a RequestHeader or a ReplyHeader.
+fn min_frame(dir: Direction) -> usize {
+    match dir {
+        Direction::ToServer => REQUEST_HEADER,
+        Direction::ToClient => REPLY_HEADER,
+    }
+}
+
+/// One direction of a session, borrowed for the framer's callbacks.
+struct Side<'s, K> {
+    dir: Direction,
+    conn: &'s ConnKey,
+    kind: &'s mut ConnKind,
+    expect_handshake: &'s mut bool,
+    pending: &'s mut PendingRequests,
+    cfg: &'s DecoderConfig,
+    stats: &'s mut ProtocolStats,
+    sink: &'s mut K,
+}
+
+impl<K: MessageSink> FrameHandler for Side<'_, K> {
+    fn stream_start(&mut self, first: [u8; 4]) -> StreamKind {
+        if self.kind.is_opaque() {
+            return StreamKind::Opaque;
+        }
+        if fourletter::is_tls(&first) {
+            *self.kind = ConnKind::Tls;
+            self.stats.tls_connections += 1;
+            return StreamKind::Opaque;
+        }
+        if self.dir == Direction::ToServer && fourletter::is_four_letter_word(&first) {
+            *self.kind =
+                ConnKind::FourLetter { command: first, response_len: 0, last_ts: Timestamp(0) };
+            return StreamKind::Opaque;
+        }
+        *self.kind = ConnKind::ZooKeeper;
+        StreamKind::Framed
+    }
+
+    fn frame(&mut self, frame: &[u8], ts: Timestamp, on_probation: bool) -> StreamKind {
+        if on_probation && !self.plausible(frame) {
+            return StreamKind::Suspect;
+        }
+        self.stats.frames += 1;
+        let size = (frame.len() - PREFIX) as u32;
+        let body = &frame[PREFIX..];
+        let handshake = std::mem::take(self.expect_handshake);
+        match self.dir {
+            Direction::ToServer => self.request(body, size, ts, handshake),
+            Direction::ToClient => {
+                self.reply(body, size, ts, handshake);
+                StreamKind::Framed
+            }
+        }
+    }
+
+    fn candidate(&self, bytes: &[u8]) -> Candidate {
+        match self.dir {
+            Direction::ToServer => request_candidate(bytes, self.cfg.max_frame_bytes),
+            Direction::ToClient => reply_candidate(bytes, self.cfg.max_frame_bytes, self.pending),
+        }
+    }
+
+    fn opaque(&mut self, n: u64, ts: Timestamp) {
+        self.stats.opaque_bytes += n;
+        if let (ConnKind::FourLetter { response_len, last_ts, .. }, Direction::ToClient) =
+            (&mut *self.kind, self.dir)
+        {
+            *response_len += n;
+            *last_ts = ts;
+        } else if let ConnKind::FourLetter { last_ts, .. } = self.kind {
+            *last_ts = (*last_ts).max(ts);
+        }
+    }
+}
+
+impl<K: MessageSink> Side<'_, K> {
+    /// Whether a complete frame looks like what this direction carries (the strict checks of
+    /// resynchronisation, short of looking at the next frame).
+    fn plausible(&self, frame: &[u8]) -> bool {
+        let max = self.cfg.max_frame_bytes;
+        match self.dir {
+            Direction::ToServer => request_candidate(frame, max) == Candidate::Frame,
+            Direction::ToClient => {
+                match complete_frame(frame, REPLY_HEADER, max, reply_header_ok) {
+                    Ok(body) => reply_plausibility(body, self.pending) != Plausibility::No,
+                    Err(_) => false,
+                }
+            }
+        }
+    }
+
+    fn emit(&mut self, ts: Timestamp, size: u32, body: Body<'_>) {
+        self.sink.message(&Message { ts, conn: *self.conn, size, body });
+    }
+
+    /// A client → server frame.
+    fn request(&mut self, body: &[u8], size: u32, ts: Timestamp, handshake: bool) -> StreamKind {
+        if handshake || looks_like_handshake(body) {
+            match records::connect_request(body) {
+                Ok(c) if c.protocol_version == 0 => {
+                    *self.kind = ConnKind::ZooKeeper;
+                    let req =
+                        Request { xid: 0, op: OpCode::Connect, record: RequestRecord::Connect(c) };
+                    self.remember(&req, ts);
+                    self.stats.requests += 1;
+                    self.emit(ts, size, Body::Request(req));
+                    return StreamKind::Framed;
+                }
+                Ok(_) => {
+                    *self.kind = ConnKind::ForeignDialect;
+                    self.stats.foreign_dialect_connections += 1;
+                    return StreamKind::Opaque;
+                }
+                Err(_) if handshake => self.stats.handshakes_missing += 1,
+                Err(_) => {}
+            }
+        }
+        let mut c = Cursor::new(body);
+        let (Ok(xid), Ok(op)) = (c.i32(), c.i32()) else {
+            self.stats.malformed_records += 1;
+            return StreamKind::Framed;
+        };
+        let op = OpCode::from_wire(op);
+        let record = records::request(op, &mut c).unwrap_or_else(|_| {
+            self.stats.malformed_records += 1;
+            RequestRecord::Unknown { body_len: body.len() - REQUEST_HEADER }
+        });
+        let req = Request { xid, op, record };
+        self.remember(&req, ts);
+        self.stats.requests += 1;
+        self.emit(ts, size, Body::Request(req));
+        StreamKind::Framed
+    }
+
+    fn remember(&mut self, req: &Request<'_>, ts: Timestamp) {
+        let cap = self.cfg.max_pending;
+        if !self.pending.push(req.xid, req.op, req.name(), ts, req.path(), cap) {
+            self.stats.pending_cap_hits += 1;
+        }
+    }
+
+    /// A server → client frame.
+    fn reply(&mut self, body: &[u8], size: u32, ts: Timestamp, handshake: bool) {
+        let connect_due = self.pending.front_op() == Some(OpCode::Connect);
+        if handshake || (connect_due && records::CONNECT_RESPONSE_LENS.contains(&body.len())) {
+            match records::connect_response(body) {
+                Ok(r) => {
+                    let taken = self.pending.take(0);
+                    let err =
+                        if r.is_expired() { ErrorCode::SESSION_EXPIRED } else { ErrorCode::OK };
+                    self.emit_reply(taken, 0, 0, err, ReplyRecord::Connect(r), size, ts);
+                    return;
+                }
+                Err(_) if handshake => self.stats.handshakes_missing += 1,
+                Err(_) => {}
+            }
+        }
+        let mut c = Cursor::new(body);
+        let (Ok(xid), Ok(zxid), Ok(err)) = (c.i32(), c.i64(), c.i32()) else {
+            self.stats.malformed_records += 1;
+            return;
+        };
+        let err = ErrorCode(err);
+        if xid == -1 {
+            match records::watch_event(zxid, &mut c) {
+                Ok(event) => {
+                    self.stats.events += 1;
+                    self.emit(ts, size, Body::Event(event));
+                }
+                Err(_) => self.stats.malformed_records += 1,
+            }
+            return;
+        }
+        let taken = self.pending.take(xid);
+        let op = taken.request.as_ref().map(|r| r.op).or_else(|| special_xid_op(xid));
+        let record = match op {
+            _ if !err.is_ok() => ReplyRecord::Empty,
+            Some(op) => records::reply(op, &mut c).unwrap_or_else(|_| {
+                self.stats.malformed_records += 1;
+                ReplyRecord::Undecoded { body_len: body.len() - REPLY_HEADER }
+            }),
+            None => ReplyRecord::Undecoded { body_len: body.len() - REPLY_HEADER },
+        };
+        self.emit_reply(taken, xid, zxid, err, record, size, ts);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn emit_reply(
+        &mut self,
+        taken: Taken,
+        xid: i32,
+        zxid: i64,
+        err: ErrorCode,
+        record: ReplyRecord<'_>,
+        size: u32,
+        ts: Timestamp,
+    ) {
+        self.stats.replies += 1;
+        self.stats.unanswered_requests += taken.unanswered;
+        if taken.request.is_none() {
+            self.stats.unpaired_replies += 1;
+        }
+        let request = taken.request.as_ref().map(|p| PairedRequest {
+            op: p.op,
+            name: p.name,
+            ts: p.ts,
+            path: p.path(),
+        });
+        self.emit(ts, size, Body::Reply(Reply { xid, zxid, err, request, record }));
+        if let Some(p) = taken.request {
+            self.pending.recycle(p);
+        }
+    }
+}
+
+/// The operation a reply with a special xid answers, when its request was not seen (§A4).
+fn special_xid_op(xid: i32) -> Option<OpCode> {
+    match xid {
+        -2 => Some(OpCode::Ping),
+        -4 => Some(OpCode::Auth),
+        -8 => Some(OpCode::SetWatches),
+        _ => None,
+    }
+}
+
+/// A handshake outside the stream's first frame: only after a resync, when a frame has the
+/// handshake's size and its first field (the protocol version, where a request has its xid) is 0.
+fn looks_like_handshake(body: &[u8]) -> bool {
+    records::CONNECT_REQUEST_LENS.contains(&body.len()) && body.get(..4) == Some(&[0, 0, 0, 0])
+}
+
+/// The frame body in `bytes`, once complete: `Err` with the verdict while it is not. A frame
+/// is only worth waiting for when its header (the first `header` bytes after the prefix)
+/// passes `header_ok`; otherwise a plausible-looking length inside noise would hold the search
+/// until that many bytes arrived.
+fn complete_frame(
+    bytes: &[u8],
+    min: usize,
+    max: usize,
+    header_ok: impl Fn(&[u8]) -> bool,
+) -> Result<&[u8], Candidate> {
+    let n = match frame_len(bytes) {
+        Some(n) if n >= min && n <= max => n,
+        None if bytes.len() < PREFIX => return Err(Candidate::NeedMore),
+        _ => return Err(Candidate::No),
+    };
+    match bytes.get(PREFIX..PREFIX + min) {
+        None => Err(Candidate::NeedMore),
+        Some(header) if !header_ok(header) => Err(Candidate::No),
+        Some(_) => bytes.get(PREFIX..PREFIX + n).ok_or(Candidate::NeedMore),
+    }
+}
+
+/// A RequestHeader that could start a real request: a known client opcode with an xid
+/// consistent with it, or the handshake's leading zero protocol version.
+fn request_header_ok(header: &[u8]) -> bool {
+    let mut c = Cursor::new(header);
+    let (Ok(xid), Ok(op)) = (c.i32(), c.i32()) else { return false };
+    let op = OpCode::from_wire(op);
+    let xid_fits = match op {
+        OpCode::Ping => xid == -2,
+        OpCode::Auth => xid == -4,
+        OpCode::SetWatches => xid == -8 || xid > 0,
+        _ => xid > 0,
+    };
+    (op.is_client_request() && xid_fits) || xid == 0
+}
+
+/// A ReplyHeader that could start a real reply.
+fn reply_header_ok(header: &[u8]) -> bool {
+    let mut c = Cursor::new(header);
+    let (Ok(xid), Ok(zxid), Ok(err)) = (c.i32(), c.i64(), c.i32()) else { return false };
+    (xid > 0 || matches!(xid, -1 | -2 | -4 | -8) || xid == 0)
+        && zxid >= -1
+        && ErrorCode(err).is_known()
+}
+
+fn verdict(ok: bool) -> Candidate {
+    if ok { Candidate::Frame } else { Candidate::No }
+}
+
+/// Judges a possible request frame start while resynchronising: a known client opcode, an xid
+/// consistent with it, and a record that decodes to the last byte.
+fn request_candidate(bytes: &[u8], max: usize) -> Candidate {
+    let body = match complete_frame(bytes, REQUEST_HEADER, max, request_header_ok) {
+        Ok(body) => body,
+        Err(v) => return v,
+    };
+    if looks_like_handshake(body) {
+        return verdict(records::connect_request(body).is_ok_and(|c| c.protocol_version == 0));
+    }
+    let mut c = Cursor::new(body);
+    let (Ok(xid), Ok(op)) = (c.i32(), c.i32()) else { return Candidate::No };
+    let op = OpCode::from_wire(op);
+    let xid_fits = match op {
+        OpCode::Ping => xid == -2,
+        OpCode::Auth => xid == -4,
+        OpCode::SetWatches => xid == -8 || xid > 0,
+        _ => xid > 0,
+    };
+    verdict(
+        op.is_client_request()
+            && xid_fits
+            && records::request(op, &mut c).is_ok()
+            && c.finish().is_ok(),
+    )
+}
+
+/// How much a reply frame's content supports it being a real reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Plausibility {
+    /// Decoded strictly against what it answers (or a special xid's fixed shape).
+    Strong,
+    /// A consistent header for a request not seen: the body cannot be checked.
+    Weak,
+    No,
+}
+
+/// Judges a reply frame body (after the length prefix).
+fn reply_plausibility(body: &[u8], pending: &PendingRequests) -> Plausibility {
+    use Plausibility::{No, Strong, Weak};
+    let strong = |ok: bool| if ok { Strong } else { No };
+    if pending.front_op() == Some(OpCode::Connect)
+        && records::CONNECT_RESPONSE_LENS.contains(&body.len())
+    {
+        return strong(records::connect_response(body).is_ok_and(|r| r.protocol_version == 0));
+    }
+    let mut c = Cursor::new(body);
+    let (Ok(xid), Ok(zxid), Ok(err)) = (c.i32(), c.i64(), c.i32()) else { return No };
+    let err = ErrorCode(err);
+    let header_only = body.len() == REPLY_HEADER;
+    if !err.is_known() || zxid < -1 {
+        return No;
+    }
+    match xid {
+        -1 => strong(
+            err.is_ok()
+                && records::watch_event(zxid, &mut c).is_ok_and(|e| {
+                    matches!(e.event_type, -1 | 1..=7) && e.state_name() != "UnknownState"
+                })
+                && c.finish().is_ok(),
+        ),
+        -2 | -8 => strong(header_only && err.is_ok()),
+        -4 => strong(header_only && matches!(err.0, 0 | -115)),
+        x if x > 0 => match pending.peek_op(x) {
+            Some(_) if !err.is_ok() => strong(header_only),
+            Some(op) => strong(records::reply(op, &mut c).is_ok() && c.finish().is_ok()),
+            None if !err.is_ok() && !header_only => No,
+            None => Weak,
+        },
+        _ => No,
+    }
+}
+
+/// Judges a possible reply frame start while resynchronising. A reply whose body cannot be
+/// checked (its request was not seen) also needs the next frame to look right.
+fn reply_candidate(bytes: &[u8], max: usize, pending: &PendingRequests) -> Candidate {
+    let body = match complete_frame(bytes, REPLY_HEADER, max, reply_header_ok) {
+        Ok(body) => body,
+        Err(v) => return v,
+    };
+    match reply_plausibility(body, pending) {
+        Plausibility::Strong => Candidate::Frame,
+        Plausibility::No => Candidate::No,
+        Plausibility::Weak => {
+            // Nothing to check the body against: the next frame must be complete and look
+            // right too (a length alone is too easy for noise to fake).
+            let next = &bytes[PREFIX + body.len()..];
+            match complete_frame(next, REPLY_HEADER, max, reply_header_ok) {
+                Ok(body) if reply_plausibility(body, pending) != Plausibility::No => {
+                    Candidate::Frame
+                }
+                Err(Candidate::NeedMore) => Candidate::NeedMore,
+                _ => Candidate::No,
+            }
+        }
+    }
+}
