@@ -866,6 +866,43 @@ mod tests {
     }
 
     #[test]
+    fn a_flood_of_distinct_flows_stays_within_the_connection_cap() {
+        let limits = TcpLimits { max_connections: 1_000, ..TcpLimits::default() };
+        let mut h = Harness::new(limits);
+        for n in 0..50_000u32 {
+            let key = ConnKey {
+                client: std::net::SocketAddr::from((
+                    [10, 1, (n >> 16) as u8, (n >> 8) as u8],
+                    n as u16,
+                )),
+                server: key_n(0).server,
+            };
+            h.push_on(key, &seg(ToServer, n, b"x").syn().at(u64::from(n) * 1_000));
+        }
+        assert_eq!(h.table.len(), 1_000);
+        assert_eq!(h.table.stats().connection_cap_hits, 49_000);
+    }
+
+    #[test]
+    fn endless_out_of_order_junk_stays_within_the_buffer_caps() {
+        let limits = TcpLimits::default();
+        let (max_bytes, max_segments) = (limits.max_buffered_bytes, limits.max_buffered_segments);
+        let mut h = Harness::new(limits);
+        handshake(&mut h, CISN, SISN);
+        let junk = stream_of(1_000);
+        let mut seq = CISN.wrapping_add(2);
+        for _ in 0..20_000 {
+            // Always ahead, never contiguous: every segment must be buffered or skipped.
+            seq = seq.wrapping_add(1_001);
+            h.push(&seg(ToServer, seq, &junk));
+            let (bytes, chunks) = h.table.max_pending();
+            assert!(bytes <= max_bytes && chunks <= max_segments);
+        }
+        assert!(h.table.stats().buffer_cap_hits > 0);
+        assert!(h.table.buffered_bytes() <= max_bytes + max_segments * reorder_overhead());
+    }
+
+    #[test]
     fn state_is_created_per_connection_and_dropped_after_close() {
         let mut h = harness();
         h.push(&seg(ToServer, 1, b"a"));
