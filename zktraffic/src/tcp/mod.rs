@@ -5,6 +5,8 @@
 //! together with the per-connection state `S` the handler keeps (the ZooKeeper session).
 
 mod flow_table;
+#[cfg(test)]
+mod proptests;
 mod reassembly;
 mod reorder;
 #[cfg(test)]

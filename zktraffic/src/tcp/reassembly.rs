@@ -107,7 +107,8 @@ pub(super) struct HalfStream {
     /// Stream offset of the next byte to deliver (0 is the first byte after the SYN, or the
     /// first byte seen when the capture joined mid-stream).
     next_off: u64,
-    /// Stream offset of the FIN, once seen: the stream has no bytes at or past it.
+    /// Stream offset of the FIN, once seen: the stream has no bytes at or past it. Never
+    /// below `next_off` when set.
     fin_off: Option<u64>,
     /// Data that arrived ahead of `next_off`. Invariant between calls: every chunk starts
     /// after `next_off` (contiguous data is delivered at once).
@@ -172,9 +173,10 @@ impl HalfStream {
         // Offsets are taken before any delivery moves `next_seq` (see `offset_of`).
         let data_start = self.offset_of(data_seq);
         let fin_at = seg.fin.then(|| {
-            // The FIN's sequence number follows the data; `wire_len` fits in 32 bits.
+            // The FIN's sequence number follows the data; `wire_len` fits in 32 bits. A FIN
+            // behind what was already delivered or skipped ends the stream where it stands.
             let fin_seq = data_seq.wrapping_add(seg.wire_len as u32);
-            self.offset_of(fin_seq).unwrap_or(0)
+            self.offset_of(fin_seq).unwrap_or(0).max(self.next_off)
         });
         if seg.has_payload() {
             self.on_data(data_start, seg.captured, seg.wire_len, cx);
@@ -195,7 +197,9 @@ impl HalfStream {
         if !self.started {
             return;
         }
-        let Ok(acked) = self.offset_of(ack) else { return };
+        let Ok(acked) = self.offset_of(ack) else {
+            return;
+        };
         let limit = acked.min(self.stream_end());
         if limit > self.next_off {
             self.skip_to(limit, cx);
@@ -405,7 +409,9 @@ impl HalfStream {
     where
         F: FnMut(StreamEvent<'_>),
     {
-        let Some((start, chunk)) = self.pending.pop_first(cx.budget) else { return };
+        let Some((start, chunk)) = self.pending.pop_first(cx.budget) else {
+            return;
+        };
         if start > self.next_off {
             // Not reached by callers; keep offsets right regardless.
             self.gap(start - self.next_off, cx);
