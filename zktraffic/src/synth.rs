@@ -134,18 +134,18 @@ fn request_and_reply(i: usize, xid: i32, zxid: i64) -> (Vec<u8>, Vec<u8>, bool) 
     let path = format!("/app/service-{}/node-{}", i % 37, i % 1000);
     let ok = FrameWriter::new().reply_header(xid, zxid, 0);
     match i % 10 {
-        0 | 1 | 2 => (
+        0..=2 => (
             FrameWriter::new()
                 .request_header(xid, OpCode::GetData.to_wire())
                 .string(&path)
-                .bool(i % 3 == 0)
+                .bool(i.is_multiple_of(3))
                 .finish(),
             ok.buffer(Some(&[b'v'; 120])).stat(zxid).finish(),
             false,
         ),
-        3 | 4 => {
+        3..=4 => {
             // One exists in four misses.
-            let missing = i % 4 == 0;
+            let missing = i.is_multiple_of(4);
             let req = FrameWriter::new()
                 .request_header(xid, OpCode::Exists.to_wire())
                 .string(&path)
@@ -284,7 +284,7 @@ pub fn write_workload<W: Write>(out: W, w: &Workload) -> io::Result<Generated> {
                 zxid += 1;
                 let (req, rep, failed) = request_and_reply(i, (i + 1) as i32, zxid);
                 batch_req.extend_from_slice(&req);
-                if i % 97 == 0 {
+                if i.is_multiple_of(97) {
                     // A watch fires between replies.
                     batch_rep.extend(
                         FrameWriter::new()
