@@ -331,8 +331,9 @@ impl HalfStream {
     /// Copies the parts of `piece` not already buffered into the reorder buffer. False when
     /// that would exceed a cap (nothing is stored then).
     fn try_buffer<F>(&mut self, piece: Piece<'_>, cx: &mut Ctx<'_, F>) -> bool {
-        let end = self.clip_to_fin(piece.start, piece.end(), cx);
+        let end = piece.end().min(self.stream_end());
         if end <= piece.start {
+            self.count_beyond_fin(piece.start, piece.end(), cx);
             return true;
         }
         let holes = self.pending.uncovered(Span { start: piece.start, end });
@@ -344,6 +345,8 @@ impl HalfStream {
         if !holes.is_empty() && !self.has_room(new_bytes, holes.len(), cx) {
             return false;
         }
+        // Counted only now: a refused piece comes back after `make_room`.
+        self.count_beyond_fin(piece.start, piece.end(), cx);
         let overlap = (end - piece.start).saturating_sub(new_len);
         cx.stats.duplicate_bytes = cx.stats.duplicate_bytes.saturating_add(overlap);
         if holes.is_empty() {
@@ -370,10 +373,14 @@ impl HalfStream {
 
     /// The end of the range `[start, end)` limited to the FIN, counting the bytes cut off.
     fn clip_to_fin<F>(&self, start: u64, end: u64, cx: &mut Ctx<'_, F>) -> u64 {
-        let stream_end = self.stream_end();
-        let beyond = end.saturating_sub(stream_end.max(start));
+        self.count_beyond_fin(start, end, cx);
+        end.min(self.stream_end())
+    }
+
+    /// Counts the bytes of `[start, end)` that lie past the FIN.
+    fn count_beyond_fin<F>(&self, start: u64, end: u64, cx: &mut Ctx<'_, F>) {
+        let beyond = end.saturating_sub(self.stream_end().max(start));
         cx.stats.bytes_beyond_fin = cx.stats.bytes_beyond_fin.saturating_add(beyond);
-        end.min(stream_end)
     }
 
     /// Moves the next expected offset up to `limit`: buffered chunks are delivered where they
