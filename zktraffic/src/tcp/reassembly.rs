@@ -331,8 +331,9 @@ impl HalfStream {
     /// Copies the parts of `piece` not already buffered into the reorder buffer. False when
     /// that would exceed a cap (nothing is stored then).
     fn try_buffer<F>(&mut self, piece: Piece<'_>, cx: &mut Ctx<'_, F>) -> bool {
-        let end = self.clip_to_fin(piece.start, piece.end(), cx);
+        let end = piece.end().min(self.stream_end());
         if end <= piece.start {
+            self.count_beyond_fin(piece.start, piece.end(), cx);
             return true;
         }
         let holes = self.pending.uncovered(Span { start: piece.start, end });
@@ -344,6 +345,8 @@ impl HalfStream {
         if !holes.is_empty() && !self.has_room(new_bytes, holes.len(), cx) {
             return false;
         }
+        // Counted only now: a refused piece comes back after `make_room`.
+        self.count_beyond_fin(piece.start, piece.end(), cx);
         let overlap = (end - piece.start).saturating_sub(new_len);
         cx.stats.duplicate_bytes = cx.stats.duplicate_bytes.saturating_add(overlap);
         if holes.is_empty() {
@@ -370,10 +373,14 @@ impl HalfStream {
 
     /// The end of the range `[start, end)` limited to the FIN, counting the bytes cut off.
     fn clip_to_fin<F>(&self, start: u64, end: u64, cx: &mut Ctx<'_, F>) -> u64 {
-        let stream_end = self.stream_end();
-        let beyond = end.saturating_sub(stream_end.max(start));
+        self.count_beyond_fin(start, end, cx);
+        end.min(self.stream_end())
+    }
+
+    /// Counts the bytes of `[start, end)` that lie past the FIN.
+    fn count_beyond_fin<F>(&self, start: u64, end: u64, cx: &mut Ctx<'_, F>) {
+        let beyond = end.saturating_sub(self.stream_end().max(start));
         cx.stats.bytes_beyond_fin = cx.stats.bytes_beyond_fin.saturating_add(beyond);
-        end.min(stream_end)
     }
 
     /// Moves the next expected offset up to `limit`: buffered chunks are delivered where they
@@ -462,4 +469,52 @@ fn sub_slice(bytes: &[u8], from: u64, to: u64) -> &[u8] {
     let to = usize::try_from(to).unwrap_or(usize::MAX).min(bytes.len());
     let from = usize::try_from(from).unwrap_or(usize::MAX);
     bytes.get(from..to).unwrap_or(&[])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tcp::test_support::{key, seg};
+
+    /// A half-stream started mid-stream at `seq`, advanced by `delivered` bytes.
+    fn half_at(seq: u32, delivered: &[u8]) -> HalfStream {
+        let (limits, mut stats) = (TcpLimits::default(), TcpStats::default());
+        let mut budget = BufferBudget { used: 0, limit: usize::MAX };
+        let mut cx = Ctx {
+            ts: Timestamp(0),
+            limits: &limits,
+            stats: &mut stats,
+            budget: &mut budget,
+            emit: |_: StreamEvent<'_>| {},
+        };
+        let mut half = HalfStream::new(Direction::ToServer);
+        let segment = seg(Direction::ToServer, seq, delivered);
+        half.on_segment(&SegmentView::new(&segment.segment(&key())), &mut cx);
+        half
+    }
+
+    #[test]
+    fn offsets_are_64_bit_and_wrap_with_sequence_numbers() {
+        let half = half_at(u32::MAX - 1, b"abcd");
+        assert_eq!((half.next_off, half.next_seq), (4, 2));
+        assert_eq!(half.offset_of(2), Ok(4));
+        assert_eq!(half.offset_of(u32::MAX), Ok(1));
+        assert_eq!(half.offset_of(102), Ok(104));
+        assert_eq!(half.offset_of(u32::MAX - 1), Ok(0));
+        assert_eq!(half.offset_of(u32::MAX - 3), Err(2), "two bytes before the first one seen");
+        assert_eq!(half.offset_of(2u32.wrapping_add(1 << 31)), Err((1 << 31) - 4));
+    }
+
+    #[test]
+    fn payload_past_the_wire_length_is_not_stream_data() {
+        let mut segment = seg(Direction::ToServer, 7, b"data\0\0");
+        segment.wire_len = Some(4);
+        let view_of = |segment: &crate::tcp::test_support::Seg| {
+            let view = SegmentView::new(&segment.segment(&key()));
+            (view.captured.to_vec(), view.wire_len, view.is_truncated())
+        };
+        assert_eq!(view_of(&segment), (b"data".to_vec(), 4, false));
+        segment.wire_len = Some(9);
+        assert_eq!(view_of(&segment), (b"data\0\0".to_vec(), 9, true));
+    }
 }
