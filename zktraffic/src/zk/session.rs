@@ -505,3 +505,6 @@ fn reply_candidate(bytes: &[u8], max: usize, pending: &PendingRequests) -> Candi
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
