@@ -33,6 +33,12 @@ static EVENTS: RingBuf = RingBuf::with_byte_size(DEFAULT_RING_BYTES, 0);
 #[map]
 static STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(stat::COUNT, 0);
 
+/// Parser output, per CPU. Going through map memory (read back with volatile loads) hides the
+/// parse path from the verifier: without it, every IPv6 extension-header path is verified
+/// separately through the whole chunk loop (state explosion past the 1M-instruction limit).
+#[map]
+static SCRATCH: PerCpuArray<Meta> = PerCpuArray::with_max_entries(1, 0);
+
 /// Ports to keep (host byte order → 1), filled by user space.
 #[map]
 static PORTS: HashMap<u16, u8> = HashMap::with_max_entries(MAX_PORTS, 0);
@@ -108,6 +114,8 @@ enum Skip {
 }
 
 /// What the parser learns about a TCP segment.
+#[repr(C)]
+#[derive(Clone, Copy)]
 struct Meta {
     saddr: [u8; 16],
     daddr: [u8; 16],
@@ -276,21 +284,19 @@ fn emit<P: Packet, const N: usize>(
 /// Parses the packet and, when kept, sends its segment as chained ring records.
 #[inline(always)]
 fn capture<P: Packet>(pkt: &P, hook: u8) -> Result<(), Skip> {
-    let mut meta = Meta {
-        saddr: [0; 16],
-        daddr: [0; 16],
-        seq: 0,
-        ack: 0,
-        sport: 0,
-        dport: 0,
-        family: 0,
-        flags: 0,
-        payload_off: 0,
-        payload_len: 0,
+    let Some(meta) = SCRATCH.get_ptr_mut(0) else {
+        return Err(Skip::Other);
     };
-    parse(pkt, &mut meta)?;
+    // SAFETY: a per-CPU map value; nothing else runs on this CPU meanwhile.
+    let meta = unsafe { &mut *meta };
+    meta.saddr = [0; 16];
+    meta.daddr = [0; 16];
+    parse(pkt, meta)?;
 
-    let wire = meta.payload_len;
+    // SAFETY: reads of the map value just written (volatile so they are real loads).
+    let (wire, payload_off) = unsafe {
+        (core::ptr::read_volatile(&meta.payload_len), core::ptr::read_volatile(&meta.payload_off))
+    };
     let cap = if wire > MAX_CAPTURE { MAX_CAPTURE } else { wire };
     let seg_id = match STATS.get_ptr(stat::KEPT) {
         // SAFETY: per-CPU slot read.
@@ -330,11 +336,11 @@ fn capture<P: Packet>(pkt: &P, hook: u8) -> Result<(), Skip> {
     for i in 0..MAX_CHUNKS {
         let remaining = cap - off;
         let ok = if remaining <= SMALL_CHUNK as u32 {
-            emit::<P, SMALL_CHUNK>(pkt, &hdr, meta.payload_off, off, remaining, i, true)
+            emit::<P, SMALL_CHUNK>(pkt, &hdr, payload_off, off, remaining, i, true)
         } else {
             let n = if remaining > BIG_CHUNK as u32 { BIG_CHUNK as u32 } else { remaining };
             let last = n == remaining;
-            emit::<P, BIG_CHUNK>(pkt, &hdr, meta.payload_off, off, n, i, last)
+            emit::<P, BIG_CHUNK>(pkt, &hdr, payload_off, off, n, i, last)
         };
         if !ok {
             break;
