@@ -46,6 +46,8 @@ pub enum AttachMode {
     Tc,
     /// XDP, ingress only (mirror/SPAN ports); native mode if the driver has it, else generic.
     Xdp,
+    /// XDP in generic (skb) mode only, whatever the driver offers.
+    XdpGeneric,
 }
 
 /// What to capture and how.
@@ -204,13 +206,13 @@ impl LiveCapture {
         }
         let hook_name = match cfg.attach {
             AttachMode::Tc => "TC",
-            AttachMode::Xdp => "XDP",
+            AttachMode::Xdp | AttachMode::XdpGeneric => "XDP",
         };
         let action = format!("attaching the {hook_name} program to {}", cfg.iface);
         check_privileges(&action)?;
         let wanted: &[&str] = match cfg.attach {
             AttachMode::Tc => &[programs::TC_INGRESS, programs::TC_EGRESS],
-            AttachMode::Xdp => &[programs::XDP],
+            AttachMode::Xdp | AttachMode::XdpGeneric => &[programs::XDP],
         };
         let mut cap = Self::load(&cfg, wanted)?;
         let removed = system::remove_stale_programs(&cfg.iface);
@@ -220,7 +222,8 @@ impl LiveCapture {
         cap.iface = Some(cfg.iface.clone());
         match cfg.attach {
             AttachMode::Tc => cap.attach_tc(&cfg.iface, &action)?,
-            AttachMode::Xdp => cap.attach_xdp(&cfg.iface, &action)?,
+            AttachMode::Xdp => cap.attach_xdp(&cfg.iface, &action, true)?,
+            AttachMode::XdpGeneric => cap.attach_xdp(&cfg.iface, &action, false)?,
         }
         Ok(cap)
     }
@@ -322,7 +325,7 @@ impl LiveCapture {
         Ok(())
     }
 
-    fn attach_xdp(&mut self, iface: &str, action: &str) -> Result<(), LiveCaptureError> {
+    fn attach_xdp(&mut self, iface: &str, action: &str, try_native: bool) -> Result<(), LiveCaptureError> {
         let prog: &mut Xdp = self
             .ebpf
             .program_mut(programs::XDP)
@@ -330,14 +333,24 @@ impl LiveCapture {
             .try_into()
             .map_err(bpf("program zk_xdp"))?;
         // aya has no mode fallback: try native, then generic, and say which one held.
-        match prog.attach(iface, XdpMode::Driver) {
+        let native = if try_native {
+            prog.attach(iface, XdpMode::Driver)
+        } else {
+            Err(ProgramError::NotAttached) // not tried
+        };
+        match native {
             Ok(link) => {
                 self.xdp_link = Some(link);
                 self.xdp_mode = Some("native");
             }
             Err(native) => {
-                log::info!("native XDP unavailable on {iface} ({}); using generic XDP", error_chain(&native));
-                let link = prog.attach(iface, XdpMode::Skb).map_err(|e| attach_error(action, e))?;
+                if try_native {
+                    log::info!(
+                        "native XDP unavailable on {iface} ({}); using generic XDP",
+                        error_chain(&native)
+                    );
+                }
+                let link= prog.attach(iface, XdpMode::Skb).map_err(|e| attach_error(action, e))?;
                 self.xdp_link = Some(link);
                 self.xdp_mode = Some("generic");
             }

@@ -138,7 +138,9 @@ pub struct NetNs {
 impl NetNs {
     pub fn new(tag: &str) -> NetNs {
         let name = format!("zkt-{tag}-{}", std::process::id());
-        let _ = sh(&["ip", "netns", "del", &name]); // a leftover from a killed run
+        if std::path::Path::new("/run/netns").join(&name).exists() {
+            let _ = sh(&["ip", "netns", "del", &name]); // a leftover from a killed run
+        }
         must(&["ip", "netns", "add", &name]);
         let ns = NetNs { name };
         ns.exec(&["ip", "link", "set", "lo", "up"]);
