@@ -26,19 +26,34 @@ struct Got {
 }
 
 fn pattern(n: usize, salt: u8) -> Vec<u8> {
-    (0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(salt) ^ (i >> 9) as u8).collect()
+    (0..n)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(salt) ^ (i >> 9) as u8)
+        .collect()
 }
 
 fn start(ns: &NetNs, iface: &str, attach: AttachMode) -> LiveCapture {
-    let cfg = LiveCaptureConfig { iface: iface.into(), attach, ..Default::default() };
-    ns.enter(|| LiveCapture::start(cfg)).unwrap_or_else(|e| panic!("starting capture on {iface}: {e}"))
+    let cfg = LiveCaptureConfig {
+        iface: iface.into(),
+        attach,
+        ..Default::default()
+    };
+    ns.enter(|| LiveCapture::start(cfg))
+        .unwrap_or_else(|e| panic!("starting capture on {iface}: {e}"))
 }
 
 /// Connects from `client_ns` to `server` (listening in `server_ns`), sends `request`, gets
 /// `reply`, and closes. Returns the client's address.
-fn exchange(server_ns: &NetNs, client_ns: &NetNs, server: SocketAddr, request: &[u8], reply: &[u8]) -> SocketAddr {
+fn exchange(
+    server_ns: &NetNs,
+    client_ns: &NetNs,
+    server: SocketAddr,
+    request: &[u8],
+    reply: &[u8],
+) -> SocketAddr {
     let listener = server_ns.enter(|| TcpListener::bind(server)).expect("bind");
-    let mut client = client_ns.enter(|| TcpStream::connect(server)).expect("connect");
+    let mut client = client_ns
+        .enter(|| TcpStream::connect(server))
+        .expect("connect");
     let (mut conn, _) = listener.accept().expect("accept");
     let local = client.local_addr().expect("local addr");
     let (req, rep) = (request.to_vec(), reply.to_vec());
@@ -60,7 +75,10 @@ fn exchange(server_ns: &NetNs, client_ns: &NetNs, server: SocketAddr, request: &
 
 /// Reads segments from the captures until `done` says so or 10 s pass.
 fn collect(caps: &mut [&mut LiveCapture], done: impl Fn(&[Got]) -> bool) -> Vec<Got> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let mut got = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(10);
     rt.block_on(async {
@@ -89,15 +107,28 @@ fn collect(caps: &mut [&mut LiveCapture], done: impl Fn(&[Got]) -> bool) -> Vec<
 /// twice and that segments follow each other exactly. A segment over 64 KiB (lo does BIG TCP)
 /// arrives truncated: its missing tail is filled with zeros and counted in the second value.
 fn stream(got: &[Got], src: SocketAddr, dst: SocketAddr) -> (Vec<u8>, usize) {
-    let mut segs: Vec<&Got> = got.iter().filter(|g| g.src == src && g.dst == dst).collect();
-    let syn = segs.iter().find(|g| g.flags & SYN != 0).unwrap_or_else(|| panic!("no SYN {src} → {dst}"));
+    let mut segs: Vec<&Got> = got
+        .iter()
+        .filter(|g| g.src == src && g.dst == dst)
+        .collect();
+    let syn = segs
+        .iter()
+        .find(|g| g.flags & SYN != 0)
+        .unwrap_or_else(|| panic!("no SYN {src} → {dst}"));
     let isn = syn.seq;
     segs.retain(|g| !g.payload.is_empty());
     segs.sort_by_key(|g| g.seq.wrapping_sub(isn));
     let (mut out, mut missing) = (Vec::new(), 0);
     for g in segs {
-        assert_eq!(g.seq.wrapping_sub(isn) as usize - 1, out.len(), "gap or duplicate in {src} → {dst}");
-        assert!(g.payload.len() == g.wire_len as usize || g.payload.len() == 65_536, "cut short");
+        assert_eq!(
+            g.seq.wrapping_sub(isn) as usize - 1,
+            out.len(),
+            "gap or duplicate in {src} → {dst}"
+        );
+        assert!(
+            g.payload.len() == g.wire_len as usize || g.payload.len() == 65_536,
+            "cut short"
+        );
         out.extend_from_slice(&g.payload);
         out.resize(out.len() + g.wire_len as usize - g.payload.len(), 0);
         missing += g.wire_len as usize - g.payload.len();
@@ -110,19 +141,35 @@ fn assert_stream(got: (Vec<u8>, usize), sent: &[u8], what: &str) {
     let (bytes, missing) = got;
     assert_eq!(bytes.len(), sent.len(), "{what}: length");
     let differing = bytes.iter().zip(sent).filter(|(a, b)| a != b).count();
-    assert!(differing <= missing, "{what}: {differing} bytes differ, only {missing} were truncated");
+    assert!(
+        differing <= missing,
+        "{what}: {differing} bytes differ, only {missing} were truncated"
+    );
     if missing == 0 {
         assert!(bytes == sent, "{what}: bytes differ");
     }
 }
 
 fn has_stream(got: &[Got], src: SocketAddr, dst: SocketAddr, len: usize) -> bool {
-    let n: usize = got.iter().filter(|g| g.src == src && g.dst == dst).map(|g| g.payload.len()).sum();
+    let n: usize = got
+        .iter()
+        .filter(|g| g.src == src && g.dst == dst)
+        .map(|g| g.payload.len())
+        .sum();
     n >= len
 }
 
 fn assert_clean(stats: KernelStats) {
-    assert_eq!((stats.ring_full_drops, stats.truncated, stats.parse_failures, stats.load_failures), (0, 0, 0, 0), "{stats:?}");
+    assert_eq!(
+        (
+            stats.ring_full_drops,
+            stats.truncated,
+            stats.parse_failures,
+            stats.load_failures
+        ),
+        (0, 0, 0, 0),
+        "{stats:?}"
+    );
 }
 
 #[test]
@@ -143,15 +190,29 @@ fn tc_on_loopback() {
         has_stream(g, client, server, request.len()) && has_stream(g, server, client, reply.len())
     });
     assert!(got.iter().all(|g| g.hook == Hook::TcEgress));
-    assert!(got.iter().any(|g| g.payload.len() > 4096), "expected segments spanning several records");
+    assert!(
+        got.iter().any(|g| g.payload.len() > 4096),
+        "expected segments spanning several records"
+    );
     let up = stream(&got, client, server);
     // Truncations happen only past 64 KiB (BIG TCP on lo) and are all counted by the kernel.
-    let truncated_segments = got.iter().filter(|g| (g.wire_len as usize) > g.payload.len()).count() as u64;
+    let truncated_segments = got
+        .iter()
+        .filter(|g| (g.wire_len as usize) > g.payload.len())
+        .count() as u64;
     assert_stream(up, &request, "client → server");
     assert_stream(stream(&got, server, client), &reply, "server → client");
     let stats = cap.kernel_stats();
     assert_eq!(stats.truncated, truncated_segments, "{stats:?}");
-    assert_eq!((stats.ring_full_drops, stats.parse_failures, stats.load_failures), (0, 0, 0), "{stats:?}");
+    assert_eq!(
+        (
+            stats.ring_full_drops,
+            stats.parse_failures,
+            stats.load_failures
+        ),
+        (0, 0, 0),
+        "{stats:?}"
+    );
     assert_eq!(cap.reader_stats().incomplete_segments, 0);
 }
 
@@ -165,7 +226,9 @@ struct Pair {
 fn veth_pair(tag: &str, v6: bool) -> Pair {
     let a = NetNs::new(&format!("{tag}a"));
     let b = NetNs::new(&format!("{tag}b"));
-    a.exec(&["ip", "link", "add", "va", "type", "veth", "peer", "name", "vb", "netns", &b.name]);
+    a.exec(&[
+        "ip", "link", "add", "va", "type", "veth", "peer", "name", "vb", "netns", &b.name,
+    ]);
     let (addr_a, addr_b, server) = if v6 {
         ("fd00:231::1/64", "fd00:231::2/64", "[fd00:231::1]:2181")
     } else {
@@ -175,7 +238,11 @@ fn veth_pair(tag: &str, v6: bool) -> Pair {
     b.exec(&["ip", "addr", "add", addr_b, "dev", "vb", "nodad"][..if v6 { 7 } else { 6 }]);
     a.exec(&["ip", "link", "set", "va", "up"]);
     b.exec(&["ip", "link", "set", "vb", "up"]);
-    Pair { a, b, server: server.parse().expect("addr") }
+    Pair {
+        a,
+        b,
+        server: server.parse().expect("addr"),
+    }
 }
 
 fn xdp_on_veth(mode: AttachMode, want_mode: &str, v6: bool) {
@@ -188,11 +255,20 @@ fn xdp_on_veth(mode: AttachMode, want_mode: &str, v6: bool) {
     let reply = pattern(20_000, 3);
     let client = exchange(&pair.a, &pair.b, pair.server, &request, &reply);
     let got = collect(&mut [&mut at_server, &mut at_client], |g| {
-        has_stream(g, client, pair.server, request.len()) && has_stream(g, pair.server, client, reply.len())
+        has_stream(g, client, pair.server, request.len())
+            && has_stream(g, pair.server, client, reply.len())
     });
     assert!(got.iter().all(|g| g.hook == Hook::Xdp));
-    assert_eq!(stream(&got, client, pair.server), (request, 0), "client → server");
-    assert_eq!(stream(&got, pair.server, client), (reply, 0), "server → client");
+    assert_eq!(
+        stream(&got, client, pair.server),
+        (request, 0),
+        "client → server"
+    );
+    assert_eq!(
+        stream(&got, pair.server, client),
+        (reply, 0),
+        "server → client"
+    );
     assert_clean(at_server.kernel_stats());
     assert_clean(at_client.kernel_stats());
 }
@@ -221,18 +297,38 @@ fn tc_on_veth_sees_both_directions() {
     }
     let pair = veth_pair("tc", false);
     let mut cap = start(&pair.a, "va", AttachMode::Tc);
-    assert_eq!(cap.attached_programs(), vec!["zk_tc_ingress", "zk_tc_egress"]);
+    assert_eq!(
+        cap.attached_programs(),
+        vec!["zk_tc_ingress", "zk_tc_egress"]
+    );
     let request = pattern(50_000, 4);
     let reply = pattern(70_000, 5);
     let client = exchange(&pair.a, &pair.b, pair.server, &request, &reply);
     let got = collect(&mut [&mut cap], |g| {
-        has_stream(g, client, pair.server, request.len()) && has_stream(g, pair.server, client, reply.len())
+        has_stream(g, client, pair.server, request.len())
+            && has_stream(g, pair.server, client, reply.len())
     });
     // At the server's end requests arrive (ingress) and replies leave (egress).
-    assert!(got.iter().filter(|g| g.src == client).all(|g| g.hook == Hook::TcIngress));
-    assert!(got.iter().filter(|g| g.src == pair.server).all(|g| g.hook == Hook::TcEgress));
-    assert_eq!(stream(&got, client, pair.server), (request, 0), "client → server");
-    assert_eq!(stream(&got, pair.server, client), (reply, 0), "server → client");
+    assert!(
+        got.iter()
+            .filter(|g| g.src == client)
+            .all(|g| g.hook == Hook::TcIngress)
+    );
+    assert!(
+        got.iter()
+            .filter(|g| g.src == pair.server)
+            .all(|g| g.hook == Hook::TcEgress)
+    );
+    assert_eq!(
+        stream(&got, client, pair.server),
+        (request, 0),
+        "client → server"
+    );
+    assert_eq!(
+        stream(&got, pair.server, client),
+        (reply, 0),
+        "server → client"
+    );
     assert_clean(cap.kernel_stats());
 }
 
@@ -248,23 +344,53 @@ fn detaches_on_drop_and_cleans_stale_at_start() {
     drop(cap);
     // Nothing of ours is left: no XDP program, no TC filter, no TCX program.
     let out = std::process::Command::new("ip")
-        .args(["netns", "exec", &pair.a.name, "ip", "-d", "link", "show", "va"])
+        .args([
+            "netns",
+            "exec",
+            &pair.a.name,
+            "ip",
+            "-d",
+            "link",
+            "show",
+            "va",
+        ])
         .output()
         .expect("ip link");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!text.contains("xdp"), "XDP left attached: {text}");
     for dir in ["ingress", "egress"] {
         let out = std::process::Command::new("ip")
-            .args(["netns", "exec", &pair.a.name, "tc", "filter", "show", "dev", "va", dir])
+            .args([
+                "netns",
+                "exec",
+                &pair.a.name,
+                "tc",
+                "filter",
+                "show",
+                "dev",
+                "va",
+                dir,
+            ])
             .output()
             .expect("tc filter");
-        assert!(!String::from_utf8_lossy(&out.stdout).contains("zk_"), "TC filter left on {dir}");
+        assert!(
+            !String::from_utf8_lossy(&out.stdout).contains("zk_"),
+            "TC filter left on {dir}"
+        );
     }
     // A missing interface is a clear error.
     let err = pair
         .a
-        .enter(|| LiveCapture::start(LiveCaptureConfig { iface: "nope0".into(), ..Default::default() }))
+        .enter(|| {
+            LiveCapture::start(LiveCaptureConfig {
+                iface: "nope0".into(),
+                ..Default::default()
+            })
+        })
         .err()
         .expect("must fail");
-    assert!(err.to_string().contains("interface \"nope0\" not found"), "{err}");
+    assert!(
+        err.to_string().contains("interface \"nope0\" not found"),
+        "{err}"
+    );
 }

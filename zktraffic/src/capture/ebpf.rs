@@ -23,10 +23,12 @@ use aya::{Ebpf, EbpfError, EbpfLoader, VerifierLogLevel};
 use serde::Serialize;
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
-use zktraffic_common::record::{self, DEFAULT_RING_BYTES, MAP_EVENTS, MAP_PORTS, MAP_STATS, programs, stat};
+use zktraffic_common::record::{
+    self, DEFAULT_RING_BYTES, MAP_EVENTS, MAP_PORTS, MAP_STATS, programs, stat,
+};
 
-pub use assemble::{Hook, ReaderStats};
 use assemble::Assembler;
+pub use assemble::{Hook, ReaderStats};
 
 use crate::capture::Segment;
 
@@ -92,7 +94,9 @@ pub enum LiveCaptureError {
         available: String,
     },
     /// The process lacks capabilities.
-    #[error("{action} needs CAP_NET_ADMIN and CAP_BPF (missing: {missing}); run as root or grant them, e.g. `setcap cap_bpf,cap_net_admin,cap_perfmon+ep <binary>`")]
+    #[error(
+        "{action} needs CAP_NET_ADMIN and CAP_BPF (missing: {missing}); run as root or grant them, e.g. `setcap cap_bpf,cap_net_admin,cap_perfmon+ep <binary>`"
+    )]
     Privileges {
         /// What was being done.
         action: String,
@@ -100,7 +104,9 @@ pub enum LiveCaptureError {
         missing: String,
     },
     /// The kernel lacks a needed feature.
-    #[error("the kernel ({kernel}) is too old for live capture: {what} (needs Linux 5.8 or later; XDP needs 5.18)")]
+    #[error(
+        "the kernel ({kernel}) is too old for live capture: {what} (needs Linux 5.8 or later; XDP needs 5.18)"
+    )]
     KernelTooOld {
         /// The kernel release.
         kernel: String,
@@ -121,7 +127,9 @@ pub enum LiveCaptureError {
     #[error("invalid live capture configuration: {0}")]
     Config(String),
     /// The binary was built without the kernel object.
-    #[error("this zktraffic was built without its kernel programs (AYA_BUILD_SKIP); rebuild it with bpf-linker installed (`cargo xtask setup`)")]
+    #[error(
+        "this zktraffic was built without its kernel programs (AYA_BUILD_SKIP); rebuild it with bpf-linker installed (`cargo xtask setup`)"
+    )]
     NoKernelObject,
     /// Another BPF operation failed.
     #[error("{context}: {source}")]
@@ -217,7 +225,11 @@ impl LiveCapture {
         let mut cap = Self::load(&cfg, wanted)?;
         let removed = system::remove_stale_programs(&cfg.iface);
         if !removed.is_empty() {
-            log::warn!("removed stale programs from {}: {}", cfg.iface, removed.join(", "));
+            log::warn!(
+                "removed stale programs from {}: {}",
+                cfg.iface,
+                removed.join(", ")
+            );
         }
         cap.iface = Some(cfg.iface.clone());
         match cfg.attach {
@@ -232,7 +244,10 @@ impl LiveCapture {
     /// self-tests with hand-built frames). `cfg.iface` and `cfg.attach` are ignored.
     pub fn load_unattached(cfg: &LiveCaptureConfig) -> Result<Self, LiveCaptureError> {
         check_privileges("loading the kernel programs")?;
-        Self::load(cfg, &[programs::TC_INGRESS, programs::TC_EGRESS, programs::XDP])
+        Self::load(
+            cfg,
+            &[programs::TC_INGRESS, programs::TC_EGRESS, programs::XDP],
+        )
     }
 
     fn load(cfg: &LiveCaptureConfig, wanted: &[&str]) -> Result<Self, LiveCaptureError> {
@@ -252,14 +267,18 @@ impl LiveCapture {
         // aya-log levels: 0 = off, 4 = debug. The kernel programs only log at debug level.
         let log_level: u8 = if cfg.kernel_debug_log { 4 } else { 0 };
         let mut loader = EbpfLoader::new();
-        loader.map_max_entries(MAP_EVENTS, ring_bytes).override_global(aya_log::LEVEL, &log_level, false);
+        loader
+            .map_max_entries(MAP_EVENTS, ring_bytes)
+            .override_global(aya_log::LEVEL, &log_level, false);
         if cfg.verbose_verifier {
             loader.verifier_log_level(VerifierLogLevel::VERBOSE | VerifierLogLevel::STATS);
         }
         let mut ebpf = loader.load(OBJECT).map_err(load_error)?;
 
         for &name in wanted {
-            let prog = ebpf.program_mut(name).ok_or_else(|| missing("program", name))?;
+            let prog = ebpf
+                .program_mut(name)
+                .ok_or_else(|| missing("program", name))?;
             let res = match prog {
                 aya::programs::Program::SchedClassifier(p) => p.load(),
                 aya::programs::Program::Xdp(p) => p.load(),
@@ -269,13 +288,20 @@ impl LiveCapture {
         }
 
         {
-            let map = ebpf.map_mut(MAP_PORTS).ok_or_else(|| missing("map", MAP_PORTS))?;
-            let mut ports: BpfHashMap<_, u16, u8> = BpfHashMap::try_from(map).map_err(bpf("opening the port map"))?;
+            let map = ebpf
+                .map_mut(MAP_PORTS)
+                .ok_or_else(|| missing("map", MAP_PORTS))?;
+            let mut ports: BpfHashMap<_, u16, u8> =
+                BpfHashMap::try_from(map).map_err(bpf("opening the port map"))?;
             for &port in &cfg.ports {
-                ports.insert(port, 1u8, 0).map_err(bpf("filling the port map"))?;
+                ports
+                    .insert(port, 1u8, 0)
+                    .map_err(bpf("filling the port map"))?;
             }
         }
-        let map = ebpf.take_map(MAP_EVENTS).ok_or_else(|| missing("map", MAP_EVENTS))?;
+        let map = ebpf
+            .take_map(MAP_EVENTS)
+            .ok_or_else(|| missing("map", MAP_EVENTS))?;
         let ring = RingBuf::try_from(map).map_err(bpf("opening the ring buffer"))?;
 
         let logger = if cfg.kernel_debug_log {
@@ -310,7 +336,10 @@ impl LiveCapture {
         let hooks: &[(&'static str, TcAttachType)] = if system::is_loopback(iface) {
             &[(programs::TC_EGRESS, TcAttachType::Egress)]
         } else {
-            &[(programs::TC_INGRESS, TcAttachType::Ingress), (programs::TC_EGRESS, TcAttachType::Egress)]
+            &[
+                (programs::TC_INGRESS, TcAttachType::Ingress),
+                (programs::TC_EGRESS, TcAttachType::Egress),
+            ]
         };
         for &(name, attach_type) in hooks {
             let prog: &mut SchedClassifier = self
@@ -319,13 +348,20 @@ impl LiveCapture {
                 .ok_or_else(|| missing("program", name))?
                 .try_into()
                 .map_err(bpf(format!("program {name}")))?;
-            let link = prog.attach(iface, attach_type).map_err(|e| attach_error(action, e))?;
+            let link = prog
+                .attach(iface, attach_type)
+                .map_err(|e| attach_error(action, e))?;
             self.tc_links.push((name, link));
         }
         Ok(())
     }
 
-    fn attach_xdp(&mut self, iface: &str, action: &str, try_native: bool) -> Result<(), LiveCaptureError> {
+    fn attach_xdp(
+        &mut self,
+        iface: &str,
+        action: &str,
+        try_native: bool,
+    ) -> Result<(), LiveCaptureError> {
         let prog: &mut Xdp = self
             .ebpf
             .program_mut(programs::XDP)
@@ -350,7 +386,9 @@ impl LiveCapture {
                         error_chain(&native)
                     );
                 }
-                let link= prog.attach(iface, XdpMode::Skb).map_err(|e| attach_error(action, e))?;
+                let link = prog
+                    .attach(iface, XdpMode::Skb)
+                    .map_err(|e| attach_error(action, e))?;
                 self.xdp_link = Some(link);
                 self.xdp_mode = Some("generic");
             }
@@ -374,7 +412,10 @@ impl LiveCapture {
 
     /// Waits for ring-buffer data and calls `f` for each segment of one batch (at most a few
     /// thousand records), rebuilt from its chunks. Must run inside a tokio runtime.
-    pub async fn next_batch(&mut self, mut f: impl FnMut(&Segment<'_>)) -> Result<(), LiveCaptureError> {
+    pub async fn next_batch(
+        &mut self,
+        mut f: impl FnMut(&Segment<'_>),
+    ) -> Result<(), LiveCaptureError> {
         self.next_batch_with_hook(|s, _| f(s)).await
     }
 
@@ -392,7 +433,9 @@ impl LiveCapture {
             self.ring = Ring::Async(fd.map_err(|e| LiveCaptureError::Io(e.into()))?);
         }
         let Ring::Async(fd) = &mut self.ring else {
-            return Err(LiveCaptureError::Io(io::Error::other("ring buffer unavailable")));
+            return Err(LiveCaptureError::Io(io::Error::other(
+                "ring buffer unavailable",
+            )));
         };
         let mut guard = fd.readable_mut().await?;
         let ring = guard.get_inner_mut();
@@ -438,27 +481,44 @@ impl LiveCapture {
 
     /// Runs one program on `frame` with `BPF_PROG_TEST_RUN` (needs a capture from
     /// [`LiveCapture::load_unattached`]); what it keeps lands in the ring as usual.
-    pub fn test_run(&mut self, hook: Hook, frame: &[u8]) -> Result<TestRunOutcome, LiveCaptureError> {
+    pub fn test_run(
+        &mut self,
+        hook: Hook,
+        frame: &[u8],
+    ) -> Result<TestRunOutcome, LiveCaptureError> {
         let name = match hook {
             Hook::TcIngress => programs::TC_INGRESS,
             Hook::TcEgress => programs::TC_EGRESS,
             Hook::Xdp => programs::XDP,
         };
-        let opts = TestRunOptions { data_in: Some(frame), ..TestRunOptions::default() };
-        let prog = self.ebpf.program_mut(name).ok_or_else(|| missing("program", name))?;
+        let opts = TestRunOptions {
+            data_in: Some(frame),
+            ..TestRunOptions::default()
+        };
+        let prog = self
+            .ebpf
+            .program_mut(name)
+            .ok_or_else(|| missing("program", name))?;
         let res = match prog {
             aya::programs::Program::SchedClassifier(p) => p.test_run(opts),
             aya::programs::Program::Xdp(p) => p.test_run(opts),
             _ => Err(ProgramError::UnexpectedProgramType),
         }
         .map_err(bpf(format!("BPF_PROG_TEST_RUN of {name}")))?;
-        Ok(TestRunOutcome { return_value: res.return_value, duration: res.duration })
+        Ok(TestRunOutcome {
+            return_value: res.return_value,
+            duration: res.duration,
+        })
     }
 
     /// The kernel counters, summed over CPUs.
     pub fn kernel_stats(&self) -> KernelStats {
-        let Some(map) = self.ebpf.map(MAP_STATS) else { return KernelStats::default() };
-        let Ok(stats) = PerCpuArray::<_, u64>::try_from(map) else { return KernelStats::default() };
+        let Some(map) = self.ebpf.map(MAP_STATS) else {
+            return KernelStats::default();
+        };
+        let Ok(stats) = PerCpuArray::<_, u64>::try_from(map) else {
+            return KernelStats::default();
+        };
         let get = |i: u32| stats.get(&i, 0).map(|v| v.iter().sum::<u64>()).unwrap_or(0);
         KernelStats {
             packets_seen: get(stat::SEEN),
@@ -491,7 +551,11 @@ impl Drop for LiveCapture {
     fn drop(&mut self) {
         // Dropping `ebpf` would detach too; doing it here makes failures visible.
         for (name, link) in self.tc_links.drain(..) {
-            let res = match self.ebpf.program_mut(name).map(<&mut SchedClassifier>::try_from) {
+            let res = match self
+                .ebpf
+                .program_mut(name)
+                .map(<&mut SchedClassifier>::try_from)
+            {
                 Some(Ok(p)) => p.detach(link),
                 _ => continue,
             };
@@ -500,7 +564,10 @@ impl Drop for LiveCapture {
             }
         }
         if let Some(link) = self.xdp_link.take()
-            && let Some(Ok(p)) = self.ebpf.program_mut(programs::XDP).map(<&mut Xdp>::try_from)
+            && let Some(Ok(p)) = self
+                .ebpf
+                .program_mut(programs::XDP)
+                .map(<&mut Xdp>::try_from)
             && let Err(e) = p.detach(link)
         {
             log::warn!("detaching {}: {}", programs::XDP, error_chain(&e));
@@ -516,7 +583,10 @@ fn check_privileges(action: &str) -> Result<(), LiveCaptureError> {
     if missing.is_empty() {
         Ok(())
     } else {
-        Err(LiveCaptureError::Privileges { action: action.to_owned(), missing: missing.join(", ") })
+        Err(LiveCaptureError::Privileges {
+            action: action.to_owned(),
+            missing: missing.join(", "),
+        })
     }
 }
 
@@ -542,7 +612,10 @@ fn bpf<E: std::error::Error + Send + Sync + 'static>(
     context: impl Into<String>,
 ) -> impl FnOnce(E) -> LiveCaptureError {
     let context = context.into();
-    move |e| LiveCaptureError::Bpf { context, source: Box::new(e) }
+    move |e| LiveCaptureError::Bpf {
+        context,
+        source: Box::new(e),
+    }
 }
 
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
@@ -576,13 +649,19 @@ fn load_error(e: EbpfError) -> LiveCaptureError {
             _ => {}
         }
     }
-    LiveCaptureError::Bpf { context: "loading the kernel object".into(), source: Box::new(e) }
+    LiveCaptureError::Bpf {
+        context: "loading the kernel object".into(),
+        source: Box::new(e),
+    }
 }
 
 /// Classifies errors of `load()` on a program.
 fn program_error(name: &str, e: ProgramError) -> LiveCaptureError {
     match e {
-        ProgramError::LoadError { io_error, verifier_log } => match io_error.raw_os_error() {
+        ProgramError::LoadError {
+            io_error,
+            verifier_log,
+        } => match io_error.raw_os_error() {
             Some(libc::EPERM) => LiveCaptureError::Privileges {
                 action: format!("loading program {name}"),
                 missing: "unknown (the kernel said EPERM)".into(),
@@ -590,7 +669,9 @@ fn program_error(name: &str, e: ProgramError) -> LiveCaptureError {
             Some(libc::EINVAL) if verifier_log.to_string().trim().is_empty() => {
                 LiveCaptureError::KernelTooOld {
                     kernel: system::kernel_release(),
-                    what: format!("the kernel refused program {name} without a verifier log ({io_error})"),
+                    what: format!(
+                        "the kernel refused program {name} without a verifier log ({io_error})"
+                    ),
                 }
             }
             _ => LiveCaptureError::Verifier {
@@ -599,7 +680,10 @@ fn program_error(name: &str, e: ProgramError) -> LiveCaptureError {
                 log: verifier_log.to_string(),
             },
         },
-        other => LiveCaptureError::Bpf { context: format!("loading program {name}"), source: Box::new(other) },
+        other => LiveCaptureError::Bpf {
+            context: format!("loading program {name}"),
+            source: Box::new(other),
+        },
     }
 }
 
@@ -610,6 +694,9 @@ fn attach_error(action: &str, e: ProgramError) -> LiveCaptureError {
             action: action.to_owned(),
             missing: "unknown (the kernel said EPERM)".into(),
         },
-        _ => LiveCaptureError::Bpf { context: action.to_owned(), source: Box::new(e) },
+        _ => LiveCaptureError::Bpf {
+            context: action.to_owned(),
+            source: Box::new(e),
+        },
     }
 }

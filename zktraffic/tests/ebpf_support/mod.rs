@@ -28,7 +28,10 @@ pub fn privileged(test: &str) -> bool {
              !!! CAP_SYS_ADMIN for network namespaces). Run `cargo test` as root.\n\
              !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
         );
-        assert!(std::env::var("ZKTRAFFIC_REQUIRE_KERNEL_TESTS").as_deref() != Ok("1"), "{msg}");
+        assert!(
+            std::env::var("ZKTRAFFIC_REQUIRE_KERNEL_TESTS").as_deref() != Ok("1"),
+            "{msg}"
+        );
         eprintln!("{msg}");
     }
     ok
@@ -39,7 +42,11 @@ pub fn privileged(test: &str) -> bool {
 pub enum Ip {
     V4([u8; 4], [u8; 4]),
     /// With `ext`, a hop-by-hop and a destination-options header precede TCP.
-    V6 { src: [u8; 16], dst: [u8; 16], ext: bool },
+    V6 {
+        src: [u8; 16],
+        dst: [u8; 16],
+        ext: bool,
+    },
 }
 
 /// A TCP segment to put in a frame.
@@ -115,7 +122,11 @@ pub fn sh(args: &[&str]) -> bool {
     match Command::new(args[0]).args(&args[1..]).output() {
         Ok(o) if o.status.success() => true,
         Ok(o) => {
-            eprintln!("`{}` failed: {}", args.join(" "), String::from_utf8_lossy(&o.stderr).trim());
+            eprintln!(
+                "`{}` failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&o.stderr).trim()
+            );
             false
         }
         Err(e) => {
@@ -191,7 +202,10 @@ impl Drop for Enter {
         // SAFETY: plain syscall on a valid fd.
         let rc = unsafe { libc::setns(self.orig.as_raw_fd(), libc::CLONE_NEWNET) };
         if rc != 0 {
-            eprintln!("could not return to the original netns: {}", std::io::Error::last_os_error());
+            eprintln!(
+                "could not return to the original netns: {}",
+                std::io::Error::last_os_error()
+            );
         }
     }
 }

@@ -73,7 +73,11 @@ pub(crate) struct Assembler {
 impl Assembler {
     /// `clock_offset` converts kernel monotonic timestamps into wall-clock nanoseconds.
     pub(crate) fn new(clock_offset: i128) -> Self {
-        Assembler { slots: Vec::new(), clock_offset, stats: ReaderStats::default() }
+        Assembler {
+            slots: Vec::new(),
+            clock_offset,
+            stats: ReaderStats::default(),
+        }
     }
 
     pub(crate) fn stats(&self) -> ReaderStats {
@@ -151,7 +155,11 @@ impl Assembler {
     }
 
     /// Delivers segments whose next chunk has not come for `max_wait` (lost to a full ring).
-    pub(crate) fn flush_stale(&mut self, max_wait: Duration, f: &mut impl FnMut(&Segment<'_>, Hook)) {
+    pub(crate) fn flush_stale(
+        &mut self,
+        max_wait: Duration,
+        f: &mut impl FnMut(&Segment<'_>, Hook),
+    ) {
         for cpu in 0..self.slots.len() {
             if self.slots[cpu].active && self.slots[cpu].touched.elapsed() >= max_wait {
                 self.flush_slot(cpu, f);
@@ -172,8 +180,15 @@ impl Assembler {
     }
 }
 
-fn deliver(h: &RecordHeader, payload: &[u8], clock_offset: i128, f: &mut impl FnMut(&Segment<'_>, Hook)) {
-    let Some(hook) = Hook::from_raw(h.hook) else { return };
+fn deliver(
+    h: &RecordHeader,
+    payload: &[u8],
+    clock_offset: i128,
+    f: &mut impl FnMut(&Segment<'_>, Hook),
+) {
+    let Some(hook) = Hook::from_raw(h.hook) else {
+        return;
+    };
     let ts = (i128::from(h.ts_ns) + clock_offset).clamp(0, i128::from(u64::MAX)) as u64;
     let seg = Segment {
         ts: Timestamp(ts),
@@ -294,7 +309,10 @@ mod tests {
         let mut a = Assembler::new(0);
         let out = collect(
             &mut a,
-            &[record(&a0, &[1; BIG_CHUNK], BIG_CHUNK), record(&next, b"x", SMALL_CHUNK)],
+            &[
+                record(&a0, &[1; BIG_CHUNK], BIG_CHUNK),
+                record(&next, b"x", SMALL_CHUNK),
+            ],
         );
         assert_eq!(out.len(), 2);
         assert_eq!((out[0].0.len(), out[0].1), (BIG_CHUNK, 9000));
@@ -311,8 +329,14 @@ mod tests {
         let mut bad = header(4, 10);
         bad.chunk_len = 300; // more than the record holds
         let mut a = Assembler::new(0);
-        let out =
-            collect(&mut a, &[record(&orphan, &[0; 10], SMALL_CHUNK), record(&bad, &[], SMALL_CHUNK), vec![1, 2]]);
+        let out = collect(
+            &mut a,
+            &[
+                record(&orphan, &[0; 10], SMALL_CHUNK),
+                record(&bad, &[], SMALL_CHUNK),
+                vec![1, 2],
+            ],
+        );
         assert!(out.is_empty());
         assert_eq!(a.stats().orphan_chunks, 1);
         assert_eq!(a.stats().bad_records, 2);

@@ -23,7 +23,10 @@ pub(crate) fn if_index(name: &str) -> Option<u32> {
 /// Names of the interfaces of the current network namespace (for error messages).
 pub(crate) fn interface_names() -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir("/sys/class/net")
-        .map(|dir| dir.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect())
+        .map(|dir| {
+            dir.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .collect()
+        })
         .unwrap_or_default();
     names.sort();
     names
@@ -46,7 +49,9 @@ fn effective_caps() -> Option<u64> {
 /// The capabilities live capture lacks, by name; empty when it has what it needs (or when the
 /// kernel does not say, in which case the syscalls will).
 pub(crate) fn missing_capabilities() -> Vec<&'static str> {
-    let Some(caps) = effective_caps() else { return Vec::new() };
+    let Some(caps) = effective_caps() else {
+        return Vec::new();
+    };
     let has = |bit: u32| caps & (1u64 << bit) != 0;
     let mut missing = Vec::new();
     if !has(CAP_BPF) && !has(CAP_SYS_ADMIN) {
@@ -61,7 +66,10 @@ pub(crate) fn missing_capabilities() -> Vec<&'static str> {
 /// CLOCK_REALTIME − CLOCK_MONOTONIC in ns: adds to `bpf_ktime_get_ns()` to get wall-clock time.
 pub(crate) fn monotonic_to_realtime_offset() -> i128 {
     fn now(clock: libc::clockid_t) -> i128 {
-        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
         // SAFETY: ts is a valid timespec to fill.
         unsafe { libc::clock_gettime(clock, &mut ts) };
         i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec)
@@ -75,7 +83,10 @@ pub(crate) fn monotonic_to_realtime_offset() -> i128 {
 
 /// Raises RLIMIT_MEMLOCK: kernels before 5.11 charge BPF maps to it (harmless after).
 pub(crate) fn raise_memlock() {
-    let rlim = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    let rlim = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
     // SAFETY: plain syscall with a valid struct; failure only matters on old kernels, where map
     // creation then reports EPERM itself.
     unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &rlim) };
@@ -114,18 +125,31 @@ pub(crate) fn remove_stale_programs(iface: &str) -> Vec<String> {
 
 /// True when `ip` reports an XDP program named like ours on `iface`.
 fn stale_xdp_attached(iface: &str) -> bool {
-    let Ok(out) = Command::new("ip").args(["-j", "-d", "link", "show", "dev", iface]).output() else {
+    let Ok(out) = Command::new("ip")
+        .args(["-j", "-d", "link", "show", "dev", iface])
+        .output()
+    else {
         return false;
     };
     let Ok(json) = serde_json::from_slice::<serde_json::Value>(&out.stdout) else {
         return false;
     };
-    let Some(link) = json.get(0) else { return false };
-    let Some(xdp) = link.get("xdp") else { return false };
-    let names = [xdp.pointer("/prog/name")]
-        .into_iter()
-        .chain(xdp.get("attached").and_then(|a| a.as_array()).into_iter().flatten().map(|a| a.pointer("/prog/name")));
-    names.flatten().any(|n| n.as_str().is_some_and(|n| programs::XDP.starts_with(n)))
+    let Some(link) = json.get(0) else {
+        return false;
+    };
+    let Some(xdp) = link.get("xdp") else {
+        return false;
+    };
+    let names = [xdp.pointer("/prog/name")].into_iter().chain(
+        xdp.get("attached")
+            .and_then(|a| a.as_array())
+            .into_iter()
+            .flatten()
+            .map(|a| a.pointer("/prog/name")),
+    );
+    names
+        .flatten()
+        .any(|n| n.as_str().is_some_and(|n| programs::XDP.starts_with(n)))
 }
 
 /// The errno inside an error chain, if any.
@@ -144,5 +168,7 @@ pub(crate) fn errno_of(err: &(dyn std::error::Error + 'static)) -> Option<i32> {
 
 /// The running kernel's release string, for messages.
 pub(crate) fn kernel_release() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_owned()).unwrap_or_else(|_| "unknown".into())
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".into())
 }
