@@ -394,3 +394,75 @@ fn detaches_on_drop_and_cleans_stale_at_start() {
         "{err}"
     );
 }
+
+/// Kernel run time per packet from the kernel's BPF statistics (`kernel.bpf_stats_enabled`):
+/// a ping-pong of small ZooKeeper-sized messages on a veth pair, TC at the server end.
+/// Not a pass/fail test: `cargo test --release --test ebpf_live -- --ignored --nocapture`.
+#[test]
+#[ignore = "measurement; run explicitly"]
+fn measure_kernel_run_time() {
+    if !privileged("measure_kernel_run_time") {
+        return;
+    }
+    let stats_path = "/proc/sys/kernel/bpf_stats_enabled";
+    let before = std::fs::read_to_string(stats_path).unwrap_or_default();
+    std::fs::write(stats_path, "1").expect("enable bpf stats");
+    let pair = veth_pair("ms", false);
+    let mut cap = start(&pair.a, "va", AttachMode::Tc);
+    let listener = pair
+        .a
+        .enter(|| TcpListener::bind(pair.server))
+        .expect("bind");
+    let mut client = pair
+        .b
+        .enter(|| TcpStream::connect(pair.server))
+        .expect("connect");
+    let (mut conn, _) = listener.accept().expect("accept");
+    client.set_nodelay(true).expect("nodelay");
+    conn.set_nodelay(true).expect("nodelay");
+    let rounds = 20_000;
+    let server = std::thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        for _ in 0..rounds {
+            conn.read_exact(&mut buf).expect("read");
+            conn.write_all(&buf[..40]).expect("write");
+        }
+    });
+    let t = Instant::now();
+    let mut buf = [0u8; 40];
+    for _ in 0..rounds {
+        client.write_all(&[7u8; 64]).expect("write");
+        client.read_exact(&mut buf).expect("read");
+    }
+    let elapsed = t.elapsed();
+    server.join().expect("server");
+    let mut n = 0u64;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    rt.block_on(async {
+        // Read until the ring stays quiet for 200 ms.
+        while let Ok(Ok(())) =
+            tokio::time::timeout(Duration::from_millis(200), cap.next_batch(|_| n += 1)).await
+        {
+        }
+    });
+    for info in aya::programs::loaded_programs().flatten() {
+        let name = info.name_as_str().unwrap_or("").to_owned();
+        if name.starts_with("zk_tc_") {
+            let (cnt, ns) = (info.run_count(), info.run_time().as_nanos());
+            if cnt > 0 {
+                eprintln!(
+                    "MEASURE {name}: {cnt} runs, {:.0} ns/run",
+                    ns as f64 / cnt as f64
+                );
+            }
+        }
+    }
+    eprintln!(
+        "MEASURE {rounds} round trips in {elapsed:?}; {n} segments read; {:?}",
+        cap.kernel_stats()
+    );
+    std::fs::write(stats_path, before.trim()).expect("restore bpf stats");
+}
