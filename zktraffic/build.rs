@@ -18,19 +18,11 @@ mod ebpf {
 
     pub(crate) fn build() -> Result<()> {
         let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
-        let root = manifest
-            .parent()
-            .context("zktraffic has no parent directory")?;
+        let root = manifest.parent().context("zktraffic has no parent directory")?;
         let ebpf_dir = root.join("zktraffic-ebpf");
         let common_dir = root.join("zktraffic-common");
-        println!(
-            "cargo:rerun-if-changed={}",
-            common_dir.join("src").display()
-        );
-        println!(
-            "cargo:rerun-if-changed={}",
-            common_dir.join("Cargo.toml").display()
-        );
+        println!("cargo:rerun-if-changed={}", common_dir.join("src").display());
+        println!("cargo:rerun-if-changed={}", common_dir.join("Cargo.toml").display());
         println!("cargo:rerun-if-env-changed=AYA_BUILD_SKIP");
 
         let out = PathBuf::from(std::env::var("OUT_DIR")?).join(OBJECT);
@@ -53,9 +45,7 @@ mod ebpf {
         // (compiler diagnostics still come through its JSON messages).
         // SAFETY: build scripts are single-threaded here.
         unsafe { std::env::set_var("CARGO_TERM_QUIET", "true") };
-        let ebpf_dir = ebpf_dir
-            .to_str()
-            .context("non-UTF-8 path to zktraffic-ebpf")?;
+        let ebpf_dir = ebpf_dir.to_str().context("non-UTF-8 path to zktraffic-ebpf")?;
         aya_build::build_ebpf(
             [aya_build::Package {
                 name: "zktraffic-ebpf",
@@ -77,8 +67,6 @@ mod ebpf {
 
     fn find_in_path(exe: &str) -> Option<PathBuf> {
         let paths = std::env::var_os("PATH")?;
-        std::env::split_paths(&paths)
-            .map(|p| p.join(exe))
-            .find(|p| p.is_file())
+        std::env::split_paths(&paths).map(|p| p.join(exe)).find(|p| p.is_file())
     }
 }

@@ -15,12 +15,7 @@ use crate::util::{is_root, run_checked};
 /// LLVM major version of the nightly rustc; bpf-linker must be built against the same one.
 const LLVM_MAJOR: u32 = 22;
 /// Packages bpf-linker's build needs.
-const LLVM_PACKAGES: &[&str] = &[
-    "llvm-22-dev",
-    "libpolly-22-dev",
-    "zlib1g-dev",
-    "libzstd-dev",
-];
+const LLVM_PACKAGES: &[&str] = &["llvm-22-dev", "libpolly-22-dev", "zlib1g-dev", "libzstd-dev"];
 /// Packages the live tests use.
 const TEST_PACKAGES: &[&str] = &["zookeeper", "tcpdump", "iproute2", "ethtool"];
 
@@ -34,10 +29,8 @@ pub fn run() -> Result<()> {
 }
 
 fn nightly_rust_src() -> Result<()> {
-    let installed = output(
-        "rustup",
-        &["component", "list", "--toolchain", "nightly", "--installed"],
-    );
+    let installed =
+        output("rustup", &["component", "list", "--toolchain", "nightly", "--installed"]);
     match installed {
         Some(list) if list.lines().any(|l| l.starts_with("rust-src")) => {
             println!("setup: nightly rust-src: ok");
@@ -62,10 +55,7 @@ fn nightly_rust_src() -> Result<()> {
 
 fn bpf_linker(apt: &mut Apt) -> Result<()> {
     if let Some(path) = find_exe("bpf-linker")
-        && Command::new(&path)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
+        && Command::new(&path).arg("--version").output().is_ok_and(|o| o.status.success())
     {
         println!("setup: bpf-linker: ok ({})", path.display());
         return Ok(());
@@ -107,11 +97,7 @@ fn bpf_linker(apt: &mut Apt) -> Result<()> {
 }
 
 fn test_packages(apt: &mut Apt) -> Result<()> {
-    let missing: Vec<&str> = TEST_PACKAGES
-        .iter()
-        .copied()
-        .filter(|p| !apt.installed(p))
-        .collect();
+    let missing: Vec<&str> = TEST_PACKAGES.iter().copied().filter(|p| !apt.installed(p)).collect();
     if missing.is_empty() {
         println!("setup: test packages ({}): ok", TEST_PACKAGES.join(", "));
         return Ok(());
@@ -147,11 +133,7 @@ impl Apt {
     }
 
     fn install(&mut self, packages: &[&str]) -> Result<()> {
-        let missing: Vec<&str> = packages
-            .iter()
-            .copied()
-            .filter(|p| !self.installed(p))
-            .collect();
+        let missing: Vec<&str> = packages.iter().copied().filter(|p| !self.installed(p)).collect();
         if missing.is_empty() {
             return Ok(());
         }
@@ -171,16 +153,13 @@ impl Apt {
 /// Stdout of a successful command, None if it failed or could not start.
 fn output(cmd: &str, args: &[&str]) -> Option<String> {
     let out = Command::new(cmd).args(args).output().ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Finds an executable on PATH, or in ~/.cargo/bin (where `cargo install` puts it).
 fn find_exe(name: &str) -> Option<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default();
+    let mut dirs: Vec<PathBuf> =
+        std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
     if let Some(home) = std::env::var_os("CARGO_HOME").or_else(|| {
         std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo").into_os_string())
     }) {

@@ -14,9 +14,7 @@ pub fn workspace_root() -> PathBuf {
 /// Runs a command to completion, failing with its command line when it fails.
 pub fn run_checked(cmd: &mut Command) -> Result<()> {
     let shown = format!("{cmd:?}");
-    let status = cmd
-        .status()
-        .with_context(|| format!("could not start {shown}"))?;
+    let status = cmd.status().with_context(|| format!("could not start {shown}"))?;
     if !status.success() {
         bail!("{shown} failed with {status}");
     }
@@ -71,8 +69,6 @@ pub fn run_binary(release: bool, args: &[String]) -> Result<()> {
         c
     };
     cmd.args(args);
-    let status = cmd
-        .status()
-        .with_context(|| format!("could not start {}", bin.display()))?;
+    let status = cmd.status().with_context(|| format!("could not start {}", bin.display()))?;
     std::process::exit(status.code().unwrap_or(1));
 }

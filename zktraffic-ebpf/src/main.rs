@@ -173,11 +173,7 @@ fn parse<P: Packet>(pkt: &P, meta: &mut Meta) -> Result<(), Skip> {
         meta.saddr[..4].copy_from_slice(&ip[12..16]);
         meta.daddr[..4].copy_from_slice(&ip[16..20]);
         // BIG TCP (IPv4 GSO > 64 KiB) leaves tot_len 0: the packet length is the truth then.
-        let end = if tot_len >= ihl {
-            l3 + tot_len
-        } else {
-            pkt_len
-        };
+        let end = if tot_len >= ihl { l3 + tot_len } else { pkt_len };
         (l3 + ihl, end)
     } else if proto == ETH_P_IPV6 {
         let ip = pkt.load::<[u8; 40]>(l3).ok_or(Skip::Malformed(4))?;
@@ -299,16 +295,9 @@ fn capture<P: Packet>(pkt: &P, hook: u8) -> Result<(), Skip> {
 
     // SAFETY: reads of the map value just written (volatile so they are real loads).
     let (wire, payload_off) = unsafe {
-        (
-            core::ptr::read_volatile(&meta.payload_len),
-            core::ptr::read_volatile(&meta.payload_off),
-        )
+        (core::ptr::read_volatile(&meta.payload_len), core::ptr::read_volatile(&meta.payload_off))
     };
-    let cap = if wire > MAX_CAPTURE {
-        MAX_CAPTURE
-    } else {
-        wire
-    };
+    let cap = if wire > MAX_CAPTURE { MAX_CAPTURE } else { wire };
     let seg_id = match STATS.get_ptr(stat::KEPT) {
         // SAFETY: per-CPU slot read.
         Some(p) => (unsafe { *p }) as u32,
@@ -349,11 +338,7 @@ fn capture<P: Packet>(pkt: &P, hook: u8) -> Result<(), Skip> {
         let ok = if remaining <= SMALL_CHUNK as u32 {
             emit::<P, SMALL_CHUNK>(pkt, &hdr, payload_off, off, remaining, i, true)
         } else {
-            let n = if remaining > BIG_CHUNK as u32 {
-                BIG_CHUNK as u32
-            } else {
-                remaining
-            };
+            let n = if remaining > BIG_CHUNK as u32 { BIG_CHUNK as u32 } else { remaining };
             let last = n == remaining;
             emit::<P, BIG_CHUNK>(pkt, &hdr, payload_off, off, n, i, last)
         };
@@ -363,11 +348,7 @@ fn capture<P: Packet>(pkt: &P, hook: u8) -> Result<(), Skip> {
         if i == 0 {
             bump(stat::KEPT, 1);
         }
-        let n = if remaining > BIG_CHUNK as u32 {
-            BIG_CHUNK as u32
-        } else {
-            remaining
-        };
+        let n = if remaining > BIG_CHUNK as u32 { BIG_CHUNK as u32 } else { remaining };
         off += n;
         sent += n;
         if off >= cap {
@@ -395,10 +376,7 @@ pub fn zk_tc_ingress(ctx: TcContext) -> i32 {
     if let Err(skip) = capture(&Skb(&ctx), hook::TC_INGRESS) {
         let stage = note_skip(skip);
         if stage != 0 {
-            debug!(
-                &ctx,
-                "zktraffic tc ingress: malformed packet, stage {}", stage
-            );
+            debug!(&ctx, "zktraffic tc ingress: malformed packet, stage {}", stage);
         }
     }
     TC_ACT_UNSPEC // a passive tap: let the next program / the default action decide
@@ -410,10 +388,7 @@ pub fn zk_tc_egress(ctx: TcContext) -> i32 {
     if let Err(skip) = capture(&Skb(&ctx), hook::TC_EGRESS) {
         let stage = note_skip(skip);
         if stage != 0 {
-            debug!(
-                &ctx,
-                "zktraffic tc egress: malformed packet, stage {}", stage
-            );
+            debug!(&ctx, "zktraffic tc egress: malformed packet, stage {}", stage);
         }
     }
     TC_ACT_UNSPEC

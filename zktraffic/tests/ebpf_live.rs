@@ -26,17 +26,11 @@ struct Got {
 }
 
 fn pattern(n: usize, salt: u8) -> Vec<u8> {
-    (0..n)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(salt) ^ (i >> 9) as u8)
-        .collect()
+    (0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(salt) ^ (i >> 9) as u8).collect()
 }
 
 fn start(ns: &NetNs, iface: &str, attach: AttachMode) -> LiveCapture {
-    let cfg = LiveCaptureConfig {
-        iface: iface.into(),
-        attach,
-        ..Default::default()
-    };
+    let cfg = LiveCaptureConfig { iface: iface.into(), attach, ..Default::default() };
     ns.enter(|| LiveCapture::start(cfg))
         .unwrap_or_else(|e| panic!("starting capture on {iface}: {e}"))
 }
@@ -51,9 +45,7 @@ fn exchange(
     reply: &[u8],
 ) -> SocketAddr {
     let listener = server_ns.enter(|| TcpListener::bind(server)).expect("bind");
-    let mut client = client_ns
-        .enter(|| TcpStream::connect(server))
-        .expect("connect");
+    let mut client = client_ns.enter(|| TcpStream::connect(server)).expect("connect");
     let (mut conn, _) = listener.accept().expect("accept");
     let local = client.local_addr().expect("local addr");
     let (req, rep) = (request.to_vec(), reply.to_vec());
@@ -75,10 +67,7 @@ fn exchange(
 
 /// Reads segments from the captures until `done` says so or 10 s pass.
 fn collect(caps: &mut [&mut LiveCapture], done: impl Fn(&[Got]) -> bool) -> Vec<Got> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let mut got = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(10);
     rt.block_on(async {
@@ -107,14 +96,9 @@ fn collect(caps: &mut [&mut LiveCapture], done: impl Fn(&[Got]) -> bool) -> Vec<
 /// twice and that segments follow each other exactly. A segment over 64 KiB (lo does BIG TCP)
 /// arrives truncated: its missing tail is filled with zeros and counted in the second value.
 fn stream(got: &[Got], src: SocketAddr, dst: SocketAddr) -> (Vec<u8>, usize) {
-    let mut segs: Vec<&Got> = got
-        .iter()
-        .filter(|g| g.src == src && g.dst == dst)
-        .collect();
-    let syn = segs
-        .iter()
-        .find(|g| g.flags & SYN != 0)
-        .unwrap_or_else(|| panic!("no SYN {src} → {dst}"));
+    let mut segs: Vec<&Got> = got.iter().filter(|g| g.src == src && g.dst == dst).collect();
+    let syn =
+        segs.iter().find(|g| g.flags & SYN != 0).unwrap_or_else(|| panic!("no SYN {src} → {dst}"));
     let isn = syn.seq;
     segs.retain(|g| !g.payload.is_empty());
     segs.sort_by_key(|g| g.seq.wrapping_sub(isn));
@@ -125,10 +109,7 @@ fn stream(got: &[Got], src: SocketAddr, dst: SocketAddr) -> (Vec<u8>, usize) {
             out.len(),
             "gap or duplicate in {src} → {dst}"
         );
-        assert!(
-            g.payload.len() == g.wire_len as usize || g.payload.len() == 65_536,
-            "cut short"
-        );
+        assert!(g.payload.len() == g.wire_len as usize || g.payload.len() == 65_536, "cut short");
         out.extend_from_slice(&g.payload);
         out.resize(out.len() + g.wire_len as usize - g.payload.len(), 0);
         missing += g.wire_len as usize - g.payload.len();
@@ -151,22 +132,14 @@ fn assert_stream(got: (Vec<u8>, usize), sent: &[u8], what: &str) {
 }
 
 fn has_stream(got: &[Got], src: SocketAddr, dst: SocketAddr, len: usize) -> bool {
-    let n: usize = got
-        .iter()
-        .filter(|g| g.src == src && g.dst == dst)
-        .map(|g| g.payload.len())
-        .sum();
+    let n: usize =
+        got.iter().filter(|g| g.src == src && g.dst == dst).map(|g| g.payload.len()).sum();
     n >= len
 }
 
 fn assert_clean(stats: KernelStats) {
     assert_eq!(
-        (
-            stats.ring_full_drops,
-            stats.truncated,
-            stats.parse_failures,
-            stats.load_failures
-        ),
+        (stats.ring_full_drops, stats.truncated, stats.parse_failures, stats.load_failures),
         (0, 0, 0, 0),
         "{stats:?}"
     );
@@ -196,20 +169,14 @@ fn tc_on_loopback() {
     );
     let up = stream(&got, client, server);
     // Truncations happen only past 64 KiB (BIG TCP on lo) and are all counted by the kernel.
-    let truncated_segments = got
-        .iter()
-        .filter(|g| (g.wire_len as usize) > g.payload.len())
-        .count() as u64;
+    let truncated_segments =
+        got.iter().filter(|g| (g.wire_len as usize) > g.payload.len()).count() as u64;
     assert_stream(up, &request, "client → server");
     assert_stream(stream(&got, server, client), &reply, "server → client");
     let stats = cap.kernel_stats();
     assert_eq!(stats.truncated, truncated_segments, "{stats:?}");
     assert_eq!(
-        (
-            stats.ring_full_drops,
-            stats.parse_failures,
-            stats.load_failures
-        ),
+        (stats.ring_full_drops, stats.parse_failures, stats.load_failures),
         (0, 0, 0),
         "{stats:?}"
     );
@@ -226,9 +193,7 @@ struct Pair {
 fn veth_pair(tag: &str, v6: bool) -> Pair {
     let a = NetNs::new(&format!("{tag}a"));
     let b = NetNs::new(&format!("{tag}b"));
-    a.exec(&[
-        "ip", "link", "add", "va", "type", "veth", "peer", "name", "vb", "netns", &b.name,
-    ]);
+    a.exec(&["ip", "link", "add", "va", "type", "veth", "peer", "name", "vb", "netns", &b.name]);
     let (addr_a, addr_b, server) = if v6 {
         ("fd00:231::1/64", "fd00:231::2/64", "[fd00:231::1]:2181")
     } else {
@@ -238,11 +203,7 @@ fn veth_pair(tag: &str, v6: bool) -> Pair {
     b.exec(&["ip", "addr", "add", addr_b, "dev", "vb", "nodad"][..if v6 { 7 } else { 6 }]);
     a.exec(&["ip", "link", "set", "va", "up"]);
     b.exec(&["ip", "link", "set", "vb", "up"]);
-    Pair {
-        a,
-        b,
-        server: server.parse().expect("addr"),
-    }
+    Pair { a, b, server: server.parse().expect("addr") }
 }
 
 fn xdp_on_veth(mode: AttachMode, want_mode: &str, v6: bool) {
@@ -259,16 +220,8 @@ fn xdp_on_veth(mode: AttachMode, want_mode: &str, v6: bool) {
             && has_stream(g, pair.server, client, reply.len())
     });
     assert!(got.iter().all(|g| g.hook == Hook::Xdp));
-    assert_eq!(
-        stream(&got, client, pair.server),
-        (request, 0),
-        "client → server"
-    );
-    assert_eq!(
-        stream(&got, pair.server, client),
-        (reply, 0),
-        "server → client"
-    );
+    assert_eq!(stream(&got, client, pair.server), (request, 0), "client → server");
+    assert_eq!(stream(&got, pair.server, client), (reply, 0), "server → client");
     assert_clean(at_server.kernel_stats());
     assert_clean(at_client.kernel_stats());
 }
@@ -297,10 +250,7 @@ fn tc_on_veth_sees_both_directions() {
     }
     let pair = veth_pair("tc", false);
     let mut cap = start(&pair.a, "va", AttachMode::Tc);
-    assert_eq!(
-        cap.attached_programs(),
-        vec!["zk_tc_ingress", "zk_tc_egress"]
-    );
+    assert_eq!(cap.attached_programs(), vec!["zk_tc_ingress", "zk_tc_egress"]);
     let request = pattern(50_000, 4);
     let reply = pattern(70_000, 5);
     let client = exchange(&pair.a, &pair.b, pair.server, &request, &reply);
@@ -309,26 +259,10 @@ fn tc_on_veth_sees_both_directions() {
             && has_stream(g, pair.server, client, reply.len())
     });
     // At the server's end requests arrive (ingress) and replies leave (egress).
-    assert!(
-        got.iter()
-            .filter(|g| g.src == client)
-            .all(|g| g.hook == Hook::TcIngress)
-    );
-    assert!(
-        got.iter()
-            .filter(|g| g.src == pair.server)
-            .all(|g| g.hook == Hook::TcEgress)
-    );
-    assert_eq!(
-        stream(&got, client, pair.server),
-        (request, 0),
-        "client → server"
-    );
-    assert_eq!(
-        stream(&got, pair.server, client),
-        (reply, 0),
-        "server → client"
-    );
+    assert!(got.iter().filter(|g| g.src == client).all(|g| g.hook == Hook::TcIngress));
+    assert!(got.iter().filter(|g| g.src == pair.server).all(|g| g.hook == Hook::TcEgress));
+    assert_eq!(stream(&got, client, pair.server), (request, 0), "client → server");
+    assert_eq!(stream(&got, pair.server, client), (reply, 0), "server → client");
     assert_clean(cap.kernel_stats());
 }
 
@@ -344,55 +278,27 @@ fn detaches_on_drop_and_cleans_stale_at_start() {
     drop(cap);
     // Nothing of ours is left: no XDP program, no TC filter, no TCX program.
     let out = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &pair.a.name,
-            "ip",
-            "-d",
-            "link",
-            "show",
-            "va",
-        ])
+        .args(["netns", "exec", &pair.a.name, "ip", "-d", "link", "show", "va"])
         .output()
         .expect("ip link");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!text.contains("xdp"), "XDP left attached: {text}");
     for dir in ["ingress", "egress"] {
         let out = std::process::Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &pair.a.name,
-                "tc",
-                "filter",
-                "show",
-                "dev",
-                "va",
-                dir,
-            ])
+            .args(["netns", "exec", &pair.a.name, "tc", "filter", "show", "dev", "va", dir])
             .output()
             .expect("tc filter");
-        assert!(
-            !String::from_utf8_lossy(&out.stdout).contains("zk_"),
-            "TC filter left on {dir}"
-        );
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("zk_"), "TC filter left on {dir}");
     }
     // A missing interface is a clear error.
     let err = pair
         .a
         .enter(|| {
-            LiveCapture::start(LiveCaptureConfig {
-                iface: "nope0".into(),
-                ..Default::default()
-            })
+            LiveCapture::start(LiveCaptureConfig { iface: "nope0".into(), ..Default::default() })
         })
         .err()
         .expect("must fail");
-    assert!(
-        err.to_string().contains("interface \"nope0\" not found"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("interface \"nope0\" not found"), "{err}");
 }
 
 /// Kernel run time per packet from the kernel's BPF statistics (`kernel.bpf_stats_enabled`):
@@ -409,14 +315,8 @@ fn measure_kernel_run_time() {
     std::fs::write(stats_path, "1").expect("enable bpf stats");
     let pair = veth_pair("ms", false);
     let mut cap = start(&pair.a, "va", AttachMode::Tc);
-    let listener = pair
-        .a
-        .enter(|| TcpListener::bind(pair.server))
-        .expect("bind");
-    let mut client = pair
-        .b
-        .enter(|| TcpStream::connect(pair.server))
-        .expect("connect");
+    let listener = pair.a.enter(|| TcpListener::bind(pair.server)).expect("bind");
+    let mut client = pair.b.enter(|| TcpStream::connect(pair.server)).expect("connect");
     let (mut conn, _) = listener.accept().expect("accept");
     client.set_nodelay(true).expect("nodelay");
     conn.set_nodelay(true).expect("nodelay");
@@ -437,10 +337,7 @@ fn measure_kernel_run_time() {
     let elapsed = t.elapsed();
     server.join().expect("server");
     let mut n = 0u64;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("rt");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
     rt.block_on(async {
         // Read until the ring stays quiet for 200 ms.
         while let Ok(Ok(())) =
@@ -453,10 +350,7 @@ fn measure_kernel_run_time() {
         if name.starts_with("zk_tc_") {
             let (cnt, ns) = (info.run_count(), info.run_time().as_nanos());
             if cnt > 0 {
-                eprintln!(
-                    "MEASURE {name}: {cnt} runs, {:.0} ns/run",
-                    ns as f64 / cnt as f64
-                );
+                eprintln!("MEASURE {name}: {cnt} runs, {:.0} ns/run", ns as f64 / cnt as f64);
             }
         }
     }

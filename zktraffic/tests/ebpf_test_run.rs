@@ -26,10 +26,7 @@ struct Got {
 }
 
 fn load() -> LiveCapture {
-    let cfg = LiveCaptureConfig {
-        ports: vec![2181, 2888],
-        ..Default::default()
-    };
+    let cfg = LiveCaptureConfig { ports: vec![2181, 2888], ..Default::default() };
     match LiveCapture::load_unattached(&cfg) {
         Ok(c) => c,
         Err(e) => panic!("loading the kernel programs: {e}"),
@@ -38,15 +35,8 @@ fn load() -> LiveCapture {
 
 fn run(cap: &mut LiveCapture, hook: Hook, frame: &[u8]) -> Vec<Got> {
     let out = cap.test_run(hook, frame).expect("test_run");
-    let want = if hook == Hook::Xdp {
-        XDP_PASS
-    } else {
-        TC_CONTINUE
-    };
-    assert_eq!(
-        out.return_value, want,
-        "the program must let the packet pass"
-    );
+    let want = if hook == Hook::Xdp { XDP_PASS } else { TC_CONTINUE };
+    assert_eq!(out.return_value, want, "the program must let the packet pass");
     let mut got = Vec::new();
     cap.drain(|s, h| {
         got.push(Got {
@@ -64,15 +54,7 @@ fn run(cap: &mut LiveCapture, hook: Hook, frame: &[u8]) -> Vec<Got> {
 }
 
 fn tcp(payload: &[u8]) -> Tcp<'_> {
-    Tcp {
-        sport: 40000,
-        dport: 2181,
-        seq: 1000,
-        ack: 2000,
-        flags: ACK | PSH,
-        options: &[],
-        payload,
-    }
+    Tcp { sport: 40000, dport: 2181, seq: 1000, ack: 2000, flags: ACK | PSH, options: &[], payload }
 }
 
 fn pattern(n: usize) -> Vec<u8> {
@@ -88,10 +70,7 @@ fn ipv4_on_every_hook() {
     let f = frame(
         &[],
         V4,
-        &Tcp {
-            options: &[1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2],
-            ..tcp(b"\0\0\0\x08hello zk")
-        },
+        &Tcp { options: &[1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2], ..tcp(b"\0\0\0\x08hello zk") },
     );
     for hook in [Hook::TcIngress, Hook::TcEgress, Hook::Xdp] {
         let got = run(&mut cap, hook, &f);
@@ -110,19 +89,8 @@ fn ipv4_on_every_hook() {
         );
     }
     let s = cap.kernel_stats();
-    assert_eq!(
-        (s.packets_seen, s.segments_kept, s.bytes_kept, s.records),
-        (3, 3, 36, 3)
-    );
-    assert_eq!(
-        (
-            s.ring_full_drops,
-            s.truncated,
-            s.parse_failures,
-            s.load_failures
-        ),
-        (0, 0, 0, 0)
-    );
+    assert_eq!((s.packets_seen, s.segments_kept, s.bytes_kept, s.records), (3, 3, 36, 3));
+    assert_eq!((s.ring_full_drops, s.truncated, s.parse_failures, s.load_failures), (0, 0, 0, 0));
 }
 
 #[test]
@@ -140,11 +108,7 @@ fn ipv6_with_extension_headers() {
         let f = frame(
             &[],
             Ip::V6 { src, dst, ext },
-            &Tcp {
-                sport: 2181,
-                dport: 50000,
-                ..tcp(b"reply")
-            },
+            &Tcp { sport: 2181, dport: 50000, ..tcp(b"reply") },
         );
         for hook in [Hook::TcIngress, Hook::Xdp] {
             let got = run(&mut cap, hook, &f);
@@ -167,10 +131,7 @@ fn one_and_two_vlan_tags() {
         for hook in [Hook::TcEgress, Hook::Xdp] {
             let got = run(&mut cap, hook, &f);
             assert_eq!(got.len(), 1, "vlans={vlans:x?} hook={hook:?}");
-            assert_eq!(
-                (got[0].seq, got[0].payload.as_slice()),
-                (1000, &b"tagged"[..])
-            );
+            assert_eq!((got[0].seq, got[0].payload.as_slice()), (1000, &b"tagged"[..]));
         }
     }
 }
@@ -181,15 +142,7 @@ fn other_ports_and_protocols_are_not_kept() {
         return;
     }
     let mut cap = load();
-    let f = frame(
-        &[],
-        V4,
-        &Tcp {
-            sport: 40000,
-            dport: 80,
-            ..tcp(b"GET /")
-        },
-    );
+    let f = frame(&[], V4, &Tcp { sport: 40000, dport: 80, ..tcp(b"GET /") });
     let mut udp = frame(&[], V4, &tcp(b"x"));
     udp[14 + 9] = 17; // IP protocol: UDP
     let mut arp = frame(&[], V4, &tcp(b"x"));
@@ -201,26 +154,11 @@ fn other_ports_and_protocols_are_not_kept() {
     }
     // The quorum port is in the filter too.
     assert_eq!(
-        run(
-            &mut cap,
-            Hook::Xdp,
-            &frame(
-                &[],
-                V4,
-                &Tcp {
-                    dport: 2888,
-                    ..tcp(b"zab")
-                }
-            )
-        )
-        .len(),
+        run(&mut cap, Hook::Xdp, &frame(&[], V4, &Tcp { dport: 2888, ..tcp(b"zab") })).len(),
         1
     );
     let s = cap.kernel_stats();
-    assert_eq!(
-        (s.packets_seen, s.segments_kept, s.parse_failures),
-        (3, 1, 0)
-    );
+    assert_eq!((s.packets_seen, s.segments_kept, s.parse_failures), (3, 1, 0));
 }
 
 #[test]
@@ -230,27 +168,8 @@ fn syn_padding_and_malformed_headers() {
     }
     let mut cap = load();
     // A SYN: no payload, still delivered (reassembly needs it).
-    let got = run(
-        &mut cap,
-        Hook::TcIngress,
-        &frame(
-            &[],
-            V4,
-            &Tcp {
-                flags: SYN,
-                ..tcp(b"")
-            },
-        ),
-    );
-    assert_eq!(
-        (
-            got.len(),
-            got[0].flags,
-            got[0].payload.len(),
-            got[0].wire_len
-        ),
-        (1, SYN, 0, 0)
-    );
+    let got = run(&mut cap, Hook::TcIngress, &frame(&[], V4, &Tcp { flags: SYN, ..tcp(b"") }));
+    assert_eq!((got.len(), got[0].flags, got[0].payload.len(), got[0].wire_len), (1, SYN, 0, 0));
     // Ethernet padding after a 2-byte payload is not payload: IP's total length says so.
     let mut padded = frame(&[], V4, &tcp(b"ok"));
     padded.resize(60, 0xee);
@@ -275,10 +194,7 @@ fn payload_larger_than_one_record_arrives_complete() {
     // TC: BPF_PROG_TEST_RUN takes at most about one page of skb data, so ~3.5 KB.
     let p = pattern(3500);
     let got = run(&mut cap, Hook::TcEgress, &frame(&[], V4, &tcp(&p)));
-    assert_eq!(
-        (got.len(), got[0].payload == p, got[0].wire_len),
-        (1, true, 3500)
-    );
+    assert_eq!((got.len(), got[0].payload == p, got[0].wire_len), (1, true, 3500));
     // XDP multi-buffer (frags): the test run builds a fragmented frame, so several records.
     for n in [4096, 4097, 10_000, 65_536 - 54] {
         let p = pattern(n);
@@ -305,10 +221,7 @@ fn payload_over_64k_is_truncated_and_marked() {
     assert_eq!(got[0].payload.len(), 65_536);
     assert!(got[0].payload == p[..65_536]);
     let s: KernelStats = cap.kernel_stats();
-    assert_eq!(
-        (s.truncated, s.segments_kept, s.bytes_kept, s.records),
-        (1, 1, 65_536, 16)
-    );
+    assert_eq!((s.truncated, s.segments_kept, s.bytes_kept, s.records), (1, 1, 65_536, 16));
 }
 
 #[test]
@@ -317,10 +230,7 @@ fn full_ring_drops_are_counted() {
         return;
     }
     // The smallest ring (one page) holds few records; nobody reads while we fill it.
-    let cfg = LiveCaptureConfig {
-        ring_bytes: 4096,
-        ..Default::default()
-    };
+    let cfg = LiveCaptureConfig { ring_bytes: 4096, ..Default::default() };
     let mut cap = LiveCapture::load_unattached(&cfg).expect("load");
     let f = frame(&[], V4, &tcp(b"fill"));
     for _ in 0..20 {

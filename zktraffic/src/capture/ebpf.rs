@@ -225,11 +225,7 @@ impl LiveCapture {
         let mut cap = Self::load(&cfg, wanted)?;
         let removed = system::remove_stale_programs(&cfg.iface);
         if !removed.is_empty() {
-            log::warn!(
-                "removed stale programs from {}: {}",
-                cfg.iface,
-                removed.join(", ")
-            );
+            log::warn!("removed stale programs from {}: {}", cfg.iface, removed.join(", "));
         }
         cap.iface = Some(cfg.iface.clone());
         match cfg.attach {
@@ -244,10 +240,7 @@ impl LiveCapture {
     /// self-tests with hand-built frames). `cfg.iface` and `cfg.attach` are ignored.
     pub fn load_unattached(cfg: &LiveCaptureConfig) -> Result<Self, LiveCaptureError> {
         check_privileges("loading the kernel programs")?;
-        Self::load(
-            cfg,
-            &[programs::TC_INGRESS, programs::TC_EGRESS, programs::XDP],
-        )
+        Self::load(cfg, &[programs::TC_INGRESS, programs::TC_EGRESS, programs::XDP])
     }
 
     fn load(cfg: &LiveCaptureConfig, wanted: &[&str]) -> Result<Self, LiveCaptureError> {
@@ -267,18 +260,18 @@ impl LiveCapture {
         // aya-log levels: 0 = off, 4 = debug. The kernel programs only log at debug level.
         let log_level: u8 = if cfg.kernel_debug_log { 4 } else { 0 };
         let mut loader = EbpfLoader::new();
-        loader
-            .map_max_entries(MAP_EVENTS, ring_bytes)
-            .override_global(aya_log::LEVEL, &log_level, false);
+        loader.map_max_entries(MAP_EVENTS, ring_bytes).override_global(
+            aya_log::LEVEL,
+            &log_level,
+            false,
+        );
         if cfg.verbose_verifier {
             loader.verifier_log_level(VerifierLogLevel::VERBOSE | VerifierLogLevel::STATS);
         }
         let mut ebpf = loader.load(OBJECT).map_err(load_error)?;
 
         for &name in wanted {
-            let prog = ebpf
-                .program_mut(name)
-                .ok_or_else(|| missing("program", name))?;
+            let prog = ebpf.program_mut(name).ok_or_else(|| missing("program", name))?;
             let res = match prog {
                 aya::programs::Program::SchedClassifier(p) => p.load(),
                 aya::programs::Program::Xdp(p) => p.load(),
@@ -288,20 +281,14 @@ impl LiveCapture {
         }
 
         {
-            let map = ebpf
-                .map_mut(MAP_PORTS)
-                .ok_or_else(|| missing("map", MAP_PORTS))?;
+            let map = ebpf.map_mut(MAP_PORTS).ok_or_else(|| missing("map", MAP_PORTS))?;
             let mut ports: BpfHashMap<_, u16, u8> =
                 BpfHashMap::try_from(map).map_err(bpf("opening the port map"))?;
             for &port in &cfg.ports {
-                ports
-                    .insert(port, 1u8, 0)
-                    .map_err(bpf("filling the port map"))?;
+                ports.insert(port, 1u8, 0).map_err(bpf("filling the port map"))?;
             }
         }
-        let map = ebpf
-            .take_map(MAP_EVENTS)
-            .ok_or_else(|| missing("map", MAP_EVENTS))?;
+        let map = ebpf.take_map(MAP_EVENTS).ok_or_else(|| missing("map", MAP_EVENTS))?;
         let ring = RingBuf::try_from(map).map_err(bpf("opening the ring buffer"))?;
 
         let logger = if cfg.kernel_debug_log {
@@ -348,9 +335,7 @@ impl LiveCapture {
                 .ok_or_else(|| missing("program", name))?
                 .try_into()
                 .map_err(bpf(format!("program {name}")))?;
-            let link = prog
-                .attach(iface, attach_type)
-                .map_err(|e| attach_error(action, e))?;
+            let link = prog.attach(iface, attach_type).map_err(|e| attach_error(action, e))?;
             self.tc_links.push((name, link));
         }
         Ok(())
@@ -386,9 +371,7 @@ impl LiveCapture {
                         error_chain(&native)
                     );
                 }
-                let link = prog
-                    .attach(iface, XdpMode::Skb)
-                    .map_err(|e| attach_error(action, e))?;
+                let link = prog.attach(iface, XdpMode::Skb).map_err(|e| attach_error(action, e))?;
                 self.xdp_link = Some(link);
                 self.xdp_mode = Some("generic");
             }
@@ -433,9 +416,7 @@ impl LiveCapture {
             self.ring = Ring::Async(fd.map_err(|e| LiveCaptureError::Io(e.into()))?);
         }
         let Ring::Async(fd) = &mut self.ring else {
-            return Err(LiveCaptureError::Io(io::Error::other(
-                "ring buffer unavailable",
-            )));
+            return Err(LiveCaptureError::Io(io::Error::other("ring buffer unavailable")));
         };
         let mut guard = fd.readable_mut().await?;
         let ring = guard.get_inner_mut();
@@ -491,24 +472,15 @@ impl LiveCapture {
             Hook::TcEgress => programs::TC_EGRESS,
             Hook::Xdp => programs::XDP,
         };
-        let opts = TestRunOptions {
-            data_in: Some(frame),
-            ..TestRunOptions::default()
-        };
-        let prog = self
-            .ebpf
-            .program_mut(name)
-            .ok_or_else(|| missing("program", name))?;
+        let opts = TestRunOptions { data_in: Some(frame), ..TestRunOptions::default() };
+        let prog = self.ebpf.program_mut(name).ok_or_else(|| missing("program", name))?;
         let res = match prog {
             aya::programs::Program::SchedClassifier(p) => p.test_run(opts),
             aya::programs::Program::Xdp(p) => p.test_run(opts),
             _ => Err(ProgramError::UnexpectedProgramType),
         }
         .map_err(bpf(format!("BPF_PROG_TEST_RUN of {name}")))?;
-        Ok(TestRunOutcome {
-            return_value: res.return_value,
-            duration: res.duration,
-        })
+        Ok(TestRunOutcome { return_value: res.return_value, duration: res.duration })
     }
 
     /// The kernel counters, summed over CPUs.
@@ -551,11 +523,7 @@ impl Drop for LiveCapture {
     fn drop(&mut self) {
         // Dropping `ebpf` would detach too; doing it here makes failures visible.
         for (name, link) in self.tc_links.drain(..) {
-            let res = match self
-                .ebpf
-                .program_mut(name)
-                .map(<&mut SchedClassifier>::try_from)
-            {
+            let res = match self.ebpf.program_mut(name).map(<&mut SchedClassifier>::try_from) {
                 Some(Ok(p)) => p.detach(link),
                 _ => continue,
             };
@@ -564,10 +532,7 @@ impl Drop for LiveCapture {
             }
         }
         if let Some(link) = self.xdp_link.take()
-            && let Some(Ok(p)) = self
-                .ebpf
-                .program_mut(programs::XDP)
-                .map(<&mut Xdp>::try_from)
+            && let Some(Ok(p)) = self.ebpf.program_mut(programs::XDP).map(<&mut Xdp>::try_from)
             && let Err(e) = p.detach(link)
         {
             log::warn!("detaching {}: {}", programs::XDP, error_chain(&e));
@@ -583,10 +548,7 @@ fn check_privileges(action: &str) -> Result<(), LiveCaptureError> {
     if missing.is_empty() {
         Ok(())
     } else {
-        Err(LiveCaptureError::Privileges {
-            action: action.to_owned(),
-            missing: missing.join(", "),
-        })
+        Err(LiveCaptureError::Privileges { action: action.to_owned(), missing: missing.join(", ") })
     }
 }
 
@@ -612,10 +574,7 @@ fn bpf<E: std::error::Error + Send + Sync + 'static>(
     context: impl Into<String>,
 ) -> impl FnOnce(E) -> LiveCaptureError {
     let context = context.into();
-    move |e| LiveCaptureError::Bpf {
-        context,
-        source: Box::new(e),
-    }
+    move |e| LiveCaptureError::Bpf { context, source: Box::new(e) }
 }
 
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
@@ -649,19 +608,13 @@ fn load_error(e: EbpfError) -> LiveCaptureError {
             _ => {}
         }
     }
-    LiveCaptureError::Bpf {
-        context: "loading the kernel object".into(),
-        source: Box::new(e),
-    }
+    LiveCaptureError::Bpf { context: "loading the kernel object".into(), source: Box::new(e) }
 }
 
 /// Classifies errors of `load()` on a program.
 fn program_error(name: &str, e: ProgramError) -> LiveCaptureError {
     match e {
-        ProgramError::LoadError {
-            io_error,
-            verifier_log,
-        } => match io_error.raw_os_error() {
+        ProgramError::LoadError { io_error, verifier_log } => match io_error.raw_os_error() {
             Some(libc::EPERM) => LiveCaptureError::Privileges {
                 action: format!("loading program {name}"),
                 missing: "unknown (the kernel said EPERM)".into(),
@@ -694,9 +647,6 @@ fn attach_error(action: &str, e: ProgramError) -> LiveCaptureError {
             action: action.to_owned(),
             missing: "unknown (the kernel said EPERM)".into(),
         },
-        _ => LiveCaptureError::Bpf {
-            context: action.to_owned(),
-            source: Box::new(e),
-        },
+        _ => LiveCaptureError::Bpf { context: action.to_owned(), source: Box::new(e) },
     }
 }

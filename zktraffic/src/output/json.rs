@@ -106,6 +106,14 @@ impl<W: Write> JsonPrinter<W> {
         JsonPrinter { out, filter, time: TimeFormatter::utc(), show_secrets, error: None }
     }
 
+    /// Pushes what was written to the output, returning the first write error met.
+    pub fn flush(&mut self) -> io::Result<()> {
+        match self.error.take() {
+            Some(e) => Err(e),
+            None => self.out.flush(),
+        }
+    }
+
     /// Flushes, returning the first write error met (e.g. a closed pipe).
     pub fn finish(mut self) -> io::Result<()> {
         match self.error.take() {

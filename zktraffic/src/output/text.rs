@@ -47,6 +47,14 @@ impl<W: Write> TextPrinter<W> {
         TextPrinter { out, filter, options, time, held: HashMap::new(), held_lines: 0, error: None }
     }
 
+    /// Pushes what was written to the output, returning the first write error met.
+    pub fn flush(&mut self) -> io::Result<()> {
+        match self.error.take() {
+            Some(e) => Err(e),
+            None => self.out.flush(),
+        }
+    }
+
     /// Prints requests still waiting for a reply, resets colours, flushes.
     pub fn finish(mut self) -> io::Result<()> {
         let mut conns: Vec<ConnKey> = self.held.keys().copied().collect();

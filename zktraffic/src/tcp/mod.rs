@@ -69,18 +69,10 @@ pub enum StreamEvent<'a> {
     /// joined the connection mid-stream.
     Start { dir: Direction, from_syn: bool },
     /// The next bytes of a direction's stream, in order, each delivered exactly once.
-    Data {
-        dir: Direction,
-        ts: Timestamp,
-        bytes: &'a [u8],
-    },
+    Data { dir: Direction, ts: Timestamp, bytes: &'a [u8] },
     /// `lost` bytes of a direction's stream will never be delivered (lost segment, truncated
     /// capture, buffer cap). The next `Data` continues after the hole.
-    Gap {
-        dir: Direction,
-        ts: Timestamp,
-        lost: u64,
-    },
+    Gap { dir: Direction, ts: Timestamp, lost: u64 },
     /// The connection is over; its state is dropped after this event.
     Closed { ts: Timestamp, reason: CloseReason },
 }

@@ -10,11 +10,7 @@ use thiserror::Error;
 pub enum DecodeError {
     /// The record needs more bytes than the frame holds.
     #[error("record truncated: needed {needed} bytes at offset {offset}, frame has {len}")]
-    Truncated {
-        offset: usize,
-        needed: usize,
-        len: usize,
-    },
+    Truncated { offset: usize, needed: usize, len: usize },
     /// A length field is negative (other than −1 for null) or larger than the frame.
     #[error("bad length {length} at offset {offset}")]
     BadLength { offset: usize, length: i32 },
@@ -91,10 +87,7 @@ impl<'a> Cursor<'a> {
             1 => Ok(true),
             v => {
                 self.pos = offset;
-                Err(DecodeError::InvalidValue {
-                    what: "boolean",
-                    value: v as i64,
-                })
+                Err(DecodeError::InvalidValue { what: "boolean", value: v as i64 })
             }
         }
     }
@@ -168,14 +161,7 @@ mod tests {
         assert_eq!(c.i64(), Ok(2));
         assert_eq!(c.bool(), Ok(true));
         assert_eq!(c.finish(), Ok(()));
-        assert!(matches!(
-            c.i32(),
-            Err(DecodeError::Truncated {
-                offset: 13,
-                needed: 4,
-                len: 13
-            })
-        ));
+        assert!(matches!(c.i32(), Err(DecodeError::Truncated { offset: 13, needed: 4, len: 13 })));
     }
 
     #[test]
@@ -190,16 +176,10 @@ mod tests {
     #[test]
     fn rejects_lengths_beyond_the_frame_and_negative() {
         let mut c = Cursor::new(&[0x40, 0, 0, 0, b'x']);
-        assert!(matches!(
-            c.string(),
-            Err(DecodeError::BadLength { offset: 0, .. })
-        ));
+        assert!(matches!(c.string(), Err(DecodeError::BadLength { offset: 0, .. })));
         assert_eq!(c.position(), 0, "a failed read does not advance");
         let mut c = Cursor::new(&[0xff, 0xff, 0xff, 0xfe]);
-        assert!(matches!(
-            c.buffer(),
-            Err(DecodeError::BadLength { length: -2, .. })
-        ));
+        assert!(matches!(c.buffer(), Err(DecodeError::BadLength { length: -2, .. })));
         // A billion-element vector of 4-byte items cannot fit in 8 bytes.
         let mut c = Cursor::new(&[0x3b, 0x9a, 0xca, 0x00, 0, 0, 0, 0]);
         assert!(c.vector_len(4).is_err());

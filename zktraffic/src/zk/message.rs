@@ -86,36 +86,19 @@ pub enum RequestRecord<'a> {
     /// getACL, sync, getAllChildrenNumber, getEphemerals (its prefix).
     Path { path: &'a str },
     /// setData.
-    SetData {
-        path: &'a str,
-        data_len: usize,
-        version: i32,
-    },
+    SetData { path: &'a str, data_len: usize, version: i32 },
     /// setACL.
-    SetAcl {
-        path: &'a str,
-        acl: Vec<Acl<'a>>,
-        version: i32,
-    },
+    SetAcl { path: &'a str, acl: Vec<Acl<'a>>, version: i32 },
     /// multi and multiRead: every sub-operation, in order.
     Multi(Vec<MultiOp<'a>>),
     /// reconfig.
-    Reconfig {
-        joining: &'a str,
-        leaving: &'a str,
-        new_members: &'a str,
-        config_id: i64,
-    },
+    Reconfig { joining: &'a str, leaving: &'a str, new_members: &'a str, config_id: i64 },
     /// checkWatches, removeWatches: `watcher_type` 1 children, 2 data, 3 any, 4/5 persistent.
     Watches { path: &'a str, watcher_type: i32 },
     /// addWatch: `mode` 0 persistent, 1 persistent recursive.
     AddWatch { path: &'a str, mode: i32 },
     /// auth (xid −4). The credential is a secret: printers redact it unless asked not to.
-    Auth {
-        auth_type: i32,
-        scheme: &'a str,
-        credential: &'a [u8],
-    },
+    Auth { auth_type: i32, scheme: &'a str, credential: &'a [u8] },
     /// setWatches (101) and setWatches2 (105; the two persistent lists are empty for 101).
     /// Boxed: rare, and five lists would make every message larger.
     SetWatches(Box<SetWatches<'a>>),
@@ -223,10 +206,7 @@ impl CreateMode {
 
     /// Ephemeral nodes vanish with their session.
     pub const fn is_ephemeral(self) -> bool {
-        matches!(
-            self,
-            CreateMode::Ephemeral | CreateMode::EphemeralSequential
-        )
+        matches!(self, CreateMode::Ephemeral | CreateMode::EphemeralSequential)
     }
 
     /// Sequential nodes get a 10-digit suffix.
@@ -325,9 +305,7 @@ impl Reply<'_> {
 
     /// Nanoseconds from the request to this reply, when both were seen.
     pub fn latency_ns(&self, reply_ts: Timestamp) -> Option<u64> {
-        self.request
-            .as_ref()
-            .map(|r| reply_ts.saturating_nanos_since(r.ts))
+        self.request.as_ref().map(|r| reply_ts.saturating_nanos_since(r.ts))
     }
 }
 

@@ -28,10 +28,7 @@ pub fn privileged(test: &str) -> bool {
              !!! CAP_SYS_ADMIN for network namespaces). Run `cargo test` as root.\n\
              !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
         );
-        assert!(
-            std::env::var("ZKTRAFFIC_REQUIRE_KERNEL_TESTS").as_deref() != Ok("1"),
-            "{msg}"
-        );
+        assert!(std::env::var("ZKTRAFFIC_REQUIRE_KERNEL_TESTS").as_deref() != Ok("1"), "{msg}");
         // Straight to the stderr handle: the test harness captures eprintln! of passing tests.
         let _ = std::io::Write::write_all(&mut std::io::stderr(), msg.as_bytes());
     }
@@ -123,11 +120,7 @@ pub fn sh(args: &[&str]) -> bool {
     match Command::new(args[0]).args(&args[1..]).output() {
         Ok(o) if o.status.success() => true,
         Ok(o) => {
-            eprintln!(
-                "`{}` failed: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&o.stderr).trim()
-            );
+            eprintln!("`{}` failed: {}", args.join(" "), String::from_utf8_lossy(&o.stderr).trim());
             false
         }
         Err(e) => {

@@ -73,11 +73,7 @@ pub(crate) struct Assembler {
 impl Assembler {
     /// `clock_offset` converts kernel monotonic timestamps into wall-clock nanoseconds.
     pub(crate) fn new(clock_offset: i128) -> Self {
-        Assembler {
-            slots: Vec::new(),
-            clock_offset,
-            stats: ReaderStats::default(),
-        }
+        Assembler { slots: Vec::new(), clock_offset, stats: ReaderStats::default() }
     }
 
     pub(crate) fn stats(&self) -> ReaderStats {
@@ -309,10 +305,7 @@ mod tests {
         let mut a = Assembler::new(0);
         let out = collect(
             &mut a,
-            &[
-                record(&a0, &[1; BIG_CHUNK], BIG_CHUNK),
-                record(&next, b"x", SMALL_CHUNK),
-            ],
+            &[record(&a0, &[1; BIG_CHUNK], BIG_CHUNK), record(&next, b"x", SMALL_CHUNK)],
         );
         assert_eq!(out.len(), 2);
         assert_eq!((out[0].0.len(), out[0].1), (BIG_CHUNK, 9000));
@@ -331,11 +324,7 @@ mod tests {
         let mut a = Assembler::new(0);
         let out = collect(
             &mut a,
-            &[
-                record(&orphan, &[0; 10], SMALL_CHUNK),
-                record(&bad, &[], SMALL_CHUNK),
-                vec![1, 2],
-            ],
+            &[record(&orphan, &[0; 10], SMALL_CHUNK), record(&bad, &[], SMALL_CHUNK), vec![1, 2]],
         );
         assert!(out.is_empty());
         assert_eq!(a.stats().orphan_chunks, 1);

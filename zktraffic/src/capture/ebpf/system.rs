@@ -23,10 +23,7 @@ pub(crate) fn if_index(name: &str) -> Option<u32> {
 /// Names of the interfaces of the current network namespace (for error messages).
 pub(crate) fn interface_names() -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir("/sys/class/net")
-        .map(|dir| {
-            dir.filter_map(|e| e.ok()?.file_name().into_string().ok())
-                .collect()
-        })
+        .map(|dir| dir.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect())
         .unwrap_or_default();
     names.sort();
     names
@@ -66,10 +63,7 @@ pub(crate) fn missing_capabilities() -> Vec<&'static str> {
 /// CLOCK_REALTIME − CLOCK_MONOTONIC in ns: adds to `bpf_ktime_get_ns()` to get wall-clock time.
 pub(crate) fn monotonic_to_realtime_offset() -> i128 {
     fn now(clock: libc::clockid_t) -> i128 {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
         // SAFETY: ts is a valid timespec to fill.
         unsafe { libc::clock_gettime(clock, &mut ts) };
         i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec)
@@ -83,10 +77,7 @@ pub(crate) fn monotonic_to_realtime_offset() -> i128 {
 
 /// Raises RLIMIT_MEMLOCK: kernels before 5.11 charge BPF maps to it (harmless after).
 pub(crate) fn raise_memlock() {
-    let rlim = libc::rlimit {
-        rlim_cur: libc::RLIM_INFINITY,
-        rlim_max: libc::RLIM_INFINITY,
-    };
+    let rlim = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
     // SAFETY: plain syscall with a valid struct; failure only matters on old kernels, where map
     // creation then reports EPERM itself.
     unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &rlim) };
@@ -97,10 +88,9 @@ pub(crate) fn raise_memlock() {
 /// their process; only the legacy netlink attachments outlive it.) Returns what was removed.
 pub(crate) fn remove_stale_programs(iface: &str) -> Vec<String> {
     let mut removed = Vec::new();
-    for (attach, name) in [
-        (TcAttachType::Ingress, programs::TC_INGRESS),
-        (TcAttachType::Egress, programs::TC_EGRESS),
-    ] {
+    for (attach, name) in
+        [(TcAttachType::Ingress, programs::TC_INGRESS), (TcAttachType::Egress, programs::TC_EGRESS)]
+    {
         // NotFound (nothing to remove) or no clsact qdisc: both fine.
         if tc::qdisc_detach_program(iface, attach, name).is_ok() {
             removed.push(format!("tc filter {name}"));
@@ -125,9 +115,7 @@ pub(crate) fn remove_stale_programs(iface: &str) -> Vec<String> {
 
 /// True when `ip` reports an XDP program named like ours on `iface`.
 fn stale_xdp_attached(iface: &str) -> bool {
-    let Ok(out) = Command::new("ip")
-        .args(["-j", "-d", "link", "show", "dev", iface])
-        .output()
+    let Ok(out) = Command::new("ip").args(["-j", "-d", "link", "show", "dev", iface]).output()
     else {
         return false;
     };
@@ -147,9 +135,7 @@ fn stale_xdp_attached(iface: &str) -> bool {
             .flatten()
             .map(|a| a.pointer("/prog/name")),
     );
-    names
-        .flatten()
-        .any(|n| n.as_str().is_some_and(|n| programs::XDP.starts_with(n)))
+    names.flatten().any(|n| n.as_str().is_some_and(|n| programs::XDP.starts_with(n)))
 }
 
 /// The errno inside an error chain, if any.
