@@ -67,6 +67,7 @@ impl Filter {
 
     fn type_matches(&self, msg: &Message<'_>) -> bool {
         let name = super::type_name(msg);
+        let name = name.as_ref();
         let base =
             name.strip_suffix("Request").or_else(|| name.strip_suffix("Reply")).unwrap_or(name);
         let request = match &msg.body {

@@ -172,6 +172,7 @@ pub fn describe(s: &mut String, msg: &Message<'_>, show_secrets: bool) {
     let client = msg.conn.client;
     let server = msg.conn.server;
     let name = super::type_name(msg);
+    let name = name.as_ref();
     let _ = match &msg.body {
         Body::Request(r) => describe_request(s, r, name, msg.size, &client, &server, show_secrets),
         Body::Reply(r) => {
