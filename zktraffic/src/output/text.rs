@@ -93,7 +93,7 @@ impl<W: Write> TextPrinter<W> {
     }
 
     fn line(&mut self, msg: &Message<'_>, arrow: bool) -> String {
-        let mut s = String::from(self.color(&msg.conn));
+        let mut s = String::from(self.color(msg.conn));
         if arrow {
             s.push_str(ARROW);
         }
@@ -141,11 +141,11 @@ impl<W: Write> MessageSink for TextPrinter<W> {
                         self.release(&c, None);
                     }
                 }
-                self.held.entry(msg.conn).or_default().push_back((r.xid, line));
+                self.held.entry(*msg.conn).or_default().push_back((r.xid, line));
                 self.held_lines += 1;
             }
             Body::Reply(r) if !self.options.unpaired => {
-                let paired = r.request.is_some() && self.release(&msg.conn, Some(r.xid));
+                let paired = r.request.is_some() && self.release(msg.conn, Some(r.xid));
                 let line = self.line(msg, paired);
                 self.write(&line);
             }
