@@ -394,13 +394,18 @@ fn request_header_ok(header: &[u8]) -> bool {
     let mut c = Cursor::new(header);
     let (Ok(xid), Ok(op)) = (c.i32(), c.i32()) else { return false };
     let op = OpCode::from_wire(op);
-    let xid_fits = match op {
+    (op.is_client_request() && xid_fits(op, xid)) || xid == 0
+}
+
+/// Whether a client would send `op` with `xid`: pings and auth have their fixed xids, the C
+/// client's setWatches may use −8, everything else a positive xid.
+fn xid_fits(op: OpCode, xid: i32) -> bool {
+    match op {
         OpCode::Ping => xid == -2,
         OpCode::Auth => xid == -4,
         OpCode::SetWatches => xid == -8 || xid > 0,
         _ => xid > 0,
-    };
-    (op.is_client_request() && xid_fits) || xid == 0
+    }
 }
 
 /// A ReplyHeader that could start a real reply.
@@ -429,15 +434,9 @@ fn request_candidate(bytes: &[u8], max: usize) -> Candidate {
     let mut c = Cursor::new(body);
     let (Ok(xid), Ok(op)) = (c.i32(), c.i32()) else { return Candidate::No };
     let op = OpCode::from_wire(op);
-    let xid_fits = match op {
-        OpCode::Ping => xid == -2,
-        OpCode::Auth => xid == -4,
-        OpCode::SetWatches => xid == -8 || xid > 0,
-        _ => xid > 0,
-    };
     verdict(
         op.is_client_request()
-            && xid_fits
+            && xid_fits(op, xid)
             && records::request(op, &mut c).is_ok()
             && c.finish().is_ok(),
     )
