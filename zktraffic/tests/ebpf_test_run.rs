@@ -209,19 +209,48 @@ fn payload_larger_than_one_record_arrives_complete() {
 }
 
 #[test]
-fn payload_over_64k_is_truncated_and_marked() {
-    if !privileged("payload_over_64k_is_truncated_and_marked") {
+fn payload_over_64k_on_xdp_is_truncated_and_marked() {
+    if !privileged("payload_over_64k_on_xdp_is_truncated_and_marked") {
         return;
     }
+    // bpf_xdp_load_bytes refuses offsets above 0xffff, so XDP copies at most 64 KiB (TC copies
+    // up to MAX_CAPTURE; BPF_PROG_TEST_RUN cannot build such an skb, the live test on lo can).
     let mut cap = load();
     let p = pattern(66_000);
     let got = run(&mut cap, Hook::Xdp, &frame(&[], V4, &tcp(&p)));
-    assert_eq!(got.len(), 1);
+    assert_eq!(got.len(), 1, "{:?} {:?}", cap.kernel_stats(), cap.reader_stats());
     assert_eq!(got[0].wire_len, 66_000);
     assert_eq!(got[0].payload.len(), 65_536);
     assert!(got[0].payload == p[..65_536]);
     let s: KernelStats = cap.kernel_stats();
-    assert_eq!((s.truncated, s.segments_kept, s.bytes_kept, s.records), (1, 1, 65_536, 16));
+    // Four 16 KiB records.
+    assert_eq!((s.truncated, s.segments_kept, s.bytes_kept, s.records), (1, 1, 65_536, 4));
+    assert_eq!(s.load_failures, 0);
+}
+
+#[test]
+fn payload_over_the_limit_is_truncated_and_marked() {
+    if !privileged("payload_over_the_limit_is_truncated_and_marked") {
+        return;
+    }
+    // A capture limit below MAX_CAPTURE (BPF_PROG_TEST_RUN frames stay below it).
+    let cfg = LiveCaptureConfig { ports: vec![2181], capture_limit: 3000, ..Default::default() };
+    let mut cap = LiveCapture::load_unattached(&cfg).expect("load");
+    let p = pattern(3500);
+    let got = run(&mut cap, Hook::TcIngress, &frame(&[], V4, &tcp(&p)));
+    assert_eq!((got.len(), got[0].wire_len), (1, 3500));
+    assert!(got[0].payload == p[..3000]);
+    let s: KernelStats = cap.kernel_stats();
+    assert_eq!((s.truncated, s.bytes_kept, s.records), (1, 3000, 1));
+    let p = pattern(40_000);
+    let got = run(&mut cap, Hook::Xdp, &frame(&[], V4, &tcp(&p)));
+    assert_eq!((got.len(), got[0].wire_len), (1, 40_000));
+    assert!(got[0].payload == p[..3000]);
+    // Out-of-range limits are refused.
+    for bad in [0, zktraffic_common::record::MAX_CAPTURE + 1] {
+        let cfg = LiveCaptureConfig { capture_limit: bad, ..Default::default() };
+        assert!(LiveCapture::load_unattached(&cfg).is_err(), "limit {bad}");
+    }
 }
 
 #[test]
