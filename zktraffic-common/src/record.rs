@@ -38,11 +38,11 @@ pub const DEFAULT_RING_BYTES: u32 = 16 * 1024 * 1024;
 pub const MAP_EVENTS: &str = "EVENTS";
 /// Name of the per-CPU counter map.
 pub const MAP_STATS: &str = "STATS";
-/// Name of the port filter map (`Array<u8>` of [`PORT_SLOTS`] entries, indexed by the port in
-/// host byte order; non-zero = keep).
-pub const MAP_PORTS: &str = "PORTS";
-/// Entries of the port filter map: one per port.
-pub const PORT_SLOTS: u32 = 65_536;
+/// Name of the kernel global listing the ports to keep (`[u16; MAX_PORTS]`, host byte order),
+/// set before load.
+pub const GLOBAL_PORT_LIST: &str = "PORT_LIST";
+/// Name of the kernel global saying how many entries of the port list are used (`u32`).
+pub const GLOBAL_PORT_COUNT: &str = "PORT_COUNT";
 /// Most ports the configuration may name.
 pub const MAX_PORTS: u32 = 64;
 /// Name of the kernel global holding the per-segment capture limit (`u32`, ≤ [`MAX_CAPTURE`]).

@@ -15,7 +15,7 @@ use std::io;
 use std::os::fd::AsRawFd as _;
 use std::time::Duration;
 
-use aya::maps::{Array as BpfArray, MapData, PerCpuArray, RingBuf};
+use aya::maps::{MapData, PerCpuArray, RingBuf};
 use aya::programs::tc::{self, SchedClassifierLinkId, TcAttachType};
 use aya::programs::xdp::XdpLinkId;
 use aya::programs::{ProgramError, SchedClassifier, TestRun as _, TestRunOptions, Xdp, XdpMode};
@@ -24,8 +24,8 @@ use serde::Serialize;
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use zktraffic_common::record::{
-    self, DEFAULT_RING_BYTES, GLOBAL_CAPTURE_LIMIT, MAP_EVENTS, MAP_PORTS, MAP_STATS, MAX_CAPTURE,
-    Stats, programs, stat,
+    self, DEFAULT_RING_BYTES, GLOBAL_CAPTURE_LIMIT, GLOBAL_PORT_COUNT, GLOBAL_PORT_LIST, MAP_EVENTS,
+    MAP_STATS, MAX_CAPTURE, MAX_PORTS, Stats, programs, stat,
 };
 
 use assemble::Assembler;
@@ -278,8 +278,14 @@ impl LiveCapture {
         // aya-log levels: 0 = off, 4 = debug. The kernel programs only log at debug level.
         let log_level: u8 = if cfg.kernel_debug_log { 4 } else { 0 };
         let mut loader = EbpfLoader::new();
+        // The port filter is read-only data of the programs (no map lookup per packet).
+        let mut port_list = [0u16; MAX_PORTS as usize];
+        port_list[..cfg.ports.len()].copy_from_slice(&cfg.ports);
+        let port_count = cfg.ports.len() as u32;
         loader
             .map_max_entries(MAP_EVENTS, ring_bytes)
+            .override_global(GLOBAL_PORT_LIST, &port_list, true)
+            .override_global(GLOBAL_PORT_COUNT, &port_count, true)
             .override_global(aya_log::LEVEL, &log_level, false)
             .override_global(GLOBAL_CAPTURE_LIMIT, &cfg.capture_limit, true);
         if cfg.verbose_verifier {
@@ -297,14 +303,6 @@ impl LiveCapture {
             res.map_err(|e| program_error(name, e))?;
         }
 
-        {
-            let map = ebpf.map_mut(MAP_PORTS).ok_or_else(|| missing("map", MAP_PORTS))?;
-            let mut ports: BpfArray<_, u8> =
-                BpfArray::try_from(map).map_err(bpf("opening the port map"))?;
-            for &port in &cfg.ports {
-                ports.set(u32::from(port), 1u8, 0).map_err(bpf("filling the port map"))?;
-            }
-        }
         let map = ebpf.take_map(MAP_EVENTS).ok_or_else(|| missing("map", MAP_EVENTS))?;
         let ring = RingBuf::try_from(map).map_err(bpf("opening the ring buffer"))?;
 
