@@ -26,6 +26,8 @@ pub const MAX_CAPTURE: u32 = 256 * 1024;
 pub const BIG_CHUNK: usize = 16 * 1024;
 /// Data bytes of a medium record (an MTU-1500 segment fits).
 pub const MID_CHUNK: usize = 2048;
+/// Data bytes of a tiny record (a ZooKeeper ping, a short reply).
+pub const TINY_CHUNK: usize = 64;
 /// Data bytes of a small record. Powers of two let the kernel bound copy lengths with a mask.
 pub const SMALL_CHUNK: usize = 256;
 /// Most records one segment can take.

@@ -40,7 +40,7 @@ use zktraffic_common::{
     ZK_CLIENT_PORT,
     record::{
         BIG_CHUNK, DEFAULT_RING_BYTES, MAX_CAPTURE, MAX_CHUNKS, MAX_PORTS, MID_CHUNK, Record,
-        RecordHeader, SMALL_CHUNK, Stats, hook, rec_flags, stat,
+        RecordHeader, SMALL_CHUNK, Stats, TINY_CHUNK, hook, rec_flags, stat,
     },
 };
 
@@ -465,8 +465,13 @@ fn capture<P: Packet>(pkt: &P, hook: u8) -> Result<(), Skip> {
         let remaining = cap - off;
         let (ok, n) = if remaining == 0 {
             (emit::<P, 0>(pkt, ctr, &hdr, payload_off, off, 0, i, true), 0)
+        } else if remaining <= TINY_CHUNK as u32 {
+            (emit::<P, TINY_CHUNK>(pkt, ctr, &hdr, payload_off, off, remaining, i, true), remaining)
         } else if remaining <= SMALL_CHUNK as u32 {
-            (emit::<P, SMALL_CHUNK>(pkt, ctr, &hdr, payload_off, off, remaining, i, true), remaining)
+            (
+                emit::<P, SMALL_CHUNK>(pkt, ctr, &hdr, payload_off, off, remaining, i, true),
+                remaining,
+            )
         } else if remaining <= MID_CHUNK as u32 {
             (emit::<P, MID_CHUNK>(pkt, ctr, &hdr, payload_off, off, remaining, i, true), remaining)
         } else {

@@ -170,6 +170,10 @@ fn syn_padding_and_malformed_headers() {
     // A SYN: no payload, still delivered (reassembly needs it).
     let got = run(&mut cap, Hook::TcIngress, &frame(&[], V4, &Tcp { flags: SYN, ..tcp(b"") }));
     assert_eq!((got.len(), got[0].flags, got[0].payload.len(), got[0].wire_len), (1, SYN, 0, 0));
+    assert_eq!((got[0].seq, got[0].ack), (1000, 2000));
+    // A pure ACK too (peer-ACK gap detection), as a header-only record.
+    let got = run(&mut cap, Hook::Xdp, &frame(&[], V4, &Tcp { flags: ACK, ..tcp(b"") }));
+    assert_eq!((got.len(), got[0].flags, got[0].payload.len(), got[0].ack), (1, ACK, 0, 2000));
     // Ethernet padding after a 2-byte payload is not payload: IP's total length says so.
     let mut padded = frame(&[], V4, &tcp(b"ok"));
     padded.resize(60, 0xee);
@@ -182,7 +186,8 @@ fn syn_padding_and_malformed_headers() {
     let mut bad_doff = frame(&[], V4, &tcp(b"x"));
     bad_doff[14 + 20 + 12] = 0xf0;
     assert!(run(&mut cap, Hook::Xdp, &bad_doff).is_empty());
-    assert_eq!(cap.kernel_stats().parse_failures, 2);
+    let s = cap.kernel_stats();
+    assert_eq!((s.parse_failures, s.segments_kept, s.bytes_kept), (2, 3, 2));
 }
 
 #[test]
@@ -262,12 +267,12 @@ fn full_ring_drops_are_counted() {
     let cfg = LiveCaptureConfig { ring_bytes: 4096, ..Default::default() };
     let mut cap = LiveCapture::load_unattached(&cfg).expect("load");
     let f = frame(&[], V4, &tcp(b"fill"));
-    for _ in 0..20 {
+    for _ in 0..60 {
         cap.test_run(Hook::TcIngress, &f).expect("test_run");
     }
     let s = cap.kernel_stats();
     assert!(s.ring_full_drops > 0, "{s:?}");
-    assert_eq!(s.segments_kept + s.ring_full_drops, 20);
+    assert_eq!(s.segments_kept + s.ring_full_drops, 60);
     let mut n = 0;
     cap.drain(|_, _| n += 1);
     assert_eq!(n as u64, s.segments_kept);

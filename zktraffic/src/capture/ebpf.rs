@@ -24,8 +24,8 @@ use serde::Serialize;
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use zktraffic_common::record::{
-    self, DEFAULT_RING_BYTES, GLOBAL_CAPTURE_LIMIT, GLOBAL_PORT_COUNT, GLOBAL_PORT_LIST, MAP_EVENTS,
-    MAP_STATS, MAX_CAPTURE, MAX_PORTS, Stats, programs, stat,
+    self, DEFAULT_RING_BYTES, GLOBAL_CAPTURE_LIMIT, GLOBAL_PORT_COUNT, GLOBAL_PORT_LIST,
+    MAP_EVENTS, MAP_STATS, MAX_CAPTURE, MAX_PORTS, Stats, programs, stat,
 };
 
 use assemble::Assembler;

@@ -267,6 +267,18 @@ mod tests {
     }
 
     #[test]
+    fn header_only_record() {
+        // A segment without payload (SYN, FIN, pure ACK) comes as a bare header.
+        let mut h = header(2, 0);
+        h.tcp_flags = 0x10;
+        h.rec_flags = rec_flags::LAST;
+        let mut a = Assembler::new(0);
+        let out = collect(&mut a, &[record(&h, &[], 0)]);
+        assert_eq!(out, vec![(Vec::new(), 0, Hook::TcEgress)]);
+        assert_eq!(a.stats().bad_records, 0);
+    }
+
+    #[test]
     fn chunks_interleaved_across_cpus() {
         let total = BIG_CHUNK + 904;
         let payload: Vec<u8> = (0..total as u32).map(|i| i as u8).collect();
@@ -316,7 +328,7 @@ mod tests {
 
     #[test]
     fn orphan_and_bad_records_are_counted() {
-        let mut orphan = header(3, 9000);
+        let mut orphan = header(3, 40_000);
         orphan.chunk_index = 1;
         orphan.chunk_offset = BIG_CHUNK as u32;
         orphan.chunk_len = 10;
