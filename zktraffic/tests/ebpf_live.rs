@@ -331,16 +331,19 @@ fn measure_kernel_run_time() {
         std::env::var("ZKT_RING").ok().and_then(|v| v.parse().ok()).unwrap_or(16 << 20);
     let cfg = LiveCaptureConfig { iface: "va".into(), ring_bytes, ..Default::default() };
     let mut cap = pair.a.enter(|| LiveCapture::start(cfg)).expect("start");
-    let mut baseline = pair.b.enter(|| -> Result<aya::Ebpf, Box<dyn std::error::Error>> {
-        let mut ebpf = aya::EbpfLoader::new().load(zktraffic::capture::ebpf::kernel_object())?;
-        let p: &mut aya::programs::SchedClassifier =
-            ebpf.program_mut("zk_tc_pass").ok_or("no zk_tc_pass")?.try_into()?;
-        p.load()?;
-        p.attach("vb", aya::programs::TcAttachType::Ingress)?;
-        p.attach("vb", aya::programs::TcAttachType::Egress)?;
-        Ok(ebpf)
-    });
-    let baseline = baseline.as_mut().expect("baseline program");
+    // Kept alive (attached) until the end of the test.
+    let _baseline = pair
+        .b
+        .enter(|| -> Result<aya::Ebpf, Box<dyn std::error::Error>> {
+            let mut ebpf = aya::EbpfLoader::new().load(zktraffic::capture::ebpf::kernel_object())?;
+            let p: &mut aya::programs::SchedClassifier =
+                ebpf.program_mut("zk_tc_pass").ok_or("no zk_tc_pass")?.try_into()?;
+            p.load()?;
+            p.attach("vb", aya::programs::TcAttachType::Ingress)?;
+            p.attach("vb", aya::programs::TcAttachType::Egress)?;
+            Ok(ebpf)
+        })
+        .expect("baseline program");
     let listener = pair.a.enter(|| TcpListener::bind(pair.server)).expect("bind");
     let mut client = pair.b.enter(|| TcpStream::connect(pair.server)).expect("connect");
     let (mut conn, _) = listener.accept().expect("accept");
