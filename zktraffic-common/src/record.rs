@@ -34,6 +34,12 @@ pub const SMALL_CHUNK: usize = 256;
 pub const MAX_CHUNKS: u32 = MAX_CAPTURE / BIG_CHUNK as u32;
 
 /// Default ring-buffer size in bytes.
+///
+/// Cost note: each record is written into ring memory last touched one ring-wrap earlier, so
+/// with a ring larger than the caches every record starts with cache misses, exposed by the
+/// atomic commit. On the 2-vCPU test VM the measured difference between 256 KiB and 16 MiB
+/// rings was within the noise once small records became 152 bytes (64-byte tier); before that
+/// it was up to 200 ns per packet. Smaller rings absorb shorter user-space stalls.
 pub const DEFAULT_RING_BYTES: u32 = 16 * 1024 * 1024;
 
 /// Name of the ring-buffer map.
