@@ -15,6 +15,7 @@ pub mod cli;
 pub mod dump;
 pub mod output;
 pub mod pipeline;
+pub mod stats;
 pub mod synth;
 pub mod tcp;
 pub mod timestamp;
