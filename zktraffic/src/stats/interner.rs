@@ -68,10 +68,10 @@ mod tests {
     #[test]
     fn caps_and_counts() {
         let mut i: Interner<Box<str>> = Interner::new(2);
-        assert_eq!(i.intern("/a", Box::from), 0);
-        assert_eq!(i.intern("/b", Box::from), 1);
-        assert_eq!(i.intern("/a", Box::from), 0);
-        assert_eq!(i.intern("/c", Box::from), Interner::<Box<str>>::OVERFLOW);
+        assert_eq!(i.intern("/a", |s: &str| Box::from(s)), 0);
+        assert_eq!(i.intern("/b", |s: &str| Box::from(s)), 1);
+        assert_eq!(i.intern("/a", |s: &str| Box::from(s)), 0);
+        assert_eq!(i.intern("/c", |s: &str| Box::from(s)), Interner::<Box<str>>::OVERFLOW);
         assert_eq!(i.overflowed, 1);
         assert_eq!(i.get(1).map(|s| &**s), Some("/b"));
         assert_eq!(i.len(), 2);

@@ -23,6 +23,9 @@ pub const BUCKET_BOUNDS_NS: [u64; 16] = [
     10_000_000_000,
 ];
 
+/// Largest latency a histogram records (an hour, in µs); larger ones are recorded as this.
+const MAX_RECORDED_US: u64 = 3_600_000_000;
+
 /// A latency distribution: count, sum and max exactly, per-bucket counts exactly, and
 /// percentiles from an optional histogram in microseconds (mergeable, bounded relative error).
 #[derive(Clone, Debug)]
@@ -71,7 +74,9 @@ impl Latency {
         let slot = BUCKET_BOUNDS_NS.partition_point(|&b| b < ns);
         self.buckets[slot] += 1;
         if let Some(h) = &mut self.hist {
-            h.saturating_record(ns / 1_000);
+            // Auto-resizing (saturating_record would clamp instead); capped at an hour so one
+            // absurd value cannot grow every histogram.
+            let _ = h.record((ns / 1_000).min(MAX_RECORDED_US));
         }
     }
 
