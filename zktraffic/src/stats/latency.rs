@@ -123,7 +123,7 @@ mod tests {
         a.merge(&b);
         assert_eq!(a.count, 3);
         assert_eq!(a.buckets[0], 1);
-        assert_eq!(a.buckets[2], 1);
+        assert_eq!(a.buckets[3], 1);
         assert_eq!(a.buckets[16], 1);
         let s = a.summary();
         assert_eq!(s.max_us, 20_000_000.0);
