@@ -5,8 +5,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
+use zktraffic::cli::serve::ServeArgs;
 use zktraffic::cli::{Cli, Command};
 use zktraffic::output::time_format::TimeFormatter;
+use zktraffic::serve::{Daemon, PcapSource, SegmentSource, open_live};
 
 fn main() -> ExitCode {
     // The local offset must be read before any thread exists (see TimeFormatter::local_offset).
@@ -23,7 +25,8 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli, local: TimeFormatter) -> anyhow::Result<()> {
-    match cli.command {
+    match cli.into_command() {
+        Command::Serve(args) => serve(&args),
         Command::Dump(args) => {
             let stdout = io::stdout().lock();
             let outcome = zktraffic::dump::run_offline(&args, BufWriter::new(stdout), local);
@@ -43,4 +46,22 @@ fn run(cli: Cli, local: TimeFormatter) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Runs the stats daemon until SIGINT/SIGTERM.
+fn serve(args: &ServeArgs) -> anyhow::Result<()> {
+    let source: Box<dyn SegmentSource> = match (&args.pcap, &args.iface) {
+        (Some(pcap), _) => Box::new(
+            PcapSource::open(pcap).with_context(|| format!("cannot replay {}", pcap.display()))?,
+        ),
+        (None, Some(iface)) => open_live(iface, &args.ports)?,
+        (None, None) => anyhow::bail!(
+            "nothing to capture: give --iface IFACE (live) or --pcap FILE (replay), or use a \
+             subcommand (see --help)"
+        ),
+    };
+    let daemon = Daemon::start(args.config(), source)?;
+    eprintln!("zktraffic: serving on http://{}/", daemon.addr());
+    daemon.wait();
+    Ok(())
 }
