@@ -74,7 +74,10 @@ pub struct Daemon {
 
 impl Daemon {
     /// Binds HTTP, then starts capturing from `source` and serving.
-    pub fn start(config: ServeConfig, source: Box<dyn SegmentSource>) -> Result<Daemon, ServeError> {
+    pub fn start(
+        config: ServeConfig,
+        source: Box<dyn SegmentSource>,
+    ) -> Result<Daemon, ServeError> {
         let listener = std::net::TcpListener::bind(config.http_addr)
             .map_err(|source| ServeError::Bind { addr: config.http_addr, source })?;
         let addr = listener.local_addr().map_err(ServeError::Start)?;
@@ -108,7 +111,9 @@ impl Daemon {
             let (rx, stop, signals) = (rx.clone(), stop.clone(), config.handle_signals);
             std::thread::Builder::new()
                 .name("zktraffic-http".into())
-                .spawn(move || runtime.block_on(crate::http::serve(listener, rx, shutdown_rx, signals, stop)))
+                .spawn(move || {
+                    runtime.block_on(crate::http::serve(listener, rx, shutdown_rx, signals, stop))
+                })
                 .map_err(ServeError::Start)?
         };
         let capture = {

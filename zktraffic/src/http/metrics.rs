@@ -171,7 +171,8 @@ impl Collector for SnapshotCollector {
             ("zktraffic_tracked_clients", "Client connections tracked", self.view.conns.len()),
         ];
         for (name, help, v) in gauges {
-            enc.encode_descriptor(name, help, None, MetricType::Gauge)?.encode_gauge(&(v as u64))?;
+            enc.encode_descriptor(name, help, None, MetricType::Gauge)?
+                .encode_gauge(&(v as u64))?;
         }
 
         let mut counters = Vec::new();
@@ -184,8 +185,13 @@ impl Collector for SnapshotCollector {
                 continue;
             }
             let name = format!("zktraffic_{}", name.replace(['.', '-'], "_"));
-            enc.encode_descriptor(&name, "Counter of the capture, pipeline or aggregation", None, MetricType::Counter)?
-                .encode_counter::<NoLabelSet, _, u64>(&v, None)?;
+            enc.encode_descriptor(
+                &name,
+                "Counter of the capture, pipeline or aggregation",
+                None,
+                MetricType::Counter,
+            )?
+            .encode_counter::<NoLabelSet, _, u64>(&v, None)?;
         }
 
         enc.encode_descriptor("zktraffic_build", "Version of zktraffic", None, MetricType::Info)?

@@ -30,7 +30,9 @@ pub fn all(
 ) -> impl Filter<Extract = (Response<String>,), Error = Infallible> + Clone + Send + Sync + 'static
 {
     let latest = warp::any().map(move || snapshots.borrow().clone());
-    let index = warp::path::end().and(warp::get()).map(|| respond(StatusCode::OK, "text/html; charset=utf-8", INDEX));
+    let index = warp::path::end()
+        .and(warp::get())
+        .map(|| respond(StatusCode::OK, "text/html; charset=utf-8", INDEX));
     let health = warp::path("healthz")
         .or(warp::path("health"))
         .unify()
@@ -39,19 +41,20 @@ pub fn all(
         .and(latest.clone())
         .map(|s: Arc<Snapshot>| match &s.health {
             Ok(()) => respond(StatusCode::OK, "text/plain", "OK\n"),
-            Err(why) => {
-                respond(StatusCode::SERVICE_UNAVAILABLE, "text/plain", format!("UNHEALTHY: {why}\n"))
-            }
+            Err(why) => respond(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                format!("UNHEALTHY: {why}\n"),
+            ),
         });
-    let info = warp::path!("json" / "info")
-        .and(warp::get())
-        .and(latest.clone())
-        .map(|s: Arc<Snapshot>| {
+    let info = warp::path!("json" / "info").and(warp::get()).and(latest.clone()).map(
+        |s: Arc<Snapshot>| {
             let mut info = s.info.clone();
             info["uptime"] = s.started.elapsed().as_secs().into();
             info["finished"] = s.finished.into();
             respond(StatusCode::OK, JSON, info.to_string())
-        });
+        },
+    );
     let json = warp::path!("json" / String)
         .and(warp::get())
         .and(warp::query::<HashMap<String, String>>())
@@ -77,7 +80,17 @@ pub fn all(
         let body = s.metrics.get_or_init(|| Arc::from(super::metrics::render(&s))).clone();
         respond(StatusCode::OK, OPENMETRICS, &*body)
     });
-    index.or(health).unify().or(info).unify().or(json).unify().or(metrics).unify().recover(not_found).unify()
+    index
+        .or(health)
+        .unify()
+        .or(info)
+        .unify()
+        .or(json)
+        .unify()
+        .or(metrics)
+        .unify()
+        .recover(not_found)
+        .unify()
 }
 
 async fn not_found(_: warp::Rejection) -> Result<Response<String>, Infallible> {

@@ -5,9 +5,9 @@ use std::time::Instant;
 
 use serde_json::Value;
 
+use crate::stats::Tally;
 use crate::stats::connections::ConnTable;
 use crate::stats::render::{self, Dimension, RenderOptions};
-use crate::stats::Tally;
 
 /// The scope of a `/json/*` answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

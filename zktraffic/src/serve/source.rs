@@ -9,8 +9,8 @@ use std::path::Path;
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::capture::pcap::{CaptureError, CaptureReader};
 use crate::capture::Segment;
+use crate::capture::pcap::{CaptureError, CaptureReader};
 
 /// What a source is, for `/json/info`.
 #[derive(Clone, Debug, Serialize)]
@@ -61,11 +61,8 @@ pub trait SegmentSource: Send {
     /// Delivers up to `max` segments to `sink`, returning within a bounded time (a live source
     /// waits at most its poll timeout, then returns [`Poll::Idle`]) so the caller can roll
     /// windows, publish snapshots and notice shutdown.
-    fn poll(
-        &mut self,
-        max: usize,
-        sink: &mut dyn FnMut(&Segment<'_>),
-    ) -> Result<Poll, SourceError>;
+    fn poll(&mut self, max: usize, sink: &mut dyn FnMut(&Segment<'_>))
+    -> Result<Poll, SourceError>;
 
     /// The source's counters (frames, drops, …) for `/json/info` and `/metrics`.
     fn stats(&self) -> serde_json::Value;
