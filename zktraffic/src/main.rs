@@ -60,8 +60,14 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
              subcommand (see --help)"
         ),
     };
-    let daemon = Daemon::start(args.config(), source)?;
+    let mut daemon = Daemon::start(args.config(), source)?;
     eprintln!("zktraffic: serving on http://{}/", daemon.addr());
+    if args.exit_when_done {
+        daemon.wait_capture();
+        println!("{}", daemon.snapshot().replay_summary());
+        daemon.shutdown();
+        return Ok(());
+    }
     daemon.wait();
     Ok(())
 }

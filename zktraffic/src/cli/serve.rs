@@ -75,6 +75,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     pub publish_interval: u64,
 
+    /// With --pcap: once the capture is aggregated, print a one-line JSON summary (messages,
+    /// replay time, paths) and exit instead of serving on (benchmarks, scripts).
+    #[arg(long, requires = "pcap")]
+    pub exit_when_done: bool,
+
     /// ZooKeeper server port (repeatable).
     #[arg(long = "port", value_name = "PORT", default_values_t = [zktraffic_common::ZK_CLIENT_PORT])]
     pub ports: Vec<u16>,

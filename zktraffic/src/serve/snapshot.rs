@@ -129,6 +129,28 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// `/json/info`: the published counters plus uptime and whether the input ended.
+    pub fn info_now(&self) -> Value {
+        let mut info = self.info.clone();
+        info["uptime"] = self.started.elapsed().as_secs().into();
+        info["finished"] = self.finished.into();
+        info
+    }
+
+    /// One line for `--exit-when-done`: messages decoded, capture-thread time, paths.
+    pub fn replay_summary(&self) -> Value {
+        let decode = &self.info["pipeline"]["decode"];
+        let n = |v: &Value| v.as_u64().unwrap_or(0);
+        let agg = &self.info["aggregation"];
+        serde_json::json!({
+            "messages": n(&decode["requests"]) + n(&decode["replies"]) + n(&decode["events"]),
+            "replay_seconds": self.info["capture"]["elapsed_seconds"],
+            "distinct_paths": agg["distinct_paths"],
+            "folded_paths": agg["cumulative"]["folded_paths"],
+            "tracked_clients": self.cumulative.tally.clients.len(),
+        })
+    }
+
     /// The view of `scope`.
     pub fn view(&self, scope: Scope) -> &Arc<View> {
         match scope {

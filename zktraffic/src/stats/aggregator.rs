@@ -43,7 +43,6 @@ pub struct Aggregator {
     pub windows_completed: u64,
     conns: ConnTable,
     last_ts: Timestamp,
-    noauth: Arc<str>,
     sasl: Arc<str>,
 }
 
@@ -59,7 +58,6 @@ impl Aggregator {
             windows_completed: 0,
             conns: ConnTable::new(config.max_connections, config.idle_ns),
             last_ts: Timestamp::default(),
-            noauth: Arc::from(identity::NOAUTH),
             sasl: Arc::from(identity::SASL),
         }
     }
@@ -138,24 +136,39 @@ impl Aggregator {
         }
         let state = self.conns.touch(msg.conn, msg.ts);
         let mut auth_path = None;
-        let mut identity = state.as_ref().map_or(&self.noauth, |s| &s.identity).clone();
-        if let Some(state) = state {
-            match &r.record {
-                RequestRecord::Connect(c) if c.session_id != 0 => {
-                    state.session_id = Some(c.session_id);
+        let tally = &mut self.current;
+        let ids = match state {
+            None => tally.conn_ids(msg.conn, identity::NOAUTH),
+            Some(state) => {
+                match &r.record {
+                    RequestRecord::Connect(c) if c.session_id != 0 => {
+                        state.session_id = Some(c.session_id);
+                    }
+                    RequestRecord::Auth { scheme, credential, .. } => {
+                        let id = identity::from_auth(scheme, credential);
+                        // The original keys an auth request by its credential; the identity
+                        // stands in for it, and the request itself has no identity yet.
+                        auth_path = Some(format!("/{id}"));
+                        state.identity = Arc::from(id);
+                        state.ids = None;
+                    }
+                    RequestRecord::Sasl { .. } => {
+                        state.identity = self.sasl.clone();
+                        state.ids = None;
+                    }
+                    _ => {}
                 }
-                RequestRecord::Auth { scheme, credential, .. } => {
-                    let id = identity::from_auth(scheme, credential);
-                    // The original keys an auth request by its credential; the identity
-                    // stands in for it, and the request itself has no identity yet.
-                    auth_path = Some(format!("/{id}"));
-                    state.identity = Arc::from(id);
-                    identity = Arc::from("");
+                match state.ids {
+                    _ if auth_path.is_some() => tally.conn_ids(msg.conn, ""),
+                    Some((generation, ids)) if generation == tally.generation => ids,
+                    _ => {
+                        let ids = tally.conn_ids(msg.conn, &state.identity);
+                        state.ids = Some((tally.generation, ids));
+                        ids
+                    }
                 }
-                RequestRecord::Sasl { .. } => state.identity = self.sasl.clone(),
-                _ => {}
             }
-        }
+        };
         let raw = auth_path.as_deref().or_else(|| r.path()).unwrap_or("");
         let path = self.config.rules.key(raw);
         // SetWatches re-registers watches: the original counts it as a watch-setting read.
@@ -167,9 +180,7 @@ impl Aggregator {
             size: msg.size,
             watch,
             path: &path,
-            ip: msg.conn.client.ip(),
-            identity: &identity,
-            conn: msg.conn,
+            ids,
         });
     }
 
@@ -179,12 +190,24 @@ impl Aggregator {
             self.conns.touch(msg.conn, msg.ts);
             return;
         }
-        if let (Some(state), ReplyRecord::Connect(c)) =
-            (self.conns.touch(msg.conn, msg.ts), &r.record)
-        {
-            state.session_id = Some(c.session_id);
-            state.timeout_ms = Some(c.timeout_ms);
-        }
+        let tally = &mut self.current;
+        let client = match self.conns.touch(msg.conn, msg.ts) {
+            None => tally.conn_ids(msg.conn, identity::NOAUTH).client,
+            Some(state) => {
+                if let ReplyRecord::Connect(c) = &r.record {
+                    state.session_id = Some(c.session_id);
+                    state.timeout_ms = Some(c.timeout_ms);
+                }
+                match state.ids {
+                    Some((generation, ids)) if generation == tally.generation => ids.client,
+                    _ => {
+                        let ids = tally.conn_ids(msg.conn, &state.identity);
+                        state.ids = Some((tally.generation, ids));
+                        ids.client
+                    }
+                }
+            }
+        };
         let (name, raw) = match &r.request {
             Some(p) => (p.name, p.path),
             None => {
@@ -198,7 +221,7 @@ impl Aggregator {
             err: r.err,
             path: &path,
             latency_ns: r.latency_ns(msg.ts),
-            conn: msg.conn,
+            client,
         });
     }
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 use super::identity::NOAUTH;
+use super::tally::ConnIds;
 use crate::Timestamp;
 use crate::tcp::ConnKey;
 
@@ -18,6 +19,8 @@ pub struct ConnState {
     /// The negotiated session timeout.
     pub timeout_ms: Option<i32>,
     pub last_seen: Timestamp,
+    /// This connection's ids in the tally of the given generation (a per-connection cache).
+    pub ids: Option<(u64, ConnIds)>,
 }
 
 /// Connections by key, at most `cap`, forgotten after `idle_ns` without a message.
@@ -57,6 +60,7 @@ impl ConnTable {
                 session_id: None,
                 timeout_ms: None,
                 last_seen: now,
+                ids: None,
             }),
             std::collections::hash_map::Entry::Vacant(_) => {
                 self.overflowed += 1;

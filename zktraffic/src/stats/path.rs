@@ -26,10 +26,32 @@ fn has_sequential_suffix(component: &[u8]) -> bool {
         && component[n - SEQUENTIAL_DIGITS..].iter().all(u8::is_ascii_digit)
 }
 
+/// One pass over the bytes: does some component end in `-` and exactly ten digits? (The
+/// common answer is no, and this runs on every message.)
+fn any_sequential_suffix(path: &[u8]) -> bool {
+    let ends_here = |end: usize, digits: usize| {
+        digits == SEQUENTIAL_DIGITS
+            && end > SEQUENTIAL_DIGITS
+            && path[end - SEQUENTIAL_DIGITS - 1] == b'-'
+    };
+    let mut digits = 0;
+    for (i, &b) in path.iter().enumerate() {
+        if b.is_ascii_digit() {
+            digits += 1;
+            continue;
+        }
+        if b == b'/' && ends_here(i, digits) {
+            return true;
+        }
+        digits = 0;
+    }
+    ends_here(path.len(), digits)
+}
+
 /// Replaces every component's `-\d{10}` suffix with `-#`, so that lock and queue recipes
 /// (`/locks/lock-0000000042`) count under one key. Borrows when nothing changes (the usual case).
 pub fn fold_sequential(path: &str) -> Cow<'_, str> {
-    if !path.split('/').any(|c| has_sequential_suffix(c.as_bytes())) {
+    if !any_sequential_suffix(path.as_bytes()) {
         return Cow::Borrowed(path);
     }
     let mut out = String::with_capacity(path.len());

@@ -202,7 +202,7 @@ pub fn errors(t: &Tally) -> Value {
 
 /// `/json/clients`: per connection, top-N by requests.
 pub fn clients(t: &Tally, conns: &ConnTable, opts: RenderOptions) -> Value {
-    let mut rows: Vec<_> = t.clients.iter().collect();
+    let mut rows: Vec<_> = t.client_cells.iter().map(|(k, c)| (k, c)).collect();
     rows.sort_by(|a, b| b.1.requests.cmp(&a.1.requests).then_with(|| a.0.client.cmp(&b.0.client)));
     if opts.max_results > 0 {
         rows.truncate(opts.max_results);

@@ -90,6 +90,17 @@ pub struct TallyCounts {
     pub clients_not_tracked: u64,
 }
 
+/// A connection's ids in one tally: its IP, its identity and its client slot. The
+/// aggregator caches them per connection (see [`Tally::generation`]), which saves three
+/// lookups per message.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnIds {
+    pub ip: u32,
+    pub identity: u32,
+    /// Index in [`Tally::client_cells`], or [`OVERFLOW`] when past `max_clients`.
+    pub client: u32,
+}
+
 /// A request as a tally records it.
 #[derive(Clone, Copy, Debug)]
 pub struct RequestFact<'a> {
@@ -99,10 +110,8 @@ pub struct RequestFact<'a> {
     pub watch: bool,
     /// The path key (after depth and folding); `""` for a request without a path.
     pub path: &'a str,
-    pub ip: IpAddr,
-    /// The connection's identity (`noauth`, `digest:user`…; `""` for an auth request itself).
-    pub identity: &'a str,
-    pub conn: ConnKey,
+    /// From [`Tally::conn_ids`] of this tally.
+    pub ids: ConnIds,
 }
 
 /// A reply as a tally records it.
@@ -113,7 +122,8 @@ pub struct ReplyFact<'a> {
     pub err: ErrorCode,
     pub path: &'a str,
     pub latency_ns: Option<u64>,
-    pub conn: ConnKey,
+    /// The connection's client slot (see [`ConnIds::client`]).
+    pub client: u32,
 }
 
 /// Every counter of one window, or of the whole run.
@@ -140,9 +150,16 @@ pub struct Tally {
     pub latency: FxHashMap<Name, Latency>,
     /// Latency by path (all request types).
     pub path_latency: FxHashMap<PathId, Latency>,
-    pub clients: FxHashMap<ConnKey, ClientCell>,
+    /// Connection → index in `client_cells`.
+    pub clients: FxHashMap<ConnKey, u32>,
+    pub client_cells: Vec<(ConnKey, ClientCell)>,
     pub counts: TallyCounts,
+    /// Unique per tally created: ids cached for another generation are stale.
+    pub generation: u64,
 }
+
+/// Source of [`Tally::generation`].
+static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Adds to `map[key]`, or to `map[overflow]` when the map is full and `key` is new.
 fn bump<'m, K: Eq + Hash, V: Default>(
@@ -180,7 +197,9 @@ impl Tally {
             latency: FxHashMap::default(),
             path_latency: FxHashMap::default(),
             clients: FxHashMap::default(),
+            client_cells: Vec::new(),
             counts: TallyCounts::default(),
+            generation: GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
 
@@ -197,27 +216,43 @@ impl Tally {
         id
     }
 
-    fn client(&mut self, conn: ConnKey) -> Option<&mut ClientCell> {
-        let len = self.clients.len();
+    fn client_slot(&mut self, conn: ConnKey) -> u32 {
+        let len = self.client_cells.len();
         match self.clients.entry(conn) {
-            Entry::Occupied(e) => Some(e.into_mut()),
-            Entry::Vacant(e) if len < self.limits.max_clients => Some(e.insert(Default::default())),
-            Entry::Vacant(_) => {
+            Entry::Occupied(e) => *e.get(),
+            Entry::Vacant(e) if len < self.limits.max_clients => {
+                self.client_cells.push((conn, ClientCell::default()));
+                *e.insert(len as u32)
+            }
+            Entry::Vacant(_) => OVERFLOW,
+        }
+    }
+
+    fn client(&mut self, slot: u32) -> Option<&mut ClientCell> {
+        match self.client_cells.get_mut(slot as usize) {
+            Some((_, c)) => Some(c),
+            None => {
                 self.counts.clients_not_tracked += 1;
                 None
             }
         }
     }
 
+    /// The ids of a connection from `ip` with `identity` in this tally.
+    pub fn conn_ids(&mut self, conn: ConnKey, identity: &str) -> ConnIds {
+        let ip = self.ips.intern(&conn.client.ip(), |ip| *ip);
+        let identity = self.identities.intern(identity, |p: &str| Box::from(p));
+        if ip == OVERFLOW || identity == OVERFLOW {
+            self.counts.folded_ips_or_identities += 1;
+        }
+        ConnIds { ip, identity, client: self.client_slot(conn) }
+    }
+
     /// Counts a request (pings excluded by the caller).
     pub fn record_request(&mut self, r: &RequestFact<'_>) {
         self.counts.requests += 1;
         let path = self.path_id(r.path);
-        let ip = self.ips.intern(&r.ip, |ip| *ip);
-        let identity = self.identities.intern(r.identity, |p: &str| Box::from(p));
-        if ip == OVERFLOW || identity == OVERFLOW {
-            self.counts.folded_ips_or_identities += 1;
-        }
+        let ConnIds { ip, identity, client } = r.ids;
         let delta = Cell {
             count: 1,
             bytes: u64::from(r.size),
@@ -237,7 +272,7 @@ impl Tally {
             folded,
         )
         .add(&delta);
-        if let Some(c) = self.client(r.conn) {
+        if let Some(c) = self.client(client) {
             c.requests += 1;
             c.bytes += u64::from(r.size);
         }
@@ -260,7 +295,7 @@ impl Tally {
             let sigfig = self.limits.path_latency.then_some(2);
             self.path_latency.entry(path).or_insert_with(|| Latency::new(sigfig)).record(ns);
         }
-        if let Some(c) = self.client(r.conn) {
+        if let Some(c) = self.client(r.client) {
             c.replies += 1;
             c.errors += u64::from(r.err != ErrorCode::OK);
             if let Some(ns) = r.latency_ns {
@@ -342,8 +377,9 @@ impl Tally {
             let p = path(self, p);
             self.path_latency.entry(p).or_insert_with(|| Latency::new(sigfig)).merge(l);
         }
-        for (conn, c) in &other.clients {
-            if let Some(mine) = self.client(*conn) {
+        for (conn, c) in &other.client_cells {
+            let slot = self.client_slot(*conn);
+            if let Some((_, mine)) = self.client_cells.get_mut(slot as usize) {
                 mine.requests += c.requests;
                 mine.bytes += c.bytes;
                 mine.replies += c.replies;
