@@ -58,7 +58,7 @@ fn main() -> Result<()> {
             for _ in 0..DEPTH.min(requests - i) {
                 xid[c] += 1;
                 let path = format!("/bench/t{}/n{}", i % 100, i % paths);
-                let missing = i % 10 == 0;
+                let missing = i.is_multiple_of(10);
                 batch_req.extend(
                     FrameWriter::new()
                         .request_header(xid[c], OpCode::Exists.to_wire())
