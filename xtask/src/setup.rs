@@ -1,8 +1,169 @@
-//! `cargo xtask setup`: installs what building and testing need, idempotently.
+//! `cargo xtask setup`: installs what building and testing need, idempotently. Fast when
+//! everything is present (a few version queries); prints one line per thing it checks.
+//!
+//! - the nightly toolchain's `rust-src` (aya-build compiles `core` for the BPF target);
+//! - `bpf-linker`, built against Debian's LLVM 22 (the LLVM of our nightly rustc);
+//! - the Debian packages the live tests use: zookeeper, tcpdump, iproute2, ethtool.
 
-use anyhow::Result;
+use std::path::PathBuf;
+use std::process::Command;
 
-/// Nothing beyond the stable toolchain is needed yet; the eBPF toolchain joins with live capture.
+use anyhow::{Result, bail};
+
+use crate::util::{is_root, run_checked};
+
+/// LLVM major version of the nightly rustc; bpf-linker must be built against the same one.
+const LLVM_MAJOR: u32 = 22;
+/// Packages bpf-linker's build needs.
+const LLVM_PACKAGES: &[&str] = &["llvm-22-dev", "libpolly-22-dev", "zlib1g-dev", "libzstd-dev"];
+/// Packages the live tests use.
+const TEST_PACKAGES: &[&str] = &["zookeeper", "tcpdump", "iproute2", "ethtool"];
+
+/// Installs what is missing; fails with the commands to run when it cannot.
 pub fn run() -> Result<()> {
+    nightly_rust_src()?;
+    let mut apt = Apt::default();
+    bpf_linker(&mut apt)?;
+    test_packages(&mut apt)?;
     Ok(())
+}
+
+fn nightly_rust_src() -> Result<()> {
+    let installed =
+        output("rustup", &["component", "list", "--toolchain", "nightly", "--installed"]);
+    match installed {
+        Some(list) if list.lines().any(|l| l.starts_with("rust-src")) => {
+            println!("setup: nightly rust-src: ok");
+            Ok(())
+        }
+        Some(_) => {
+            println!("setup: nightly rust-src: installing");
+            run_checked(Command::new("rustup").args([
+                "component",
+                "add",
+                "rust-src",
+                "--toolchain",
+                "nightly",
+            ]))
+        }
+        None => bail!(
+            "the nightly toolchain is missing (the kernel programs need it); run:\n  \
+             rustup toolchain install nightly --component rust-src"
+        ),
+    }
+}
+
+fn bpf_linker(apt: &mut Apt) -> Result<()> {
+    if let Some(path) = find_exe("bpf-linker")
+        && Command::new(&path).arg("--version").output().is_ok_and(|o| o.status.success())
+    {
+        println!("setup: bpf-linker: ok ({})", path.display());
+        return Ok(());
+    }
+    let llvm_prefix = format!("/usr/lib/llvm-{LLVM_MAJOR}");
+    let install = format!(
+        "LLVM_SYS_{LLVM_MAJOR}1_PREFIX={llvm_prefix} PATH={llvm_prefix}/bin:$PATH \
+         cargo install bpf-linker --no-default-features --features llvm-{LLVM_MAJOR}"
+    );
+    if !(is_root() && apt.available()) {
+        bail!(
+            "bpf-linker is missing (it links the kernel programs). As root on Debian/Ubuntu run:\n  \
+             apt-get update && apt-get install -y {}\n  {install}\n\
+             or build without live capture: cargo build --no-default-features",
+            LLVM_PACKAGES.join(" ")
+        );
+    }
+    println!(
+        "setup: bpf-linker: missing; installing LLVM {LLVM_MAJOR} and building it (about a minute)"
+    );
+    apt.install(LLVM_PACKAGES)?;
+    let path = std::env::var("PATH").unwrap_or_default();
+    run_checked(
+        Command::new("cargo")
+            .args([
+                "install",
+                "bpf-linker",
+                "--no-default-features",
+                "--features",
+                &format!("llvm-{LLVM_MAJOR}"),
+            ])
+            .env(format!("LLVM_SYS_{LLVM_MAJOR}1_PREFIX"), &llvm_prefix)
+            .env("PATH", format!("{llvm_prefix}/bin:{path}")),
+    )?;
+    if find_exe("bpf-linker").is_none() {
+        bail!("bpf-linker was installed but is not on PATH: add ~/.cargo/bin to PATH");
+    }
+    Ok(())
+}
+
+fn test_packages(apt: &mut Apt) -> Result<()> {
+    let missing: Vec<&str> = TEST_PACKAGES.iter().copied().filter(|p| !apt.installed(p)).collect();
+    if missing.is_empty() {
+        println!("setup: test packages ({}): ok", TEST_PACKAGES.join(", "));
+        return Ok(());
+    }
+    if is_root() && apt.available() {
+        println!("setup: installing {}", missing.join(", "));
+        apt.install(&missing)
+    } else {
+        // Only the live tests need them, and they skip loudly without root anyway.
+        println!(
+            "setup: warning: live tests need {}; install them with: apt-get install -y {}",
+            missing.join(", "),
+            missing.join(" ")
+        );
+        Ok(())
+    }
+}
+
+/// apt-get, with `update` run at most once.
+#[derive(Default)]
+struct Apt {
+    updated: bool,
+}
+
+impl Apt {
+    fn available(&self) -> bool {
+        find_exe("apt-get").is_some() && find_exe("dpkg-query").is_some()
+    }
+
+    fn installed(&self, package: &str) -> bool {
+        output("dpkg-query", &["-W", "-f=${Status}", package])
+            .is_some_and(|s| s.contains("install ok installed"))
+    }
+
+    fn install(&mut self, packages: &[&str]) -> Result<()> {
+        let missing: Vec<&str> = packages.iter().copied().filter(|p| !self.installed(p)).collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        if !self.updated {
+            run_checked(Command::new("apt-get").args(["update", "-qq"]))?;
+            self.updated = true;
+        }
+        run_checked(
+            Command::new("apt-get")
+                .args(["install", "-y", "-qq", "--no-install-recommends"])
+                .args(&missing)
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )
+    }
+}
+
+/// Stdout of a successful command, None if it failed or could not start.
+fn output(cmd: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(cmd).args(args).output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Finds an executable on PATH, or in ~/.cargo/bin (where `cargo install` puts it).
+fn find_exe(name: &str) -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> =
+        std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
+    if let Some(home) = std::env::var_os("CARGO_HOME").or_else(|| {
+        std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo").into_os_string())
+    }) {
+        dirs.push(PathBuf::from(home).join("bin"));
+    }
+    dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
 }

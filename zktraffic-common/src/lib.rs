@@ -24,3 +24,5 @@ pub mod tcp_flags {
     /// The acknowledgement field is significant.
     pub const ACK: u8 = 0x10;
 }
+
+pub mod record;

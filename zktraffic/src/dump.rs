@@ -1,4 +1,5 @@
-//! The `dump` front-end: a capture through the pipeline into a printer or the summary.
+//! The `dump` front-end: a capture (file or live) through the pipeline into a printer or the
+//! summary.
 
 use std::io::{self, Write};
 
@@ -20,17 +21,42 @@ pub enum DumpError {
     /// The capture could not be read (everything before the problem was still printed).
     #[error(transparent)]
     Capture(#[from] CaptureError),
+    /// Live capture could not start or continue.
+    #[cfg(feature = "ebpf")]
+    #[error(transparent)]
+    Live(#[from] crate::capture::ebpf::LiveCaptureError),
+    /// Live capture was asked of a build without it.
+    #[error("this zktraffic was built without live capture (the `ebpf` feature); use --pcap")]
+    NoLiveCapture,
     /// The output could not be written.
     #[error("writing the output failed: {0}")]
     Output(#[from] io::Error),
+    /// `--write-pcap` failed.
+    #[error("writing {path}: {source}")]
+    WritePcap { path: String, source: io::Error },
 }
 
 /// Every counter of a run, by stage.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Counters {
-    pub capture: CaptureStats,
+    /// Capture-file counters (offline).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture: Option<CaptureStats>,
+    /// Kernel program and ring-reader counters (live).
+    #[cfg(feature = "ebpf")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<LiveCounters>,
     #[serde(flatten)]
     pub pipeline: PipelineStats,
+}
+
+/// What live capture counts before reassembly.
+#[cfg(feature = "ebpf")]
+#[derive(Clone, Debug, Serialize)]
+pub struct LiveCounters {
+    #[serde(flatten)]
+    pub kernel: crate::capture::ebpf::KernelStats,
+    pub reader: crate::capture::ebpf::ReaderStats,
 }
 
 impl Counters {
@@ -67,7 +93,7 @@ pub struct DumpOutcome {
 enum DumpSink<W: Write> {
     Text(TextPrinter<W>),
     Json(JsonPrinter<W>),
-    Summary(Summary),
+    Summary(Summary, W),
 }
 
 impl<W: Write> MessageSink for DumpSink<W> {
@@ -75,7 +101,58 @@ impl<W: Write> MessageSink for DumpSink<W> {
         match self {
             DumpSink::Text(p) => p.message(msg),
             DumpSink::Json(p) => p.message(msg),
-            DumpSink::Summary(s) => s.message(msg),
+            DumpSink::Summary(s, _) => s.message(msg),
+        }
+    }
+}
+
+impl<W: Write> DumpSink<W> {
+    fn new(args: &DumpArgs, out: W, local_time: TimeFormatter) -> Self {
+        let filter = args.filter();
+        match (args.summary, args.format) {
+            (true, _) => DumpSink::Summary(Summary::new(filter), out),
+            (false, Format::Json) => {
+                DumpSink::Json(JsonPrinter::new(out, filter, args.show_secrets))
+            }
+            (false, Format::Text) => {
+                let options = TextOptions {
+                    unpaired: args.unpaired,
+                    colors: args.colors,
+                    show_secrets: args.show_secrets,
+                };
+                let time = if args.utc { TimeFormatter::utc() } else { local_time };
+                DumpSink::Text(TextPrinter::new(out, filter, options, time))
+            }
+        }
+    }
+
+    /// Pushes printed lines out (live output must not sit in a buffer).
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            DumpSink::Text(p) => p.flush(),
+            DumpSink::Json(p) => p.flush(),
+            DumpSink::Summary(..) => Ok(()),
+        }
+    }
+
+    /// Prints what is left (held requests, the summary report) and flushes.
+    fn finish(self, args: &DumpArgs, counters: &Counters) -> io::Result<()> {
+        match self {
+            DumpSink::Text(p) => p.finish(),
+            DumpSink::Json(p) => p.finish(),
+            DumpSink::Summary(s, mut out) => {
+                let report = s.report();
+                match args.format {
+                    Format::Text => report.write_text(&mut out, &counters.flatten())?,
+                    Format::Json => {
+                        let mut v = serde_json::to_value(&report).unwrap_or_default();
+                        v["counters"] = serde_json::to_value(counters).unwrap_or_default();
+                        serde_json::to_writer(&mut out, &v).map_err(io::Error::from)?;
+                        out.write_all(b"\n")?;
+                    }
+                }
+                out.flush()
+            }
         }
     }
 }
@@ -83,48 +160,109 @@ impl<W: Write> MessageSink for DumpSink<W> {
 /// Runs `zktraffic dump --pcap FILE` writing to `out`; `local_time` is the zone of text output.
 pub fn run_offline<W: Write>(
     args: &DumpArgs,
-    mut out: W,
+    out: W,
     local_time: TimeFormatter,
 ) -> Result<DumpOutcome, DumpError> {
-    let mut reader = CaptureReader::open(&args.pcap)?;
-    let filter = args.filter();
-    let sink = match (args.summary, args.format) {
-        (true, _) => DumpSink::Summary(Summary::new(filter)),
-        (false, Format::Json) => {
-            DumpSink::Json(JsonPrinter::new(&mut out, filter, args.show_secrets))
-        }
-        (false, Format::Text) => {
-            let options = TextOptions {
-                unpaired: args.unpaired,
-                colors: args.colors,
-                show_secrets: args.show_secrets,
-            };
-            let time = if args.utc { TimeFormatter::utc() } else { local_time };
-            DumpSink::Text(TextPrinter::new(&mut out, filter, options, time))
-        }
-    };
-    let mut pipeline = Pipeline::new(args.pipeline_config(), sink);
+    let path = args.pcap.as_deref().unwrap_or_else(|| std::path::Path::new("-"));
+    let mut reader = CaptureReader::open(path)?;
+    let mut pipeline = Pipeline::new(args.pipeline_config(), DumpSink::new(args, out, local_time));
     // Whatever happens to the capture, everything read before the problem is decoded and printed.
     let read = reader.for_each_segment(|seg| pipeline.push(seg));
     pipeline.finish();
-    let counters = Counters { capture: reader.stats().clone(), pipeline: pipeline.stats() };
-    match pipeline.into_sink() {
-        DumpSink::Text(p) => p.finish()?,
-        DumpSink::Json(p) => p.finish()?,
-        DumpSink::Summary(s) => {
-            let report = s.report();
-            match args.format {
-                Format::Text => report.write_text(&mut out, &counters.flatten())?,
-                Format::Json => {
-                    let mut v = serde_json::to_value(&report).unwrap_or_default();
-                    v["counters"] = serde_json::to_value(&counters).unwrap_or_default();
-                    serde_json::to_writer(&mut out, &v).map_err(io::Error::from)?;
-                    out.write_all(b"\n")?;
-                }
-            }
-        }
-    }
-    out.flush()?;
+    let counters = Counters {
+        capture: Some(reader.stats().clone()),
+        pipeline: pipeline.stats(),
+        ..Counters::default()
+    };
+    pipeline.into_sink().finish(args, &counters)?;
     read?;
     Ok(DumpOutcome { counters, warnings: reader.warnings().to_vec() })
+}
+
+/// Runs `zktraffic dump --iface IF` until `shutdown` completes. Must run inside a tokio runtime.
+#[cfg(feature = "ebpf")]
+pub async fn run_live<W: Write>(
+    args: &DumpArgs,
+    out: W,
+    local_time: TimeFormatter,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<DumpOutcome, DumpError> {
+    use crate::capture::ebpf::{LiveCapture, LiveCaptureConfig};
+    use crate::capture::pcap_write::SegmentRecorder;
+
+    let iface = args.iface.clone().unwrap_or_default();
+    let mut capture = LiveCapture::start(LiveCaptureConfig {
+        iface,
+        ports: args.ports.clone(),
+        attach: args.live.attach.into(),
+        ring_bytes: args.live.ring_bytes,
+        verbose_verifier: args.live.verbose,
+        ..LiveCaptureConfig::default()
+    })?;
+    let mut recorder = match &args.write_pcap {
+        None => None,
+        Some(path) => {
+            let file = std::fs::File::create(path).map_err(|source| DumpError::WritePcap {
+                path: path.display().to_string(),
+                source,
+            })?;
+            Some((path, SegmentRecorder::new(io::BufWriter::new(file))?))
+        }
+    };
+    let mut record_error = None;
+    let mut pipeline = Pipeline::new(args.pipeline_config(), DumpSink::new(args, out, local_time));
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut on_segment = |seg: &crate::capture::Segment<'_>,
+                          pipeline: &mut Pipeline<DumpSink<W>>| {
+        pipeline.push(seg);
+        if let Some((_, r)) = &mut recorder
+            && record_error.is_none()
+            && let Err(e) = r.record(seg)
+        {
+            record_error = Some(e);
+        }
+    };
+    loop {
+        tokio::select! {
+            batch = capture.next_batch(|seg| on_segment(seg, &mut pipeline)) => batch?,
+            () = &mut shutdown => break,
+        }
+        pipeline.sink_mut().flush()?;
+    }
+    capture.drain(|seg, _| on_segment(seg, &mut pipeline));
+    pipeline.finish();
+    let counters = Counters {
+        kernel: Some(LiveCounters {
+            kernel: capture.kernel_stats(),
+            reader: capture.reader_stats(),
+        }),
+        pipeline: pipeline.stats(),
+        ..Counters::default()
+    };
+    pipeline.into_sink().finish(args, &counters)?;
+    if let Some((path, mut r)) = recorder {
+        let result = match record_error {
+            Some(e) => Err(e),
+            None => r.flush(),
+        };
+        result
+            .map_err(|source| DumpError::WritePcap { path: path.display().to_string(), source })?;
+    }
+    let mut warnings = Vec::new();
+    if let Some(mode) = capture.xdp_mode() {
+        warnings.push(format!("XDP attached in {mode} mode"));
+    }
+    Ok(DumpOutcome { counters, warnings })
+}
+
+#[cfg(feature = "ebpf")]
+impl From<crate::cli::dump::Attach> for crate::capture::ebpf::AttachMode {
+    fn from(a: crate::cli::dump::Attach) -> Self {
+        use crate::cli::dump::Attach;
+        match a {
+            Attach::Tc => Self::Tc,
+            Attach::Xdp => Self::Xdp,
+            Attach::XdpGeneric => Self::XdpGeneric,
+        }
+    }
 }

@@ -5,8 +5,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
+use zktraffic::cli::dump::DumpArgs;
 use zktraffic::cli::serve::ServeArgs;
 use zktraffic::cli::{Cli, Command};
+use zktraffic::dump::{DumpError, DumpOutcome};
 use zktraffic::output::time_format::TimeFormatter;
 use zktraffic::serve::{Daemon, PcapSource, SegmentSource, open_live};
 
@@ -26,25 +28,66 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli, local: TimeFormatter) -> anyhow::Result<()> {
     match cli.into_command() {
+        Command::Dump(args) => dump(&args, local),
         Command::Serve(args) => serve(&args),
-        Command::Dump(args) => {
-            let stdout = io::stdout().lock();
-            let outcome = zktraffic::dump::run_offline(&args, BufWriter::new(stdout), local);
-            let outcome = match outcome {
-                Err(zktraffic::dump::DumpError::Output(e))
-                    if e.kind() == io::ErrorKind::BrokenPipe =>
-                {
-                    return Ok(());
-                }
-                other => {
-                    other.with_context(|| format!("dump of {} failed", args.pcap.display()))?
-                }
-            };
-            for w in &outcome.warnings {
-                eprintln!("zktraffic: warning: {w}");
+    }
+}
+
+fn dump(args: &DumpArgs, local: TimeFormatter) -> anyhow::Result<()> {
+    let stdout = BufWriter::new(io::stdout().lock());
+    let (outcome, what) = match (&args.pcap, &args.iface) {
+        (Some(pcap), _) => (
+            zktraffic::dump::run_offline(args, stdout, local),
+            format!("dump of {}", pcap.display()),
+        ),
+        (None, iface) => (
+            live_dump(args, stdout, local),
+            format!("live capture on {}", iface.as_deref().unwrap_or("?")),
+        ),
+    };
+    let outcome = match outcome {
+        // `zktraffic dump … | head` is not an error.
+        Err(DumpError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(()),
+        other => other.with_context(|| format!("{what} failed"))?,
+    };
+    for w in &outcome.warnings {
+        eprintln!("zktraffic: warning: {w}");
+    }
+    Ok(())
+}
+
+#[cfg(feature = "ebpf")]
+fn live_dump(
+    args: &DumpArgs,
+    out: impl io::Write,
+    local: TimeFormatter,
+) -> Result<DumpOutcome, DumpError> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(zktraffic::dump::run_live(args, out, local, shutdown_signal()))
+}
+
+#[cfg(not(feature = "ebpf"))]
+fn live_dump(
+    _args: &DumpArgs,
+    _out: impl io::Write,
+    _local: TimeFormatter,
+) -> Result<DumpOutcome, DumpError> {
+    Err(DumpError::NoLiveCapture)
+}
+
+/// Completes on SIGINT or SIGTERM.
+#[cfg(feature = "ebpf")]
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+        (Ok(mut int), Ok(mut term)) => {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
             }
-            Ok(())
         }
+        // Without signal handlers, the default disposition still stops the process.
+        _ => std::future::pending().await,
     }
 }
 

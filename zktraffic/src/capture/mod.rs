@@ -3,6 +3,8 @@
 //! Every source turns what it reads into [`Segment`]s; nothing after this stage knows whether
 //! a segment came from a file or from the kernel.
 
+#[cfg(feature = "ebpf")]
+pub mod ebpf;
 pub mod link;
 pub mod pcap;
 pub mod pcap_write;

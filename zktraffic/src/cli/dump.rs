@@ -21,10 +21,23 @@ pub enum Format {
 
 /// Options of `zktraffic dump`.
 #[derive(Args, Debug)]
+#[command(group = clap::ArgGroup::new("source").required(true).args(["pcap", "iface"]))]
 pub struct DumpArgs {
     /// Read a pcap or pcapng capture file (`-` for standard input, e.g. `tcpdump -w - | …`).
     #[arg(long, value_name = "FILE")]
-    pub pcap: PathBuf,
+    pub pcap: Option<PathBuf>,
+
+    /// Capture live on this interface with the kernel programs (needs CAP_BPF and
+    /// CAP_NET_ADMIN); stop with Ctrl-C or SIGTERM.
+    #[arg(long, value_name = "IF")]
+    pub iface: Option<String>,
+
+    #[command(flatten)]
+    pub live: LiveArgs,
+
+    /// Also save what is captured live as a pcapng file (for later `--pcap` analysis).
+    #[arg(long, value_name = "FILE", requires = "iface")]
+    pub write_pcap: Option<PathBuf>,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -81,6 +94,33 @@ pub struct DumpArgs {
 
     #[command(flatten)]
     pub limits: LimitArgs,
+}
+
+/// Which kernel hook captures live traffic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Attach {
+    /// TC classifier on ingress and egress: a host's own traffic, both directions.
+    Tc,
+    /// XDP on ingress (mirror/SPAN ports): native mode if the driver has it, else generic.
+    Xdp,
+    /// XDP in generic mode only.
+    XdpGeneric,
+}
+
+/// Live capture options.
+#[derive(Args, Debug, Clone)]
+pub struct LiveArgs {
+    /// Kernel hook.
+    #[arg(long, value_enum, default_value_t = Attach::Tc)]
+    pub attach: Attach,
+
+    /// Ring buffer between kernel and user space, in bytes (a power of two).
+    #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
+    pub ring_bytes: usize,
+
+    /// Show the verifier's log when the kernel rejects a program.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
 }
 
 /// Caps that bound memory whatever the input; each has a counter when it bites.

@@ -29,7 +29,7 @@ struct JsonMessage<'a> {
     ts: String,
     dir: &'static str,
     #[serde(rename = "type")]
-    kind: &'a str,
+    kind: std::borrow::Cow<'a, str>,
     client: Option<SocketAddr>,
     server: Option<SocketAddr>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -104,6 +104,14 @@ impl<W: Write> JsonPrinter<W> {
     /// A printer writing to `out`; timestamps are RFC 3339 in UTC.
     pub fn new(out: W, filter: Filter, show_secrets: bool) -> Self {
         JsonPrinter { out, filter, time: TimeFormatter::utc(), show_secrets, error: None }
+    }
+
+    /// Pushes what was written to the output, returning the first write error met.
+    pub fn flush(&mut self) -> io::Result<()> {
+        match self.error.take() {
+            Some(e) => Err(e),
+            None => self.out.flush(),
+        }
     }
 
     /// Flushes, returning the first write error met (e.g. a closed pipe).

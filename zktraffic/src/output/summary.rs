@@ -31,17 +31,37 @@ pub struct TypeCount {
     pub four_letter_words: u64,
 }
 
+/// A static name compared and hashed by address: the decoder's names are literals, so this
+/// is one integer per lookup instead of a string hash and compare on every message. Two equal
+/// literals at different addresses would only make two entries, merged in the report.
+#[derive(Clone, Copy, Debug)]
+struct Name(&'static str);
+
+impl PartialEq for Name {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self.0, other.0)
+    }
+}
+
+impl Eq for Name {}
+
+impl std::hash::Hash for Name {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (self.0.as_ptr() as usize).hash(state)
+    }
+}
+
 /// Aggregates the messages a filter accepts. Keys are the decoder's static names, hashed with
 /// FxHash: this runs once per message.
 #[derive(Debug)]
 pub struct Summary {
     filter: Filter,
-    types: FxHashMap<&'static str, TypeCount>,
+    types: FxHashMap<Name, TypeCount>,
     /// Four-letter words, by command.
     commands: BTreeMap<String, u64>,
     /// (request type, error) → count, for replies with an error.
-    errors: FxHashMap<(&'static str, ErrorCode), u64>,
-    latency: FxHashMap<&'static str, Histogram<u64>>,
+    errors: FxHashMap<(Name, ErrorCode), u64>,
+    latency: FxHashMap<Name, Histogram<u64>>,
 }
 
 /// The finished report (what `--summary --format json` prints, plus the caller's counters).
@@ -70,24 +90,40 @@ impl Summary {
     }
 
     fn count(&mut self, name: &'static str) -> &mut TypeCount {
-        self.types.entry(name).or_default()
+        self.types.entry(Name(name)).or_default()
     }
 
     /// The report so far.
     pub fn report(&self) -> SummaryReport {
-        let mut types: BTreeMap<String, TypeCount> =
-            self.types.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+        let mut types: BTreeMap<String, TypeCount> = BTreeMap::new();
+        for (k, v) in &self.types {
+            let t = types.entry(k.0.to_owned()).or_default();
+            t.requests += v.requests;
+            t.replies += v.replies;
+            t.events += v.events;
+        }
         for (command, n) in &self.commands {
             types.entry(command.clone()).or_default().four_letter_words += n;
         }
         let total = |f: fn(&TypeCount) -> u64| types.values().map(f).sum();
         let mut errors: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
         for ((req, err), n) in &self.errors {
-            errors.entry((*req).to_owned()).or_default().insert(err.to_string(), *n);
+            *errors.entry(req.0.to_owned()).or_default().entry(err.to_string()).or_default() += n;
         }
         let us = |ns: u64| ns as f64 / 1000.0;
-        let latency = self
-            .latency
+        let mut merged: BTreeMap<&str, Histogram<u64>> = BTreeMap::new();
+        for (name, h) in &self.latency {
+            match merged.get_mut(name.0) {
+                // Same bounds and auto-resize: adding cannot fail.
+                Some(m) => {
+                    let _ = m.add(h);
+                }
+                None => {
+                    merged.insert(name.0, h.clone());
+                }
+            }
+        }
+        let latency = merged
             .iter()
             .map(|(name, h)| {
                 let s = LatencySummary {
@@ -124,10 +160,10 @@ impl MessageSink for Summary {
                 self.count(r.name()).replies += 1;
                 let req = r.request.map_or(r.name(), |p| p.name);
                 if !r.err.is_ok() {
-                    *self.errors.entry((req, r.err)).or_default() += 1;
+                    *self.errors.entry((Name(req), r.err)).or_default() += 1;
                 }
                 if let (Some(p), Some(ns)) = (r.request, r.latency_ns(msg.ts)) {
-                    let h = self.latency.entry(p.name).or_insert_with(|| {
+                    let h = self.latency.entry(Name(p.name)).or_insert_with(|| {
                         Histogram::new(3).expect("3 significant figures is a valid precision")
                     });
                     // Auto-resizing histogram: recording cannot fail for a u64 value.

@@ -47,6 +47,14 @@ impl<W: Write> TextPrinter<W> {
         TextPrinter { out, filter, options, time, held: HashMap::new(), held_lines: 0, error: None }
     }
 
+    /// Pushes what was written to the output, returning the first write error met.
+    pub fn flush(&mut self) -> io::Result<()> {
+        match self.error.take() {
+            Some(e) => Err(e),
+            None => self.out.flush(),
+        }
+    }
+
     /// Prints requests still waiting for a reply, resets colours, flushes.
     pub fn finish(mut self) -> io::Result<()> {
         let mut conns: Vec<ConnKey> = self.held.keys().copied().collect();
@@ -85,7 +93,7 @@ impl<W: Write> TextPrinter<W> {
     }
 
     fn line(&mut self, msg: &Message<'_>, arrow: bool) -> String {
-        let mut s = String::from(self.color(&msg.conn));
+        let mut s = String::from(self.color(msg.conn));
         if arrow {
             s.push_str(ARROW);
         }
@@ -133,11 +141,11 @@ impl<W: Write> MessageSink for TextPrinter<W> {
                         self.release(&c, None);
                     }
                 }
-                self.held.entry(msg.conn).or_default().push_back((r.xid, line));
+                self.held.entry(*msg.conn).or_default().push_back((r.xid, line));
                 self.held_lines += 1;
             }
             Body::Reply(r) if !self.options.unpaired => {
-                let paired = r.request.is_some() && self.release(&msg.conn, Some(r.xid));
+                let paired = r.request.is_some() && self.release(msg.conn, Some(r.xid));
                 let line = self.line(msg, paired);
                 self.write(&line);
             }
@@ -164,6 +172,7 @@ pub fn describe(s: &mut String, msg: &Message<'_>, show_secrets: bool) {
     let client = msg.conn.client;
     let server = msg.conn.server;
     let name = super::type_name(msg);
+    let name = name.as_ref();
     let _ = match &msg.body {
         Body::Request(r) => describe_request(s, r, name, msg.size, &client, &server, show_secrets),
         Body::Reply(r) => {

@@ -131,14 +131,14 @@ impl Aggregator {
         if r.op == OpCode::Ping {
             // Excluded from every count, as in the original; still a sign of life.
             self.current.counts.pings += 1;
-            self.conns.touch(msg.conn, msg.ts);
+            self.conns.touch(*msg.conn, msg.ts);
             return;
         }
-        let state = self.conns.touch(msg.conn, msg.ts);
+        let state = self.conns.touch(*msg.conn, msg.ts);
         let mut auth_path = None;
         let tally = &mut self.current;
         let ids = match state {
-            None => tally.conn_ids(msg.conn, identity::NOAUTH),
+            None => tally.conn_ids(*msg.conn, identity::NOAUTH),
             Some(state) => {
                 match &r.record {
                     RequestRecord::Connect(c) if c.session_id != 0 => {
@@ -159,10 +159,10 @@ impl Aggregator {
                     _ => {}
                 }
                 match state.ids {
-                    _ if auth_path.is_some() => tally.conn_ids(msg.conn, ""),
+                    _ if auth_path.is_some() => tally.conn_ids(*msg.conn, ""),
                     Some((generation, ids)) if generation == tally.generation => ids,
                     _ => {
-                        let ids = tally.conn_ids(msg.conn, &state.identity);
+                        let ids = tally.conn_ids(*msg.conn, &state.identity);
                         state.ids = Some((tally.generation, ids));
                         ids
                     }
@@ -187,12 +187,12 @@ impl Aggregator {
     fn reply(&mut self, msg: &Message<'_>, r: &Reply<'_>) {
         if r.op() == Some(OpCode::Ping) {
             self.current.counts.pings += 1;
-            self.conns.touch(msg.conn, msg.ts);
+            self.conns.touch(*msg.conn, msg.ts);
             return;
         }
         let tally = &mut self.current;
-        let client = match self.conns.touch(msg.conn, msg.ts) {
-            None => tally.conn_ids(msg.conn, identity::NOAUTH).client,
+        let client = match self.conns.touch(*msg.conn, msg.ts) {
+            None => tally.conn_ids(*msg.conn, identity::NOAUTH).client,
             Some(state) => {
                 if let ReplyRecord::Connect(c) = &r.record {
                     state.session_id = Some(c.session_id);
@@ -201,7 +201,7 @@ impl Aggregator {
                 match state.ids {
                     Some((generation, ids)) if generation == tally.generation => ids.client,
                     _ => {
-                        let ids = tally.conn_ids(msg.conn, &state.identity);
+                        let ids = tally.conn_ids(*msg.conn, &state.identity);
                         state.ids = Some((tally.generation, ids));
                         ids.client
                     }
@@ -235,7 +235,7 @@ impl MessageSink for Aggregator {
             Body::Request(r) => self.request(msg, r),
             Body::Reply(r) => self.reply(msg, r),
             Body::Event(e) => {
-                self.conns.touch(msg.conn, msg.ts);
+                self.conns.touch(*msg.conn, msg.ts);
                 let path = self.config.rules.key(e.path);
                 self.current.record_event(Name(e.type_name()), &path);
             }

@@ -15,7 +15,7 @@ pub struct Message<'a> {
     /// Capture time of the segment that completed the message.
     pub ts: Timestamp,
     /// The connection, client → server.
-    pub conn: ConnKey,
+    pub conn: &'a ConnKey,
     /// The frame's 4-byte length prefix (bytes after the prefix); for a four-letter word, the
     /// size of the server's text answer.
     pub size: u32,
@@ -50,6 +50,7 @@ pub struct Request<'a> {
 impl<'a> Request<'a> {
     /// The user-facing name: the opcode's name, except `ReConnectRequest` for a handshake with a
     /// session id and `CreateEphemeralRequest` for any ephemeral create (as the original).
+    #[inline]
     pub fn name(&self) -> &'static str {
         match &self.record {
             RequestRecord::Connect(c) if c.session_id != 0 => "ReConnectRequest",

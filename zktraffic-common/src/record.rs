@@ -1,0 +1,166 @@
+//! The kernel → user ring-buffer record layout.
+//!
+//! Every kept TCP segment becomes one or more ring records. A record is a [`RecordHeader`]
+//! followed by a fixed-size data area: [`SMALL_CHUNK`] bytes for the tail of a segment that fits
+//! (most ZooKeeper messages, and payload-less segments), [`BIG_CHUNK`] bytes otherwise. The verifier only accepts ring
+//! reservations of constant size, hence the two fixed tiers instead of exact lengths; user space
+//! tells them apart by the record length and reads `chunk_len` bytes of data.
+//!
+//! A segment whose payload needs several records is sent as consecutive chunks from the same CPU
+//! (chunk 0 first); records of other CPUs may interleave. All chunks of a segment carry the same
+//! `cpu`, `seg_id` and header fields; only `chunk_index`, `chunk_offset`, `chunk_len` and the
+//! [`rec_flags::LAST`] bit differ. User space rebuilds the segment from them.
+//!
+//! All multi-byte integers are in host byte order, except the addresses, which are the raw
+//! network-order bytes (IPv4 in the first 4 bytes, the rest zero).
+
+/// Largest payload copied per segment; longer payloads are cut and marked [`rec_flags::TRUNCATED`].
+pub const MAX_CAPTURE: u32 = 64 * 1024;
+/// Data bytes of a large record.
+pub const BIG_CHUNK: usize = 4096;
+/// Data bytes of a small record. Powers of two let the kernel bound copy lengths with a mask.
+pub const SMALL_CHUNK: usize = 256;
+/// Most records one segment can take.
+pub const MAX_CHUNKS: u32 = MAX_CAPTURE / BIG_CHUNK as u32;
+
+/// Default ring-buffer size in bytes.
+pub const DEFAULT_RING_BYTES: u32 = 16 * 1024 * 1024;
+
+/// Name of the ring-buffer map.
+pub const MAP_EVENTS: &str = "EVENTS";
+/// Name of the per-CPU counter map.
+pub const MAP_STATS: &str = "STATS";
+/// Name of the port filter map (`HashMap<u16, u8>`, port in host byte order → 1).
+pub const MAP_PORTS: &str = "PORTS";
+/// Most ports the filter map holds.
+pub const MAX_PORTS: u32 = 64;
+
+/// Program names, as user space looks them up.
+pub mod programs {
+    /// TC classifier for ingress.
+    pub const TC_INGRESS: &str = "zk_tc_ingress";
+    /// TC classifier for egress.
+    pub const TC_EGRESS: &str = "zk_tc_egress";
+    /// XDP program.
+    pub const XDP: &str = "zk_xdp";
+}
+
+/// Where a record was captured ([`RecordHeader::hook`]).
+pub mod hook {
+    /// TC ingress (packet received).
+    pub const TC_INGRESS: u8 = 1;
+    /// TC egress (packet sent).
+    pub const TC_EGRESS: u8 = 2;
+    /// XDP (received, before the stack).
+    pub const XDP: u8 = 3;
+}
+
+/// Bits of [`RecordHeader::rec_flags`].
+pub mod rec_flags {
+    /// The payload was longer than [`super::MAX_CAPTURE`]; only `captured_len` bytes follow.
+    pub const TRUNCATED: u8 = 0x01;
+    /// This is the segment's last record.
+    pub const LAST: u8 = 0x02;
+}
+
+/// Indices of the per-CPU counters in the `STATS` map.
+pub mod stat {
+    /// TCP/IP packets looked at (any port).
+    pub const SEEN: u32 = 0;
+    /// Segments kept (port matched) and sent, at least their first record.
+    pub const KEPT: u32 = 1;
+    /// Payload bytes sent to user space.
+    pub const BYTES_KEPT: u32 = 2;
+    /// Segments (or segment tails) lost because the ring buffer was full.
+    pub const RING_FULL: u32 = 3;
+    /// Segments whose payload exceeded [`super::MAX_CAPTURE`].
+    pub const TRUNCATED: u32 = 4;
+    /// Packets whose headers could not be parsed (cut short, bad lengths).
+    pub const PARSE_FAILED: u32 = 5;
+    /// Ring records sent.
+    pub const RECORDS: u32 = 6;
+    /// Payload copies the kernel refused (should stay 0).
+    pub const LOAD_FAILED: u32 = 7;
+    /// Number of counters.
+    pub const COUNT: u32 = 8;
+}
+
+/// Header of every ring record (80 bytes, 8-byte aligned).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RecordHeader {
+    /// `bpf_ktime_get_ns()` (CLOCK_MONOTONIC) when the segment was seen.
+    pub ts_ns: u64,
+    /// Source address, network byte order; IPv4 uses the first 4 bytes.
+    pub saddr: [u8; 16],
+    /// Destination address, as `saddr`.
+    pub daddr: [u8; 16],
+    /// TCP sequence number.
+    pub seq: u32,
+    /// TCP acknowledgement number.
+    pub ack: u32,
+    /// Payload length on the wire.
+    pub wire_len: u32,
+    /// Payload bytes the kernel sends for this segment (≤ `wire_len`, ≤ [`MAX_CAPTURE`]).
+    pub captured_len: u32,
+    /// Offset of this record's data within the payload.
+    pub chunk_offset: u32,
+    /// Per-CPU segment counter: with `cpu`, identifies the segment the chunk belongs to.
+    pub seg_id: u32,
+    /// Source port.
+    pub sport: u16,
+    /// Destination port.
+    pub dport: u16,
+    /// Valid data bytes in this record.
+    pub chunk_len: u16,
+    /// CPU the program ran on.
+    pub cpu: u16,
+    /// 4 or 6.
+    pub family: u8,
+    /// See [`hook`].
+    pub hook: u8,
+    /// TCP flags byte.
+    pub tcp_flags: u8,
+    /// See [`rec_flags`].
+    pub rec_flags: u8,
+    /// Index of this record within the segment (0-based).
+    pub chunk_index: u8,
+    /// Padding, zero.
+    pub _pad: [u8; 3],
+}
+
+/// A ring record: header plus `N` data bytes, of which `header.chunk_len` are valid.
+#[repr(C)]
+pub struct Record<const N: usize> {
+    /// The header.
+    pub header: RecordHeader,
+    /// The payload chunk.
+    pub data: [u8; N],
+}
+
+/// Size of a small record in the ring.
+pub const SMALL_RECORD: usize = core::mem::size_of::<Record<SMALL_CHUNK>>();
+/// Size of a big record in the ring.
+pub const BIG_RECORD: usize = core::mem::size_of::<Record<BIG_CHUNK>>();
+
+const _: () = assert!(core::mem::size_of::<RecordHeader>() == 80);
+const _: () = assert!(SMALL_RECORD == 336 && BIG_RECORD == 4176);
+const _: () = assert!(SMALL_CHUNK.is_power_of_two() && SMALL_CHUNK < BIG_CHUNK);
+const _: () = assert!(MAX_CHUNKS as usize * BIG_CHUNK == MAX_CAPTURE as usize);
+const _: () = assert!(BIG_CHUNK.is_power_of_two() && MAX_CHUNKS < 256);
+
+impl RecordHeader {
+    /// Parses a header from the start of a ring record (no alignment assumed).
+    pub fn read_from(bytes: &[u8]) -> Option<RecordHeader> {
+        if bytes.len() < core::mem::size_of::<RecordHeader>() {
+            return None;
+        }
+        // SAFETY: length checked above; RecordHeader is plain old data with no invalid bit
+        // patterns, and read_unaligned accepts any alignment.
+        Some(unsafe { core::ptr::read_unaligned(bytes.as_ptr().cast::<RecordHeader>()) })
+    }
+}
+
+#[cfg(feature = "user")]
+// SAFETY: repr(C), Copy, no padding the compiler adds (explicit `_pad`), every bit pattern valid.
+unsafe impl aya::Pod for RecordHeader {}
