@@ -10,7 +10,7 @@ use zktraffic::cli::serve::ServeArgs;
 use zktraffic::cli::{Cli, Command};
 use zktraffic::dump::{DumpError, DumpOutcome};
 use zktraffic::output::time_format::TimeFormatter;
-use zktraffic::serve::{Daemon, PcapSource, SegmentSource, open_live};
+use zktraffic::serve::{Daemon, PcapSource, SegmentSource, SourceError};
 
 fn main() -> ExitCode {
     // The local offset must be read before any thread exists (see TimeFormatter::local_offset).
@@ -97,7 +97,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         (Some(pcap), _) => Box::new(
             PcapSource::open(pcap).with_context(|| format!("cannot replay {}", pcap.display()))?,
         ),
-        (None, Some(iface)) => open_live(iface, &args.ports)?,
+        (None, Some(iface)) => live_source(args, iface)?,
         (None, None) => anyhow::bail!(
             "nothing to capture: give --iface IFACE (live) or --pcap FILE (replay), or use a \
              subcommand (see --help)"
@@ -113,4 +113,14 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     }
     daemon.wait();
     Ok(())
+}
+
+#[cfg(feature = "ebpf")]
+fn live_source(args: &ServeArgs, iface: &str) -> Result<Box<dyn SegmentSource>, SourceError> {
+    zktraffic::serve::open_live(args.live_config(iface))
+}
+
+#[cfg(not(feature = "ebpf"))]
+fn live_source(_args: &ServeArgs, iface: &str) -> Result<Box<dyn SegmentSource>, SourceError> {
+    Err(SourceError::LiveUnavailable { iface: iface.to_owned() })
 }

@@ -7,6 +7,8 @@
 //! of the current snapshot and renders from it. Snapshots are published when a window closes
 //! and, for the cumulative scope, at most every `publish_interval`.
 
+#[cfg(feature = "ebpf")]
+pub mod live;
 pub mod sampling;
 pub mod snapshot;
 pub mod source;
@@ -27,7 +29,9 @@ use crate::stats::render::RenderOptions;
 use crate::stats::{Aggregator, StatsConfig, Tally};
 use sampling::Sampler;
 pub use snapshot::{Endpoint, Scope, Snapshot, View};
-pub use source::{PcapSource, Poll, SegmentSource, SourceError, SourceInfo, open_live};
+#[cfg(feature = "ebpf")]
+pub use source::open_live;
+pub use source::{PcapSource, Poll, SegmentSource, SourceError, SourceInfo};
 
 /// Everything the daemon needs besides its source.
 #[derive(Clone, Debug)]

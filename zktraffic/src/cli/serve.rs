@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::dump::LimitArgs;
+use super::dump::{LimitArgs, LiveArgs};
 use crate::serve::ServeConfig;
 use crate::serve::sampling::parse_probability;
 use crate::stats::render::RenderOptions;
@@ -96,10 +96,26 @@ pub struct ServeArgs {
     pub max_queued_events: Option<usize>,
 
     #[command(flatten)]
+    pub live: LiveArgs,
+
+    #[command(flatten)]
     pub limits: LimitArgs,
 }
 
 impl ServeArgs {
+    /// The live capture these options describe (with `--iface`).
+    #[cfg(feature = "ebpf")]
+    pub fn live_config(&self, iface: &str) -> crate::capture::ebpf::LiveCaptureConfig {
+        crate::capture::ebpf::LiveCaptureConfig {
+            iface: iface.to_owned(),
+            ports: self.ports.clone(),
+            attach: self.live.attach.into(),
+            ring_bytes: self.live.ring_bytes,
+            verbose_verifier: self.live.verbose,
+            ..Default::default()
+        }
+    }
+
     /// The daemon configuration these options describe.
     pub fn config(&self) -> ServeConfig {
         let pipeline = self.limits.pipeline_config(&self.ports);

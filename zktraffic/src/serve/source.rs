@@ -42,12 +42,16 @@ pub enum SourceError {
     /// The capture file could not be read.
     #[error(transparent)]
     Capture(#[from] CaptureError),
-    /// Live capture is not available.
+    /// This binary was built without live capture.
     #[error(
-        "live capture on {iface} is not available in this build yet (the eBPF source is not \
-         connected to the daemon); replay a capture with `zktraffic serve --pcap FILE`"
+        "live capture on {iface} needs a zktraffic built with the `ebpf` feature; replay a \
+         capture with `zktraffic serve --pcap FILE`"
     )]
     LiveUnavailable { iface: String },
+    /// Live capture failed to start or to continue.
+    #[cfg(feature = "ebpf")]
+    #[error(transparent)]
+    Live(#[from] crate::capture::ebpf::LiveCaptureError),
     /// Any other failure of a source.
     #[error("{0}")]
     Other(String),
@@ -115,10 +119,10 @@ impl SegmentSource for PcapSource {
     }
 }
 
-/// Opens live capture on `iface` for the server `ports`.
-///
-/// This is the seam for the eBPF source: once it exists, it returns it here (boxed) and both
-/// `zktraffic --iface IF` and `zktraffic serve --iface IF` work with no other change.
-pub fn open_live(iface: &str, _ports: &[u16]) -> Result<Box<dyn SegmentSource>, SourceError> {
-    Err(SourceError::LiveUnavailable { iface: iface.to_owned() })
+/// Opens live capture as `config` says (interface, server ports, hook, ring size).
+#[cfg(feature = "ebpf")]
+pub fn open_live(
+    config: crate::capture::ebpf::LiveCaptureConfig,
+) -> Result<Box<dyn SegmentSource>, SourceError> {
+    Ok(Box::new(super::live::LiveSource::start(config)?))
 }

@@ -73,9 +73,10 @@ impl OpStats {
 }
 
 /// `/json/paths`, `/json/ips` or `/json/auths`: the original's flattened key scheme (§4.3),
-/// including its seeded zero entries. An empty tally (no window closed yet) renders as `{}`.
+/// including its seeded zero entries (an empty window shows only those). Before the first
+/// window closes there is no tally yet (it starts at time 0): `{}`, as the original.
 pub fn compatible(t: &Tally, dim: Dimension, opts: RenderOptions) -> Value {
-    if t.counts.requests + t.counts.events == 0 && t.requests.is_empty() {
+    if t.start == crate::Timestamp::default() && t.requests.is_empty() && t.events.is_empty() {
         return Value::Object(Map::new());
     }
     let bytes = !opts.exclude_bytes;
