@@ -45,6 +45,15 @@ impl<T: Eq + Hash + Clone> Interner<T> {
         id
     }
 
+    /// The id of `value`, if it was interned.
+    pub fn id_of<Q>(&self, value: &Q) -> Option<u32>
+    where
+        T: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.ids.get(value).copied()
+    }
+
     /// The value of `id`, or `None` for the overflow id.
     pub fn get(&self, id: u32) -> Option<&T> {
         self.values.get(id as usize)

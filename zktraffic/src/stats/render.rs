@@ -1,11 +1,14 @@
 //! JSON bodies of the `/json/*` endpoints, rendered from an immutable tally.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
 
 use serde_json::{Map, Value, json};
 
 use super::connections::ConnTable;
-use super::tally::Tally;
+use super::name::Name;
+use super::tally::{Cell, Tally};
 
 /// Presentation options.
 #[derive(Clone, Copy, Debug)]
@@ -37,35 +40,53 @@ impl Dimension {
     }
 }
 
-/// `op → path → value`, the original's accumulator shape.
+/// An operation key of the original's accumulators (`GetDataRequest`, `readsBytes`, `total`…).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Op {
+    Request(Name),
+    RequestBytes(Name),
+    Event(Name),
+    Fixed(&'static str),
+}
+
+/// The `path` part of a key: a path id and, for `/json/ips` and `/json/auths`, an IP or
+/// identity id. [`NO_SUFFIX`] for `/json/paths`; [`SLASH`] for the `/` of path-less requests.
+type PathKey = (u32, u32);
+const NO_SUFFIX: u32 = u32::MAX - 1;
+const SLASH: u32 = u32::MAX - 1;
+
+/// The original's `op → path → value`, on ids: keys are formatted only for the top-N.
 #[derive(Default)]
-struct OpStats(BTreeMap<String, HashMap<String, u64>>);
+struct OpStats(FxHashMap<Op, FxHashMap<PathKey, u64>>);
 
 impl OpStats {
-    fn add(&mut self, op: &str, path: &str, v: u64) {
-        let paths = match self.0.get_mut(op) {
-            Some(p) => p,
-            None => self.0.entry(op.to_owned()).or_default(),
-        };
-        match paths.get_mut(path) {
-            Some(x) => *x += v,
-            None => {
-                paths.insert(path.to_owned(), v);
-            }
-        }
+    fn add(&mut self, op: Op, key: PathKey, v: u64) {
+        *self.0.entry(op).or_default().entry(key).or_default() += v;
     }
 
-    /// `prefix + op + path` → value, top-N per op (ties by path, so output is deterministic).
-    fn flatten(self, prefix: &str, top: usize) -> Map<String, Value> {
+    /// `prefix + op + path` → value, top-N per op; ties keep first-seen order (ids), so the
+    /// output is deterministic for a given input.
+    fn flatten(
+        self,
+        prefix: &str,
+        top: usize,
+        text: impl Fn(PathKey) -> String,
+    ) -> Map<String, Value> {
         let mut out = Map::new();
         for (op, paths) in self.0 {
-            let mut v: Vec<(String, u64)> = paths.into_iter().collect();
-            v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-            if top > 0 {
+            let mut v: Vec<(PathKey, u64)> = paths.into_iter().collect();
+            let order = |a: &(PathKey, u64), b: &(PathKey, u64)| b.1.cmp(&a.1).then(a.0.cmp(&b.0));
+            if top > 0 && v.len() > top {
+                v.select_nth_unstable_by(top - 1, order);
                 v.truncate(top);
             }
-            for (path, n) in v {
-                out.insert(format!("{prefix}{op}{path}"), Value::from(n));
+            let op = match op {
+                Op::Request(n) | Op::Event(n) => n.0.to_owned(),
+                Op::RequestBytes(n) => format!("{}Bytes", n.0),
+                Op::Fixed(s) => s.to_owned(),
+            };
+            for (key, n) in v {
+                out.insert(format!("{prefix}{op}{}", text(key)), Value::from(n));
             }
         }
         out
@@ -81,69 +102,79 @@ pub fn compatible(t: &Tally, dim: Dimension, opts: RenderOptions) -> Value {
     }
     let bytes = !opts.exclude_bytes;
     let mut s = OpStats::default();
+    let slash = (t.paths.id_of("/").unwrap_or(SLASH), NO_SUFFIX);
+    let (total_reads, total_writes) = ((u32::MAX - 2, NO_SUFFIX), (u32::MAX - 3, NO_SUFFIX));
+    let (total_read_bytes, total_write_bytes) =
+        ((u32::MAX - 4, NO_SUFFIX), (u32::MAX - 5, NO_SUFFIX));
     for op in ["writes", "reads"] {
-        s.add(op, "/", 0);
+        s.add(Op::Fixed(op), slash, 0);
     }
-    for total in ["/writes", "/reads"] {
-        s.add("total", total, 0);
-    }
+    s.add(Op::Fixed("total"), total_writes, 0);
+    s.add(Op::Fixed("total"), total_reads, 0);
     if bytes {
-        s.add("writesBytes", "/", 0);
-        s.add("readsBytes", "/", 0);
-        s.add("total", "/writeBytes", 0);
-        s.add("total", "/readBytes", 0);
+        s.add(Op::Fixed("writesBytes"), slash, 0);
+        s.add(Op::Fixed("readsBytes"), slash, 0);
+        s.add(Op::Fixed("total"), total_write_bytes, 0);
+        s.add(Op::Fixed("total"), total_read_bytes, 0);
     }
-    let mut name_bytes = String::new();
-    let mut add_request = |s: &mut OpStats, name: &str, path: &str, c: &super::tally::Cell| {
-        s.add(name, path, c.count);
-        let (rw, total, total_bytes) = if c.write {
-            ("writes", "/writes", "/writeBytes")
+    let add_request = |s: &mut OpStats, name: Name, key: PathKey, c: &Cell| {
+        s.add(Op::Request(name), key, c.count);
+        let (rw, rw_bytes, total, total_bytes) = if c.write {
+            ("writes", "writesBytes", total_writes, total_write_bytes)
         } else {
-            ("reads", "/reads", "/readBytes")
+            ("reads", "readsBytes", total_reads, total_read_bytes)
         };
-        s.add(rw, path, c.count);
-        s.add("total", total, c.count);
+        s.add(Op::Fixed(rw), key, c.count);
+        s.add(Op::Fixed("total"), total, c.count);
         if bytes {
-            name_bytes.clear();
-            name_bytes.push_str(name);
-            name_bytes.push_str("Bytes");
-            s.add(&name_bytes, path, c.bytes);
-            s.add(if c.write { "writesBytes" } else { "readsBytes" }, path, c.bytes);
-            s.add("total", total_bytes, c.bytes);
+            s.add(Op::RequestBytes(name), key, c.bytes);
+            s.add(Op::Fixed(rw_bytes), key, c.bytes);
+            s.add(Op::Fixed("total"), total_bytes, c.bytes);
         }
         if c.watches > 0 {
-            s.add("watches", path, c.watches);
+            s.add(Op::Fixed("watches"), key, c.watches);
         }
     };
+    let empty = t.paths.id_of("");
     match dim {
         Dimension::Path => {
             for (&(name, p), c) in &t.requests {
                 // The original maps a request without a path to "/".
-                let path = match t.path(p) {
-                    "" => "/",
-                    other => other,
-                };
-                add_request(&mut s, name.0, path, c);
+                let key = if Some(p) == empty { slash } else { (p, NO_SUFFIX) };
+                add_request(&mut s, name, key, c);
             }
             // Events keep their path as is (the original applies no "" → "/" fix to them).
             for (&(name, p), &n) in &t.events {
-                s.add(name.0, t.path(p), n);
+                s.add(Op::Event(name), (p, NO_SUFFIX), n);
             }
         }
         Dimension::Ip => {
             for (&(name, p, ip), c) in &t.by_ip {
-                let key = format!("{}:{}", t.path(p), t.ip(ip));
-                add_request(&mut s, name.0, &key, c);
+                add_request(&mut s, name, (p, ip), c);
             }
         }
         Dimension::Auth => {
             for (&(name, p, id), c) in &t.by_auth {
-                let key = format!("{}:{}", t.path(p), t.identity(id));
-                add_request(&mut s, name.0, &key, c);
+                add_request(&mut s, name, (p, id), c);
             }
         }
     }
-    Value::Object(s.flatten(dim.prefix(), opts.max_results))
+    let text = |(p, suffix): PathKey| -> String {
+        let path = match p {
+            SLASH => "/",
+            x if x == total_reads.0 => "/reads",
+            x if x == total_writes.0 => "/writes",
+            x if x == total_read_bytes.0 => "/readBytes",
+            x if x == total_write_bytes.0 => "/writeBytes",
+            x => t.path(x),
+        };
+        match (dim, suffix) {
+            (_, NO_SUFFIX) => path.to_owned(),
+            (Dimension::Ip, ip) => format!("{path}:{}", t.ip(ip)),
+            (_, id) => format!("{path}:{}", t.identity(id)),
+        }
+    };
+    Value::Object(s.flatten(dim.prefix(), opts.max_results, text))
 }
 
 /// `/json/auths-dump`: `client ip:port → identity` for every tracked connection.
