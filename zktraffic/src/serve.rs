@@ -253,7 +253,14 @@ fn capture_loop(
             let mut info = snap.info;
             info["capture"]["error"] = json!(error);
             info["capture"]["elapsed_seconds"] = json!(capture_start.elapsed().as_secs_f64());
-            let snap = Snapshot { finished, info, ..snap };
+            // A failed source, or a live one that stopped, is unhealthy; a replay that ended
+            // is not (the daemon keeps serving its result).
+            let health = match (&error, finished && info_live(&info)) {
+                (Some(e), _) => Err(format!("capture failed: {e}")),
+                (None, true) => Err("live capture stopped".to_owned()),
+                (None, false) => snap.health,
+            };
+            let snap = Snapshot { finished, info, health, ..snap };
             tx.send_replace(Arc::new(snap));
             last_publish = Instant::now();
             publish_every = config.publish_interval.max(cost.elapsed() * 20);
@@ -262,6 +269,10 @@ fn capture_loop(
             break;
         }
     }
+}
+
+fn info_live(info: &serde_json::Value) -> bool {
+    info["capture"]["source"]["live"].as_bool().unwrap_or(false)
 }
 
 fn snapshot(

@@ -24,9 +24,15 @@ pub struct ConnState {
 }
 
 /// Connections by key, at most `cap`, forgotten after `idle_ns` without a message.
+///
+/// States live in a vector indexed through a map, so that the last connection seen is found
+/// again without hashing: messages come in runs per connection (a segment carries several).
 #[derive(Clone, Debug)]
 pub struct ConnTable {
-    conns: FxHashMap<ConnKey, ConnState>,
+    index: FxHashMap<ConnKey, usize>,
+    states: Vec<(ConnKey, ConnState)>,
+    /// The slot of the last connection touched.
+    last: Option<usize>,
     noauth: Arc<str>,
     cap: usize,
     idle_ns: u64,
@@ -40,7 +46,9 @@ impl ConnTable {
     /// An empty table.
     pub fn new(cap: usize, idle_ns: u64) -> Self {
         ConnTable {
-            conns: FxHashMap::default(),
+            index: FxHashMap::default(),
+            states: Vec::new(),
+            last: None,
             noauth: Arc::from(NOAUTH),
             cap,
             idle_ns,
@@ -51,22 +59,33 @@ impl ConnTable {
 
     /// The state of `conn`, created if there is room; `None` when the table is full.
     pub fn touch(&mut self, conn: ConnKey, now: Timestamp) -> Option<&mut ConnState> {
-        let len = self.conns.len();
-        let noauth = &self.noauth;
-        let state = match self.conns.entry(conn) {
-            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) if len < self.cap => e.insert(ConnState {
-                identity: noauth.clone(),
-                session_id: None,
-                timeout_ms: None,
-                last_seen: now,
-                ids: None,
-            }),
-            std::collections::hash_map::Entry::Vacant(_) => {
-                self.overflowed += 1;
-                return None;
-            }
+        let slot = match self.last {
+            Some(i) if self.states.get(i).is_some_and(|(k, _)| *k == conn) => i,
+            _ => match self.index.get(&conn) {
+                Some(&i) => i,
+                None if self.states.len() < self.cap => {
+                    let i = self.states.len();
+                    self.states.push((
+                        conn,
+                        ConnState {
+                            identity: self.noauth.clone(),
+                            session_id: None,
+                            timeout_ms: None,
+                            last_seen: now,
+                            ids: None,
+                        },
+                    ));
+                    self.index.insert(conn, i);
+                    i
+                }
+                None => {
+                    self.overflowed += 1;
+                    return None;
+                }
+            },
         };
+        self.last = Some(slot);
+        let state = &mut self.states[slot].1;
         state.last_seen = state.last_seen.max(now);
         Some(state)
     }
@@ -74,33 +93,63 @@ impl ConnTable {
     /// Forgets connections idle since before `now − idle`.
     pub fn expire(&mut self, now: Timestamp) {
         let horizon = now.0.saturating_sub(self.idle_ns);
-        let before = self.conns.len();
-        self.conns.retain(|_, s| s.last_seen.0 >= horizon);
-        self.expired += (before - self.conns.len()) as u64;
+        let before = self.states.len();
+        self.states.retain(|(_, s)| s.last_seen.0 >= horizon);
+        if self.states.len() != before {
+            self.expired += (before - self.states.len()) as u64;
+            self.index = self.states.iter().enumerate().map(|(i, (k, _))| (*k, i)).collect();
+            self.last = None;
+        }
     }
 
     /// Every tracked connection.
     pub fn iter(&self) -> impl Iterator<Item = (&ConnKey, &ConnState)> {
-        self.conns.iter()
+        self.states.iter().map(|(k, s)| (k, s))
     }
 
     /// The state of `conn`.
     pub fn get(&self, conn: &ConnKey) -> Option<&ConnState> {
-        self.conns.get(conn)
+        self.index.get(conn).and_then(|&i| self.states.get(i)).map(|(_, s)| s)
     }
 
     /// Tracked connections.
     pub fn len(&self) -> usize {
-        self.conns.len()
+        self.states.len()
     }
 
     /// True when no connection is tracked.
     pub fn is_empty(&self) -> bool {
-        self.conns.is_empty()
+        self.states.is_empty()
     }
 
     /// Tracked connections with a known session.
     pub fn sessions(&self) -> usize {
-        self.conns.values().filter(|s| s.session_id.is_some_and(|id| id != 0)).count()
+        self.states.iter().filter(|(_, s)| s.session_id.is_some_and(|id| id != 0)).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(port: u16) -> ConnKey {
+        ConnKey { client: ([10, 0, 0, 1], port).into(), server: ([10, 0, 0, 2], 2181).into() }
+    }
+
+    #[test]
+    fn caps_expires_and_finds_again() {
+        let mut t = ConnTable::new(2, 100);
+        if let Some(s) = t.touch(key(1), Timestamp(10)) {
+            s.session_id = Some(1);
+        }
+        assert!(t.touch(key(2), Timestamp(20)).is_some());
+        assert!(t.touch(key(3), Timestamp(20)).is_none());
+        assert_eq!(t.overflowed, 1);
+        assert_eq!(t.touch(key(1), Timestamp(30)).and_then(|s| s.session_id), Some(1));
+        t.expire(Timestamp(125));
+        assert_eq!((t.len(), t.expired), (1, 1));
+        assert_eq!(t.get(&key(1)).and_then(|s| s.session_id), Some(1));
+        assert!(t.touch(key(3), Timestamp(130)).is_some());
+        assert_eq!(t.get(&key(3)).map(|s| s.last_seen), Some(Timestamp(130)));
     }
 }
