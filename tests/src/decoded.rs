@@ -117,4 +117,12 @@ pub fn assert_same(what: &str, got: &Expected, want: &Expected) {
         "{what}: the agent did not decode the workload:\n{}",
         problems.join("\n")
     );
+    eprintln!(
+        "{what}: decoded exactly {} requests, {} replies, {} events, {} multi, {} sessions",
+        got.requests.values().sum::<usize>(),
+        got.replies.values().sum::<usize>(),
+        got.events.values().sum::<usize>(),
+        got.multi_ops.len(),
+        got.sessions
+    );
 }
