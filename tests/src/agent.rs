@@ -13,8 +13,11 @@ use crate::netns::NetNs;
 use crate::workspace_root;
 
 /// The zktraffic binary of the profile these tests were built with (`target/<profile>/zktraffic`
-/// beside the test executable's `deps/`), built with cargo first (a no-op when up to date), so
-/// that `cargo test` and `cargo test --release` both test fresh code.
+/// beside the test executable's `deps/`). `cargo test` at the workspace root builds it (zktraffic
+/// has integration tests); when it is missing or older than the sources (`cargo test -p
+/// zktraffic-tests`), it is built with `cargo build -p zktraffic --bin zktraffic` first. (Always
+/// calling cargo would rebuild it each time: alone, zktraffic's dependencies get other features
+/// than in a whole-workspace build.)
 pub fn binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -25,29 +28,63 @@ pub fn binary() -> &'static Path {
             .and_then(Path::parent)
             .expect("test executable under target/<profile>/deps")
             .to_path_buf();
-        let profile = profile_dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug");
-        let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.current_dir(workspace_root())
-            .args(["build", "--package", "zktraffic", "--bin", "zktraffic"])
-            .arg("--target-dir")
-            .arg(&target_dir);
-        match profile {
-            "debug" => {}
-            "release" => {
-                cmd.arg("--release");
-            }
-            other => {
-                cmd.args(["--profile", other]);
-            }
-        }
-        let status = cmd.status().unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
-        assert!(status.success(), "{cmd:?} failed: {status}");
         let bin = profile_dir.join("zktraffic");
+        let built = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
+        if built.is_none_or(|b| newest_source() > Some(b)) {
+            build(&profile_dir);
+        }
         assert!(bin.is_file(), "{} missing after the build", bin.display());
         bin
     })
+}
+
+/// The newest modification time of the files the agent is built from.
+fn newest_source() -> Option<std::time::SystemTime> {
+    fn walk(dir: &Path, newest: &mut Option<std::time::SystemTime>) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                walk(&path, newest);
+            } else if let Ok(t) = e.metadata().and_then(|m| m.modified()) {
+                *newest = (*newest).max(Some(t));
+            }
+        }
+    }
+    let root = workspace_root();
+    let mut newest = None;
+    for d in ["zktraffic/src", "zktraffic-ebpf/src", "zktraffic-common/src"] {
+        walk(&root.join(d), &mut newest);
+    }
+    for f in ["zktraffic/build.rs", "zktraffic/Cargo.toml", "Cargo.lock"] {
+        if let Ok(t) = std::fs::metadata(root.join(f)).and_then(|m| m.modified()) {
+            newest = newest.max(Some(t));
+        }
+    }
+    newest
+}
+
+/// `cargo build -p zktraffic --bin zktraffic` for the profile of `profile_dir`.
+fn build(profile_dir: &Path) {
+    let profile = profile_dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug");
+    let target_dir = profile_dir.parent().expect("target dir");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(workspace_root())
+        .args(["build", "--package", "zktraffic", "--bin", "zktraffic"])
+        .arg("--target-dir")
+        .arg(target_dir);
+    match profile {
+        "debug" => {}
+        "release" => {
+            cmd.arg("--release");
+        }
+        other => {
+            cmd.args(["--profile", other]);
+        }
+    }
+    let status = cmd.status().unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+    assert!(status.success(), "{cmd:?} failed: {status}");
 }
 
 /// A running `zktraffic dump --iface …` writing JSON lines to a file.

@@ -109,18 +109,10 @@ pub fn run(which: Bench) -> Result<()> {
 /// which sets up the namespaces, the server, the agent and tcpdump, and measures them with
 /// wait4), then runs the latter as root.
 fn live(requests: usize, connections: usize, depth: usize, offloads: bool) -> Result<()> {
-    util::cargo(&[
-        "build",
-        "--release",
-        "-p",
-        "zktraffic",
-        "--bin",
-        "zktraffic",
-        "-p",
-        "zktraffic-tests",
-        "--bin",
-        "zk-live-bench",
-    ])?;
+    // Two builds: together, cargo would unify their dependencies' features and build another
+    // zktraffic than `cargo xtask build` does.
+    util::cargo_build(true)?;
+    util::cargo(&["build", "--release", "-p", "zktraffic-tests", "--bin", "zk-live-bench"])?;
     let bench = util::binary_path(true).with_file_name("zk-live-bench");
     let mut cmd = if util::is_root() {
         Command::new(&bench)
