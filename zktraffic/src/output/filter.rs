@@ -52,10 +52,23 @@ pub struct Filter {
 
 impl Filter {
     /// True when `msg` passes every condition.
+    #[inline]
     pub fn accepts(&self, msg: &Message<'_>) -> bool {
-        let conn = &msg.conn;
-        (self.include_pings || !super::is_ping(msg))
-            && (self.clients.is_empty() || self.clients.iter().any(|c| c.matches(conn.client)))
+        (self.include_pings || !super::is_ping(msg)) && (self.only_pings_matter() || self.rest(msg))
+    }
+
+    /// True when no condition but the ping one is set (the common case, checked per message).
+    fn only_pings_matter(&self) -> bool {
+        self.clients.is_empty()
+            && self.exclude_hosts.is_empty()
+            && self.path_prefix.is_none()
+            && !self.writes_only
+            && self.types.is_empty()
+    }
+
+    fn rest(&self, msg: &Message<'_>) -> bool {
+        let conn = msg.conn;
+        (self.clients.is_empty() || self.clients.iter().any(|c| c.matches(conn.client)))
             && !self.exclude_hosts.iter().any(|h| *h == conn.client.ip() || *h == conn.server.ip())
             && self
                 .path_prefix
@@ -67,6 +80,7 @@ impl Filter {
 
     fn type_matches(&self, msg: &Message<'_>) -> bool {
         let name = super::type_name(msg);
+        let name = name.as_ref();
         let base =
             name.strip_suffix("Request").or_else(|| name.strip_suffix("Reply")).unwrap_or(name);
         let request = match &msg.body {

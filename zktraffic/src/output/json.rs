@@ -29,7 +29,7 @@ struct JsonMessage<'a> {
     ts: String,
     dir: &'static str,
     #[serde(rename = "type")]
-    kind: &'a str,
+    kind: std::borrow::Cow<'a, str>,
     client: Option<SocketAddr>,
     server: Option<SocketAddr>,
     #[serde(skip_serializing_if = "Option::is_none")]

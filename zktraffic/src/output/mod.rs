@@ -10,14 +10,19 @@ pub mod time_format;
 use crate::zk::message::RequestRecord;
 use crate::zk::{Body, Message};
 
-/// The message's type name: `GetDataRequest`, `GetDataReply`, `NodeDataChanged`, `stat`…
-pub fn type_name<'a>(msg: &'a Message<'_>) -> &'a str {
-    match &msg.body {
-        Body::Request(r) => r.name(),
+/// The message's type name: `GetDataRequest`, `GetDataReply`, `NodeDataChanged`, `stat`…;
+/// a request with an opcode this decoder does not know is `Unknown(<opcode>)`.
+pub fn type_name<'a>(msg: &'a Message<'_>) -> std::borrow::Cow<'a, str> {
+    use std::borrow::Cow;
+    Cow::Borrowed(match &msg.body {
+        Body::Request(r) => match r.op {
+            crate::zk::OpCode::Unknown(op) => return Cow::Owned(format!("Unknown({op})")),
+            _ => r.name(),
+        },
         Body::Reply(r) => r.name(),
         Body::Event(e) => e.type_name(),
         Body::FourLetter(f) => f.command_str(),
-    }
+    })
 }
 
 /// The path a message concerns: the request's (first sub-operation's for multi), the paired

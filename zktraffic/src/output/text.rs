@@ -93,7 +93,7 @@ impl<W: Write> TextPrinter<W> {
     }
 
     fn line(&mut self, msg: &Message<'_>, arrow: bool) -> String {
-        let mut s = String::from(self.color(&msg.conn));
+        let mut s = String::from(self.color(msg.conn));
         if arrow {
             s.push_str(ARROW);
         }
@@ -141,11 +141,11 @@ impl<W: Write> MessageSink for TextPrinter<W> {
                         self.release(&c, None);
                     }
                 }
-                self.held.entry(msg.conn).or_default().push_back((r.xid, line));
+                self.held.entry(*msg.conn).or_default().push_back((r.xid, line));
                 self.held_lines += 1;
             }
             Body::Reply(r) if !self.options.unpaired => {
-                let paired = r.request.is_some() && self.release(&msg.conn, Some(r.xid));
+                let paired = r.request.is_some() && self.release(msg.conn, Some(r.xid));
                 let line = self.line(msg, paired);
                 self.write(&line);
             }
@@ -172,6 +172,7 @@ pub fn describe(s: &mut String, msg: &Message<'_>, show_secrets: bool) {
     let client = msg.conn.client;
     let server = msg.conn.server;
     let name = super::type_name(msg);
+    let name = name.as_ref();
     let _ = match &msg.body {
         Body::Request(r) => describe_request(s, r, name, msg.size, &client, &server, show_secrets),
         Body::Reply(r) => {

@@ -8,7 +8,7 @@ use super::cursor::{Cursor, DecodeError};
 use super::error::ErrorCode;
 use super::message::{
     Acl, ConnectRequest, ConnectResponse, CreateMode, CreateRequest, MultiOp, MultiResult,
-    ReplyRecord, RequestRecord, SetWatches, Stat, WatchEvent,
+    ReplyRecord, RequestRecord, STAT_LEN, SetWatches, Stat, WatchEvent,
 };
 use super::opcode::OpCode;
 
@@ -96,21 +96,14 @@ fn count_strings(c: &mut Cursor<'_>) -> Result<usize, DecodeError> {
     Ok(n)
 }
 
-/// Reads a Stat (68 bytes).
-pub fn stat(c: &mut Cursor<'_>) -> Result<Stat, DecodeError> {
-    Ok(Stat {
-        czxid: c.i64()?,
-        mzxid: c.i64()?,
-        ctime: c.i64()?,
-        mtime: c.i64()?,
-        version: c.i32()?,
-        cversion: c.i32()?,
-        aversion: c.i32()?,
-        ephemeral_owner: c.i64()?,
-        data_length: c.i32()?,
-        num_children: c.i32()?,
-        pzxid: c.i64()?,
-    })
+/// Takes a Stat (68 bytes), undecoded.
+pub fn stat<'a>(c: &mut Cursor<'a>) -> Result<Stat<'a>, DecodeError> {
+    let bytes = c.bytes(STAT_LEN)?;
+    let raw: &[u8; STAT_LEN] = bytes.try_into().map_err(|_| DecodeError::InvalidValue {
+        what: "stat length",
+        value: bytes.len() as i64,
+    })?;
+    Ok(Stat(raw))
 }
 
 fn create<'a>(op: OpCode, c: &mut Cursor<'a>) -> Result<CreateRequest<'a>, DecodeError> {

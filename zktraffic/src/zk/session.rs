@@ -112,7 +112,7 @@ impl Session {
                     stats.protocol.four_letter_words += 1;
                     sink.message(&Message {
                         ts: last_ts,
-                        conn: *conn,
+                        conn,
                         size: response_len.min(u32::MAX as u64) as u32,
                         body: Body::FourLetter(FourLetterWord { command, response_len }),
                     });
@@ -227,11 +227,8 @@ impl<K: MessageSink> Side<'_, K> {
             match records::connect_request(body) {
                 Ok(c) if c.protocol_version == 0 => {
                     *self.kind = ConnKind::ZooKeeper;
-                    let req =
-                        Request { xid: 0, op: OpCode::Connect, record: RequestRecord::Connect(c) };
-                    self.remember(&req, ts);
-                    self.stats.requests += 1;
-                    self.emit(&Message { ts, conn: *self.conn, size, body: Body::Request(req) });
+                    let record = RequestRecord::Connect(c);
+                    self.emit_request(ts, size, 0, OpCode::Connect, record);
                     return StreamKind::Framed;
                 }
                 Ok(_) => {
@@ -253,18 +250,29 @@ impl<K: MessageSink> Side<'_, K> {
             self.stats.malformed_records += 1;
             RequestRecord::Unknown { body_len: body.len() - REQUEST_HEADER }
         });
-        let req = Request { xid, op, record };
-        self.remember(&req, ts);
-        self.stats.requests += 1;
-        self.emit(&Message { ts, conn: *self.conn, size, body: Body::Request(req) });
+        self.emit_request(ts, size, xid, op, record);
         StreamKind::Framed
     }
 
-    fn remember(&mut self, req: &Request<'_>, ts: Timestamp) {
-        let cap = self.cfg.max_pending;
-        if !self.pending.push(req.xid, req.op, req.name(), ts, req.path(), cap) {
+    /// Remembers a request for pairing and hands it to the sink. The message is built in
+    /// place, once: copying a built request into a message showed as store-forwarding stalls.
+    fn emit_request(
+        &mut self,
+        ts: Timestamp,
+        size: u32,
+        xid: i32,
+        op: OpCode,
+        record: RequestRecord<'_>,
+    ) {
+        let msg =
+            Message { ts, conn: self.conn, size, body: Body::Request(Request { xid, op, record }) };
+        if let Body::Request(req) = &msg.body
+            && !self.pending.push(xid, op, req.name(), ts, req.path(), self.cfg.max_pending)
+        {
             self.stats.pending_cap_hits += 1;
         }
+        self.stats.requests += 1;
+        self.emit(&msg);
     }
 
     /// A server → client frame.
@@ -293,7 +301,7 @@ impl<K: MessageSink> Side<'_, K> {
             match records::watch_event(zxid, &mut c) {
                 Ok(event) => {
                     self.stats.events += 1;
-                    self.emit(&Message { ts, conn: *self.conn, size, body: Body::Event(event) });
+                    self.emit(&Message { ts, conn: self.conn, size, body: Body::Event(event) });
                 }
                 Err(_) => self.stats.malformed_records += 1,
             }
@@ -335,7 +343,7 @@ impl<K: MessageSink> Side<'_, K> {
             path: p.path(),
         });
         let body = Body::Reply(Reply { xid, zxid, err, request, record });
-        self.emit(&Message { ts, conn: *self.conn, size, body });
+        self.emit(&Message { ts, conn: self.conn, size, body });
         if let Some(p) = taken.request {
             self.pending.recycle(p);
         }
@@ -386,13 +394,18 @@ fn request_header_ok(header: &[u8]) -> bool {
     let mut c = Cursor::new(header);
     let (Ok(xid), Ok(op)) = (c.i32(), c.i32()) else { return false };
     let op = OpCode::from_wire(op);
-    let xid_fits = match op {
+    (op.is_client_request() && xid_fits(op, xid)) || xid == 0
+}
+
+/// Whether a client would send `op` with `xid`: pings and auth have their fixed xids, the C
+/// client's setWatches may use −8, everything else a positive xid.
+fn xid_fits(op: OpCode, xid: i32) -> bool {
+    match op {
         OpCode::Ping => xid == -2,
         OpCode::Auth => xid == -4,
         OpCode::SetWatches => xid == -8 || xid > 0,
         _ => xid > 0,
-    };
-    (op.is_client_request() && xid_fits) || xid == 0
+    }
 }
 
 /// A ReplyHeader that could start a real reply.
@@ -421,15 +434,9 @@ fn request_candidate(bytes: &[u8], max: usize) -> Candidate {
     let mut c = Cursor::new(body);
     let (Ok(xid), Ok(op)) = (c.i32(), c.i32()) else { return Candidate::No };
     let op = OpCode::from_wire(op);
-    let xid_fits = match op {
-        OpCode::Ping => xid == -2,
-        OpCode::Auth => xid == -4,
-        OpCode::SetWatches => xid == -8 || xid > 0,
-        _ => xid > 0,
-    };
     verdict(
         op.is_client_request()
-            && xid_fits
+            && xid_fits(op, xid)
             && records::request(op, &mut c).is_ok()
             && c.finish().is_ok(),
     )

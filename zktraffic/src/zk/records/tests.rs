@@ -277,7 +277,7 @@ fn reply_records() {
     for op in [OpCode::Create2, OpCode::CreateContainer, OpCode::CreateTtl] {
         let r = rep(op, f.clone().string("/a-0000000001").stat(9));
         assert!(
-            matches!(r, ReplyRecord::Path { path: "/a-0000000001", stat: Some(s) } if s.mzxid == 9)
+            matches!(r, ReplyRecord::Path { path: "/a-0000000001", stat: Some(s) } if s.mzxid() == 9)
         );
     }
     assert!(matches!(
@@ -285,7 +285,7 @@ fn reply_records() {
         ReplyRecord::Path { path: "/", .. }
     ));
     for op in [OpCode::Exists, OpCode::SetData, OpCode::SetAcl, OpCode::Check] {
-        assert!(matches!(rep(op, f.clone().stat(4)), ReplyRecord::Stat(s) if s.version == 1));
+        assert!(matches!(rep(op, f.clone().stat(4)), ReplyRecord::Stat(s) if s.version() == 1));
     }
     for op in [OpCode::GetData, OpCode::Reconfig] {
         let r = rep(op, f.clone().buffer(Some(&[0; 300])).stat(1));
@@ -355,4 +355,28 @@ fn hostile_lengths_fail_cleanly() {
     for end in 12..f.len() {
         assert!(request(OpCode::Multi, &mut Cursor::new(&f[12..end])).is_err(), "prefix {end}");
     }
+}
+
+#[test]
+fn stat_fields_are_read_at_their_offsets() {
+    let f = FrameWriter::new()
+        .i64(1)
+        .i64(2)
+        .i64(3)
+        .i64(4)
+        .i32(5)
+        .i32(6)
+        .i32(7)
+        .i64(8)
+        .i32(9)
+        .i32(10)
+        .i64(11)
+        .finish();
+    let s = stat(&mut Cursor::new(&f[4..])).unwrap();
+    assert_eq!(
+        (s.czxid(), s.mzxid(), s.ctime(), s.mtime(), s.version(), s.cversion(), s.aversion()),
+        (1, 2, 3, 4, 5, 6, 7)
+    );
+    assert_eq!((s.ephemeral_owner(), s.data_length(), s.num_children(), s.pzxid()), (8, 9, 10, 11));
+    assert!(stat(&mut Cursor::new(&f[4..70])).is_err());
 }

@@ -35,7 +35,7 @@ fn seen(m: &Message<'_>) -> Seen {
         Body::FourLetter(f) => (0, None, None, Some(f.response_len)),
     };
     Seen {
-        name: crate::output::type_name(m).to_owned(),
+        name: crate::output::type_name(m).into_owned(),
         xid,
         path: crate::output::path(m).map(str::to_owned),
         error,
@@ -513,4 +513,14 @@ proptest! {
         // end with bytes that look like the start of a frame that swallows the first one).
         prop_assert!(c.decoder.sink.len() + 1 >= paths.len(), "{} of {}", c.decoder.sink.len(), paths.len());
     }
+}
+
+#[test]
+fn unknown_opcodes_are_reported_with_their_number() {
+    let mut c = Conv::new(true);
+    c.handshake();
+    c.req(&request(3, OpCode::Unknown(503)).raw(&[1, 2, 3]).finish());
+    c.rep(&ok(3).raw(&[9; 5]).finish());
+    assert_eq!(c.names(), ["ConnectRequest", "ConnectReply", "Unknown(503)", "UnknownReply"]);
+    assert_eq!(c.decoder.sink[3].request.as_deref(), Some("UnknownRequest"));
 }
