@@ -277,6 +277,12 @@ fn xdp_run(pair: &VethPair, server: &ZkServer, dir: &Path, offloads: bool) {
     assert!(d.is_empty(), "{tag}: events at the client's end:\n{}", d.join("\n"));
     let d = diff(&errors_by_name(&got.replies), &errors_by_name(&want.replies));
     assert!(d.is_empty(), "{tag}: reply errors at the client's end:\n{}", d.join("\n"));
+    eprintln!(
+        "{tag} at the client's end: decoded exactly {} replies by error {:?}, {} events",
+        got.replies.values().sum::<usize>(),
+        errors_by_name(&got.replies),
+        got.events.values().sum::<usize>()
+    );
     let offline = summary_of_pcap(&pcap);
     for name in ["gaps", "lost_bytes", "truncated_segments"] {
         assert_eq!(offline["counters"]["tcp"][name], 0, "{tag}: tcp.{name} in {offline}");
