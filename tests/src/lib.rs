@@ -66,3 +66,9 @@ pub fn with<'a>(msgs: &'a [Value], field: &str, value: &str) -> Vec<&'a Value> {
 pub fn count(msgs: &[Value], kind: &str) -> usize {
     with(msgs, "type", kind).len()
 }
+
+pub mod agent;
+pub mod decoded;
+pub mod netns;
+pub mod workload;
+pub mod zookeeper;

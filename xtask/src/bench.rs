@@ -61,6 +61,22 @@ pub enum Bench {
         #[arg(long)]
         keep: bool,
     },
+    /// Drive a real ZooKeeper server (in a network namespace, through a veth pair) as fast as it
+    /// goes while the agent captures; compare with tcpdump. Needs root and the zookeeper package.
+    Live {
+        /// Requests sent in total (each has its reply; handshakes and closes come on top).
+        #[arg(long, default_value_t = 1_000_000)]
+        requests: usize,
+        /// Concurrent connections.
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+        /// Requests in flight per connection.
+        #[arg(long, default_value_t = 64)]
+        depth: usize,
+        /// TCP segmentation/receive offloads on the veth pair.
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        offloads: bool,
+    },
 }
 
 /// CPU and memory of one child process.
@@ -125,7 +141,35 @@ pub fn run(which: Bench) -> Result<()> {
                 keep,
             })
         }
+        Bench::Live { requests, connections, depth, offloads } => {
+            live(requests, connections, depth, offloads)
+        }
     }
+}
+
+/// `bench live`: builds the agent and the load generator (`tests/src/bin/zk-live-bench.rs`,
+/// which sets up the namespaces, the server, the agent and tcpdump, and measures them with
+/// wait4), then runs the latter as root.
+fn live(requests: usize, connections: usize, depth: usize, offloads: bool) -> Result<()> {
+    // Two builds: together, cargo would unify their dependencies' features and build another
+    // zktraffic than `cargo xtask build` does.
+    util::cargo_build(true)?;
+    util::cargo(&["build", "--release", "-p", "zktraffic-tests", "--bin", "zk-live-bench"])?;
+    let bench = util::binary_path(true).with_file_name("zk-live-bench");
+    let mut cmd = if util::is_root() {
+        Command::new(&bench)
+    } else {
+        let mut c = Command::new("sudo");
+        c.arg("-E").arg(&bench);
+        c
+    };
+    cmd.arg("--zktraffic")
+        .arg(util::binary_path(true))
+        .args(["--requests", &requests.to_string()])
+        .args(["--connections", &connections.to_string()])
+        .args(["--depth", &depth.to_string()])
+        .args(["--offloads", if offloads { "on" } else { "off" }]);
+    util::run_checked(&mut cmd)
 }
 
 /// Writes a synthetic capture; returns how many messages it holds.
