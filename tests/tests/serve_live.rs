@@ -1,0 +1,99 @@
+//! The stats daemon on live traffic: a real ZooKeeper server and `zkCli.sh` on the loopback of
+//! a fresh network namespace, `zktraffic --iface lo` (the bare daemon form) capturing with its
+//! kernel programs, and its HTTP endpoints read from inside the namespace.
+//!
+//! Needs root and the Debian `zookeeper` package (skips loudly otherwise, as the other live
+//! tests). No timing assertion: the endpoints are polled until the workload shows, with a
+//! generous bound only to fail instead of hanging.
+
+mod serve_support;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use serve_support::{at, get};
+use zktraffic_tests::agent::binary;
+use zktraffic_tests::netns::{NetNs, privileged, skip};
+use zktraffic_tests::zookeeper::{self, ZkServer, zkcli};
+
+/// Polls `path` inside `ns` until `done` accepts the JSON (or two minutes pass).
+fn poll(
+    ns: &NetNs,
+    http: SocketAddr,
+    path: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let start = Instant::now();
+    loop {
+        let got = ns.enter(|| std::net::TcpStream::connect(http).ok().map(|_| get(http, path)));
+        if let Some((200, body)) = got
+            && let Ok(v) = serde_json::from_str::<serde_json::Value>(&body)
+            && (done(&v) || start.elapsed() > Duration::from_secs(120))
+        {
+            return v;
+        }
+        assert!(start.elapsed() < Duration::from_secs(120), "{path} never answered");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The daemon process, killed if the test fails before stopping it.
+struct Daemon(std::process::Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn live_daemon_counts_a_real_server() {
+    if !privileged("live_daemon_counts_a_real_server") {
+        return;
+    }
+    if !zookeeper::installed() {
+        skip(
+            "live_daemon_counts_a_real_server",
+            "the `zookeeper` package is missing; run `cargo xtask setup`",
+        );
+        return;
+    }
+    let ns = NetNs::new("serve");
+    let addr: SocketAddr = "127.0.0.1:2181".parse().expect("address");
+    let _server = ZkServer::start(&ns, addr, "serve");
+    let http: SocketAddr = "127.0.0.1:7070".parse().expect("address");
+    let bin = binary().to_string_lossy().into_owned();
+    let mut daemon = Daemon(
+        ns.command(&bin)
+            .args(["--iface", "lo", "--attach", "tc", "--http-addr", &http.to_string()])
+            .spawn()
+            .expect("start the daemon"),
+    );
+    let info = poll(&ns, http, "/json/info", |v| v["capture"]["source"]["mode"] == "live");
+    assert_eq!(info["capture"]["source"]["interface"], "lo", "{info}");
+    // zkCli.sh exits with an error after a failed command, so no NoNode here (the error
+    // endpoint is checked on captures with known errors).
+    zkcli(&ns, addr, &["create /serve x", "get -w /serve", "set /serve y"]);
+    let paths = poll(&ns, http, "/json/paths?scope=cumulative", |v| {
+        v.get("SetDataRequest/serve").is_some() && v.get("NodeDataChanged/serve").is_some()
+    });
+    assert_eq!(at(&paths, "CreateRequest/serve"), 1, "{paths}");
+    assert_eq!(at(&paths, "SetDataRequest/serve"), 1, "{paths}");
+    assert_eq!(at(&paths, "GetDataRequest/serve"), 1, "{paths}");
+    assert_eq!(at(&paths, "watches/serve"), 1, "{paths}");
+    assert_eq!(at(&paths, "NodeDataChanged/serve"), 1, "{paths}");
+    let errors =
+        poll(&ns, http, "/json/errors?scope=cumulative", |v| v["replies"].as_u64() >= Some(4));
+    assert_eq!(errors["errors"], 0, "{errors}");
+    let latency = poll(&ns, http, "/json/latency?scope=cumulative", |v| {
+        v["by_type"]["SetDataRequest"]["count"] == 1
+    });
+    assert!(latency["by_type"]["SetDataRequest"]["max_us"].as_f64() > Some(0.0), "{latency}");
+    let (status, _) = ns.enter(|| get(http, "/healthz"));
+    assert_eq!(status, 200);
+    // SIGTERM: a graceful stop.
+    ns.exec(&["kill", "-TERM", &daemon.0.id().to_string()]);
+    let status = daemon.0.wait().expect("wait for the daemon");
+    assert!(status.success(), "daemon exit: {status}");
+}
