@@ -40,7 +40,10 @@ pub fn conformance(name: &str) -> Option<PathBuf> {
 pub fn dump(pcap: &Path, args: &[&str]) -> (String, DumpOutcome) {
     let mut argv = vec!["zktraffic", "dump", "--pcap", pcap.to_str().expect("utf-8 path")];
     argv.extend_from_slice(args);
-    let Command::Dump(a) = Cli::try_parse_from(argv).expect("valid arguments").command;
+    let Command::Dump(a) = Cli::try_parse_from(argv).expect("valid arguments").into_command()
+    else {
+        panic!("not a dump command");
+    };
     let mut out = Vec::new();
     let outcome = dump::run_offline(&a, &mut out, TimeFormatter::utc()).expect("dump succeeds");
     (String::from_utf8(out).expect("utf-8 output"), outcome)

@@ -10,6 +10,8 @@ use clap::Subcommand;
 
 use crate::util;
 
+mod serve;
+
 /// The available benchmarks.
 #[derive(Subcommand)]
 pub enum Bench {
@@ -27,6 +29,34 @@ pub enum Bench {
         /// Segment size (65483 models loopback/GSO, 1448 an Ethernet MSS).
         #[arg(long, default_value_t = 1448)]
         mss: usize,
+        /// Keep the generated captures in target/bench.
+        #[arg(long)]
+        keep: bool,
+    },
+    /// Replay the decode capture into the stats daemon while pollers hit every endpoint;
+    /// then peak memory on a capture with many distinct paths and clients.
+    Serve {
+        /// Request/reply pairs in the large capture.
+        #[arg(long, default_value_t = 2_000_000)]
+        requests: usize,
+        /// Concurrent connections.
+        #[arg(long, default_value_t = 200)]
+        connections: usize,
+        /// Requests in flight per connection.
+        #[arg(long, default_value_t = 64)]
+        depth: usize,
+        /// Segment size.
+        #[arg(long, default_value_t = 1448)]
+        mss: usize,
+        /// HTTP pollers looping over every endpoint.
+        #[arg(long, default_value_t = 2)]
+        pollers: usize,
+        /// Distinct paths in the cardinality capture.
+        #[arg(long, default_value_t = 100_000)]
+        paths: usize,
+        /// Distinct clients in the cardinality capture.
+        #[arg(long, default_value_t = 10_000)]
+        clients: usize,
         /// Keep the generated captures in target/bench.
         #[arg(long)]
         keep: bool,
@@ -98,6 +128,18 @@ pub fn run(which: Bench) -> Result<()> {
     match which {
         Bench::Decode { requests, connections, depth, mss, keep } => {
             decode(requests, connections, depth, mss, keep)
+        }
+        Bench::Serve { requests, connections, depth, mss, pollers, paths, clients, keep } => {
+            serve::run(&serve::Params {
+                requests,
+                connections,
+                depth,
+                mss,
+                pollers,
+                paths,
+                clients,
+                keep,
+            })
         }
         Bench::Live { requests, connections, depth, offloads } => {
             live(requests, connections, depth, offloads)

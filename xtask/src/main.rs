@@ -43,7 +43,7 @@ enum Task {
         #[arg(last = true)]
         args: Vec<String>,
     },
-    /// Run a benchmark: `decode`, `live`.
+    /// Run a benchmark: `decode`, `serve`, `live`.
     Bench {
         #[command(subcommand)]
         which: bench::Bench,

@@ -1,10 +1,13 @@
 //! The kernel → user ring-buffer record layout.
 //!
 //! Every kept TCP segment becomes one or more ring records. A record is a [`RecordHeader`]
-//! followed by a fixed-size data area: [`SMALL_CHUNK`] bytes for the tail of a segment that fits
-//! (most ZooKeeper messages, and payload-less segments), [`BIG_CHUNK`] bytes otherwise. The verifier only accepts ring
-//! reservations of constant size, hence the two fixed tiers instead of exact lengths; user space
-//! tells them apart by the record length and reads `chunk_len` bytes of data.
+//! followed by a fixed-size data area of one of four tiers: none for a segment without payload
+//! (SYN, FIN, pure ACK: reassembly needs their sequence and acknowledgement numbers),
+//! [`SMALL_CHUNK`] bytes (most ZooKeeper messages), [`MID_CHUNK`] bytes (an MTU-sized segment)
+//! and [`BIG_CHUNK`] bytes (GSO/GRO segments, taken in pieces). A segment's last record uses the
+//! smallest tier its tail fits. The verifier only accepts ring reservations of constant size,
+//! hence fixed tiers instead of exact lengths; user space tells them apart by the record length
+//! and reads `chunk_len` bytes of data.
 //!
 //! A segment whose payload needs several records is sent as consecutive chunks from the same CPU
 //! (chunk 0 first); records of other CPUs may interleave. All chunks of a segment carry the same
@@ -15,25 +18,43 @@
 //! network-order bytes (IPv4 in the first 4 bytes, the rest zero).
 
 /// Largest payload copied per segment; longer payloads are cut and marked [`rec_flags::TRUNCATED`].
-pub const MAX_CAPTURE: u32 = 64 * 1024;
+///
+/// 256 KiB: loopback does BIG TCP (`tso_max_size` 512 KiB; segments a little above 64 KiB are
+/// common there), GRO on veth and NICs stays at 64 KiB. The loader may set a lower limit.
+pub const MAX_CAPTURE: u32 = 256 * 1024;
 /// Data bytes of a large record.
-pub const BIG_CHUNK: usize = 4096;
+pub const BIG_CHUNK: usize = 16 * 1024;
+/// Data bytes of a medium record (an MTU-1500 segment fits).
+pub const MID_CHUNK: usize = 2048;
+/// Data bytes of a tiny record (a ZooKeeper ping, a short reply).
+pub const TINY_CHUNK: usize = 64;
 /// Data bytes of a small record. Powers of two let the kernel bound copy lengths with a mask.
 pub const SMALL_CHUNK: usize = 256;
 /// Most records one segment can take.
 pub const MAX_CHUNKS: u32 = MAX_CAPTURE / BIG_CHUNK as u32;
 
 /// Default ring-buffer size in bytes.
+///
+/// Cost note: each record is written into ring memory last touched one ring-wrap earlier, so
+/// with a ring larger than the caches every record starts with cache misses, exposed by the
+/// atomic commit. On the 2-vCPU test VM the measured difference between 256 KiB and 16 MiB
+/// rings was within the noise once small records became 152 bytes (64-byte tier); before that
+/// it was up to 200 ns per packet. Smaller rings absorb shorter user-space stalls.
 pub const DEFAULT_RING_BYTES: u32 = 16 * 1024 * 1024;
 
 /// Name of the ring-buffer map.
 pub const MAP_EVENTS: &str = "EVENTS";
 /// Name of the per-CPU counter map.
 pub const MAP_STATS: &str = "STATS";
-/// Name of the port filter map (`HashMap<u16, u8>`, port in host byte order → 1).
-pub const MAP_PORTS: &str = "PORTS";
-/// Most ports the filter map holds.
+/// Name of the kernel global listing the ports to keep (`[u16; MAX_PORTS]`, host byte order),
+/// set before load.
+pub const GLOBAL_PORT_LIST: &str = "PORT_LIST";
+/// Name of the kernel global saying how many entries of the port list are used (`u32`).
+pub const GLOBAL_PORT_COUNT: &str = "PORT_COUNT";
+/// Most ports the configuration may name.
 pub const MAX_PORTS: u32 = 64;
+/// Name of the kernel global holding the per-segment capture limit (`u32`, ≤ [`MAX_CAPTURE`]).
+pub const GLOBAL_CAPTURE_LIMIT: &str = "CAPTURE_LIMIT";
 
 /// Program names, as user space looks them up.
 pub mod programs {
@@ -43,6 +64,9 @@ pub mod programs {
     pub const TC_EGRESS: &str = "zk_tc_egress";
     /// XDP program.
     pub const XDP: &str = "zk_xdp";
+    /// An empty TC classifier: the baseline of run-time measurements (never attached by the
+    /// capture).
+    pub const TC_PASS: &str = "zk_tc_pass";
 }
 
 /// Where a record was captured ([`RecordHeader::hook`]).
@@ -57,13 +81,17 @@ pub mod hook {
 
 /// Bits of [`RecordHeader::rec_flags`].
 pub mod rec_flags {
-    /// The payload was longer than [`super::MAX_CAPTURE`]; only `captured_len` bytes follow.
+    /// The payload was longer than the capture limit (at most [`super::MAX_CAPTURE`]); only
+    /// `captured_len` bytes follow.
     pub const TRUNCATED: u8 = 0x01;
     /// This is the segment's last record.
     pub const LAST: u8 = 0x02;
 }
 
-/// Indices of the per-CPU counters in the `STATS` map.
+/// The per-CPU counters: the `STATS` map's only value, indexed by [`stat`].
+pub type Stats = [u64; stat::COUNT as usize];
+
+/// Indices of the per-CPU counters in the `STATS` map's value.
 pub mod stat {
     /// TCP/IP packets looked at (any port).
     pub const SEEN: u32 = 0;
@@ -73,7 +101,7 @@ pub mod stat {
     pub const BYTES_KEPT: u32 = 2;
     /// Segments (or segment tails) lost because the ring buffer was full.
     pub const RING_FULL: u32 = 3;
-    /// Segments whose payload exceeded [`super::MAX_CAPTURE`].
+    /// Segments whose payload exceeded the capture limit (at most [`super::MAX_CAPTURE`]).
     pub const TRUNCATED: u32 = 4;
     /// Packets whose headers could not be parsed (cut short, bad lengths).
     pub const PARSE_FAILED: u32 = 5;
@@ -138,16 +166,23 @@ pub struct Record<const N: usize> {
     pub data: [u8; N],
 }
 
+/// Size of a header-only record (a segment without payload).
+pub const HEADER_RECORD: usize = core::mem::size_of::<Record<0>>();
 /// Size of a small record in the ring.
 pub const SMALL_RECORD: usize = core::mem::size_of::<Record<SMALL_CHUNK>>();
+/// Size of a medium record in the ring.
+pub const MID_RECORD: usize = core::mem::size_of::<Record<MID_CHUNK>>();
 /// Size of a big record in the ring.
 pub const BIG_RECORD: usize = core::mem::size_of::<Record<BIG_CHUNK>>();
 
 const _: () = assert!(core::mem::size_of::<RecordHeader>() == 80);
-const _: () = assert!(SMALL_RECORD == 336 && BIG_RECORD == 4176);
-const _: () = assert!(SMALL_CHUNK.is_power_of_two() && SMALL_CHUNK < BIG_CHUNK);
+const _: () = assert!(HEADER_RECORD == 80 && SMALL_RECORD == 336);
+const _: () = assert!(MID_RECORD == 2128 && BIG_RECORD == 16_464);
+const _: () = assert!(SMALL_CHUNK.is_power_of_two() && SMALL_CHUNK < MID_CHUNK);
+const _: () = assert!(MID_CHUNK.is_power_of_two() && MID_CHUNK < BIG_CHUNK);
 const _: () = assert!(MAX_CHUNKS as usize * BIG_CHUNK == MAX_CAPTURE as usize);
-const _: () = assert!(BIG_CHUNK.is_power_of_two() && MAX_CHUNKS < 256);
+const _: () = assert!(BIG_CHUNK.is_power_of_two() && BIG_CHUNK <= u16::MAX as usize);
+const _: () = assert!(MAX_CHUNKS < 256);
 
 impl RecordHeader {
     /// Parses a header from the start of a ring record (no alignment assumed).

@@ -13,8 +13,11 @@
 pub mod capture;
 pub mod cli;
 pub mod dump;
+pub mod http;
 pub mod output;
 pub mod pipeline;
+pub mod serve;
+pub mod stats;
 pub mod synth;
 pub mod tcp;
 pub mod timestamp;

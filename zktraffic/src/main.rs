@@ -6,9 +6,11 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use zktraffic::cli::dump::DumpArgs;
+use zktraffic::cli::serve::ServeArgs;
 use zktraffic::cli::{Cli, Command};
 use zktraffic::dump::{DumpError, DumpOutcome};
 use zktraffic::output::time_format::TimeFormatter;
+use zktraffic::serve::{Daemon, PcapSource, SegmentSource, SourceError};
 
 fn main() -> ExitCode {
     // The local offset must be read before any thread exists (see TimeFormatter::local_offset).
@@ -25,8 +27,9 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli, local: TimeFormatter) -> anyhow::Result<()> {
-    match cli.command {
+    match cli.into_command() {
         Command::Dump(args) => dump(&args, local),
+        Command::Serve(args) => serve(&args),
     }
 }
 
@@ -86,4 +89,38 @@ async fn shutdown_signal() {
         // Without signal handlers, the default disposition still stops the process.
         _ => std::future::pending().await,
     }
+}
+
+/// Runs the stats daemon until SIGINT/SIGTERM.
+fn serve(args: &ServeArgs) -> anyhow::Result<()> {
+    let source: Box<dyn SegmentSource> = match (&args.pcap, &args.iface) {
+        (Some(pcap), _) => Box::new(
+            PcapSource::open(pcap).with_context(|| format!("cannot replay {}", pcap.display()))?,
+        ),
+        (None, Some(iface)) => live_source(args, iface)?,
+        (None, None) => anyhow::bail!(
+            "nothing to capture: give --iface IFACE (live) or --pcap FILE (replay), or use a \
+             subcommand (see --help)"
+        ),
+    };
+    let mut daemon = Daemon::start(args.config(), source)?;
+    eprintln!("zktraffic: serving on http://{}/", daemon.addr());
+    if args.exit_when_done {
+        daemon.wait_capture();
+        println!("{}", daemon.snapshot().replay_summary());
+        daemon.shutdown();
+        return Ok(());
+    }
+    daemon.wait();
+    Ok(())
+}
+
+#[cfg(feature = "ebpf")]
+fn live_source(args: &ServeArgs, iface: &str) -> Result<Box<dyn SegmentSource>, SourceError> {
+    zktraffic::serve::open_live(args.live_config(iface))
+}
+
+#[cfg(not(feature = "ebpf"))]
+fn live_source(_args: &ServeArgs, iface: &str) -> Result<Box<dyn SegmentSource>, SourceError> {
+    Err(SourceError::LiveUnavailable { iface: iface.to_owned() })
 }

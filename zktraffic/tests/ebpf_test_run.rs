@@ -170,6 +170,10 @@ fn syn_padding_and_malformed_headers() {
     // A SYN: no payload, still delivered (reassembly needs it).
     let got = run(&mut cap, Hook::TcIngress, &frame(&[], V4, &Tcp { flags: SYN, ..tcp(b"") }));
     assert_eq!((got.len(), got[0].flags, got[0].payload.len(), got[0].wire_len), (1, SYN, 0, 0));
+    assert_eq!((got[0].seq, got[0].ack), (1000, 2000));
+    // A pure ACK too (peer-ACK gap detection), as a header-only record.
+    let got = run(&mut cap, Hook::Xdp, &frame(&[], V4, &Tcp { flags: ACK, ..tcp(b"") }));
+    assert_eq!((got.len(), got[0].flags, got[0].payload.len(), got[0].ack), (1, ACK, 0, 2000));
     // Ethernet padding after a 2-byte payload is not payload: IP's total length says so.
     let mut padded = frame(&[], V4, &tcp(b"ok"));
     padded.resize(60, 0xee);
@@ -182,7 +186,8 @@ fn syn_padding_and_malformed_headers() {
     let mut bad_doff = frame(&[], V4, &tcp(b"x"));
     bad_doff[14 + 20 + 12] = 0xf0;
     assert!(run(&mut cap, Hook::Xdp, &bad_doff).is_empty());
-    assert_eq!(cap.kernel_stats().parse_failures, 2);
+    let s = cap.kernel_stats();
+    assert_eq!((s.parse_failures, s.segments_kept, s.bytes_kept), (2, 3, 2));
 }
 
 #[test]
@@ -209,19 +214,48 @@ fn payload_larger_than_one_record_arrives_complete() {
 }
 
 #[test]
-fn payload_over_64k_is_truncated_and_marked() {
-    if !privileged("payload_over_64k_is_truncated_and_marked") {
+fn payload_over_64k_on_xdp_is_truncated_and_marked() {
+    if !privileged("payload_over_64k_on_xdp_is_truncated_and_marked") {
         return;
     }
+    // bpf_xdp_load_bytes refuses offsets above 0xffff, so XDP copies at most 64 KiB (TC copies
+    // up to MAX_CAPTURE; BPF_PROG_TEST_RUN cannot build such an skb, the live test on lo can).
     let mut cap = load();
     let p = pattern(66_000);
     let got = run(&mut cap, Hook::Xdp, &frame(&[], V4, &tcp(&p)));
-    assert_eq!(got.len(), 1);
+    assert_eq!(got.len(), 1, "{:?} {:?}", cap.kernel_stats(), cap.reader_stats());
     assert_eq!(got[0].wire_len, 66_000);
     assert_eq!(got[0].payload.len(), 65_536);
     assert!(got[0].payload == p[..65_536]);
     let s: KernelStats = cap.kernel_stats();
-    assert_eq!((s.truncated, s.segments_kept, s.bytes_kept, s.records), (1, 1, 65_536, 16));
+    // Four 16 KiB records.
+    assert_eq!((s.truncated, s.segments_kept, s.bytes_kept, s.records), (1, 1, 65_536, 4));
+    assert_eq!(s.load_failures, 0);
+}
+
+#[test]
+fn payload_over_the_limit_is_truncated_and_marked() {
+    if !privileged("payload_over_the_limit_is_truncated_and_marked") {
+        return;
+    }
+    // A capture limit below MAX_CAPTURE (BPF_PROG_TEST_RUN frames stay below it).
+    let cfg = LiveCaptureConfig { ports: vec![2181], capture_limit: 3000, ..Default::default() };
+    let mut cap = LiveCapture::load_unattached(&cfg).expect("load");
+    let p = pattern(3500);
+    let got = run(&mut cap, Hook::TcIngress, &frame(&[], V4, &tcp(&p)));
+    assert_eq!((got.len(), got[0].wire_len), (1, 3500));
+    assert!(got[0].payload == p[..3000]);
+    let s: KernelStats = cap.kernel_stats();
+    assert_eq!((s.truncated, s.bytes_kept, s.records), (1, 3000, 1));
+    let p = pattern(40_000);
+    let got = run(&mut cap, Hook::Xdp, &frame(&[], V4, &tcp(&p)));
+    assert_eq!((got.len(), got[0].wire_len), (1, 40_000));
+    assert!(got[0].payload == p[..3000]);
+    // Out-of-range limits are refused.
+    for bad in [0, zktraffic_common::record::MAX_CAPTURE + 1] {
+        let cfg = LiveCaptureConfig { capture_limit: bad, ..Default::default() };
+        assert!(LiveCapture::load_unattached(&cfg).is_err(), "limit {bad}");
+    }
 }
 
 #[test]
@@ -233,12 +267,12 @@ fn full_ring_drops_are_counted() {
     let cfg = LiveCaptureConfig { ring_bytes: 4096, ..Default::default() };
     let mut cap = LiveCapture::load_unattached(&cfg).expect("load");
     let f = frame(&[], V4, &tcp(b"fill"));
-    for _ in 0..20 {
+    for _ in 0..60 {
         cap.test_run(Hook::TcIngress, &f).expect("test_run");
     }
     let s = cap.kernel_stats();
     assert!(s.ring_full_drops > 0, "{s:?}");
-    assert_eq!(s.segments_kept + s.ring_full_drops, 20);
+    assert_eq!(s.segments_kept + s.ring_full_drops, 60);
     let mut n = 0;
     cap.drain(|_, _| n += 1);
     assert_eq!(n as u64, s.segments_kept);

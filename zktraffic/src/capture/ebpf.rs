@@ -15,7 +15,7 @@ use std::io;
 use std::os::fd::AsRawFd as _;
 use std::time::Duration;
 
-use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
+use aya::maps::{MapData, PerCpuArray, RingBuf};
 use aya::programs::tc::{self, SchedClassifierLinkId, TcAttachType};
 use aya::programs::xdp::XdpLinkId;
 use aya::programs::{ProgramError, SchedClassifier, TestRun as _, TestRunOptions, Xdp, XdpMode};
@@ -24,7 +24,8 @@ use serde::Serialize;
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use zktraffic_common::record::{
-    self, DEFAULT_RING_BYTES, MAP_EVENTS, MAP_PORTS, MAP_STATS, programs, stat,
+    self, DEFAULT_RING_BYTES, GLOBAL_CAPTURE_LIMIT, GLOBAL_PORT_COUNT, GLOBAL_PORT_LIST,
+    MAP_EVENTS, MAP_STATS, MAX_CAPTURE, MAX_PORTS, Stats, programs, stat,
 };
 
 use assemble::Assembler;
@@ -34,6 +35,13 @@ use crate::capture::Segment;
 
 /// The kernel object built by `build.rs` (empty when built with `AYA_BUILD_SKIP=1`).
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/zktraffic"));
+
+/// The embedded kernel object (8-byte aligned), for measurements that load programs of their
+/// own (the empty `zk_tc_pass` baseline).
+#[doc(hidden)]
+pub fn kernel_object() -> &'static [u8] {
+    OBJECT
+}
 
 /// Most records handled per [`LiveCapture::next_batch`] call, so one call stays short.
 const BATCH_RECORDS: usize = 4096;
@@ -67,6 +75,9 @@ pub struct LiveCaptureConfig {
     pub verbose_verifier: bool,
     /// Enable the kernel programs' debug log (aya-log), forwarded to the `log` crate.
     pub kernel_debug_log: bool,
+    /// Payload bytes copied per segment, at most [`MAX_CAPTURE`] (the default); longer
+    /// payloads are truncated and marked (a counted gap in reassembly).
+    pub capture_limit: u32,
 }
 
 impl Default for LiveCaptureConfig {
@@ -78,6 +89,7 @@ impl Default for LiveCaptureConfig {
             ring_bytes: DEFAULT_RING_BYTES as usize,
             verbose_verifier: false,
             kernel_debug_log: false,
+            capture_limit: MAX_CAPTURE,
         }
     }
 }
@@ -164,7 +176,7 @@ pub struct KernelStats {
     pub bytes_kept: u64,
     /// Segments or segment tails dropped because the ring buffer was full.
     pub ring_full_drops: u64,
-    /// Segments whose payload exceeded 64 KiB (the rest became a gap).
+    /// Segments whose payload exceeded the capture limit (the rest became a gap).
     pub truncated: u64,
     /// Packets whose headers did not parse.
     pub parse_failures: u64,
@@ -255,16 +267,27 @@ impl LiveCapture {
                 cfg.ports.len()
             )));
         }
+        if cfg.capture_limit == 0 || cfg.capture_limit > MAX_CAPTURE {
+            return Err(LiveCaptureError::Config(format!(
+                "the capture limit must be between 1 and {MAX_CAPTURE} bytes (got {})",
+                cfg.capture_limit
+            )));
+        }
         system::raise_memlock();
 
         // aya-log levels: 0 = off, 4 = debug. The kernel programs only log at debug level.
         let log_level: u8 = if cfg.kernel_debug_log { 4 } else { 0 };
         let mut loader = EbpfLoader::new();
-        loader.map_max_entries(MAP_EVENTS, ring_bytes).override_global(
-            aya_log::LEVEL,
-            &log_level,
-            false,
-        );
+        // The port filter is read-only data of the programs (no map lookup per packet).
+        let mut port_list = [0u16; MAX_PORTS as usize];
+        port_list[..cfg.ports.len()].copy_from_slice(&cfg.ports);
+        let port_count = cfg.ports.len() as u32;
+        loader
+            .map_max_entries(MAP_EVENTS, ring_bytes)
+            .override_global(GLOBAL_PORT_LIST, &port_list, true)
+            .override_global(GLOBAL_PORT_COUNT, &port_count, true)
+            .override_global(aya_log::LEVEL, &log_level, false)
+            .override_global(GLOBAL_CAPTURE_LIMIT, &cfg.capture_limit, true);
         if cfg.verbose_verifier {
             loader.verifier_log_level(VerifierLogLevel::VERBOSE | VerifierLogLevel::STATS);
         }
@@ -280,14 +303,6 @@ impl LiveCapture {
             res.map_err(|e| program_error(name, e))?;
         }
 
-        {
-            let map = ebpf.map_mut(MAP_PORTS).ok_or_else(|| missing("map", MAP_PORTS))?;
-            let mut ports: BpfHashMap<_, u16, u8> =
-                BpfHashMap::try_from(map).map_err(bpf("opening the port map"))?;
-            for &port in &cfg.ports {
-                ports.insert(port, 1u8, 0).map_err(bpf("filling the port map"))?;
-            }
-        }
         let map = ebpf.take_map(MAP_EVENTS).ok_or_else(|| missing("map", MAP_EVENTS))?;
         let ring = RingBuf::try_from(map).map_err(bpf("opening the ring buffer"))?;
 
@@ -488,10 +503,13 @@ impl LiveCapture {
         let Some(map) = self.ebpf.map(MAP_STATS) else {
             return KernelStats::default();
         };
-        let Ok(stats) = PerCpuArray::<_, u64>::try_from(map) else {
+        let Ok(stats) = PerCpuArray::<_, Stats>::try_from(map) else {
             return KernelStats::default();
         };
-        let get = |i: u32| stats.get(&i, 0).map(|v| v.iter().sum::<u64>()).unwrap_or(0);
+        let Ok(per_cpu) = stats.get(&0, 0) else {
+            return KernelStats::default();
+        };
+        let get = |i: u32| per_cpu.iter().map(|s| s[i as usize]).sum::<u64>();
         KernelStats {
             packets_seen: get(stat::SEEN),
             segments_kept: get(stat::KEPT),

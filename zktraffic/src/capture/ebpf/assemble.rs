@@ -210,7 +210,7 @@ fn addr(family: u8, raw: &[u8; 16]) -> IpAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use zktraffic_common::record::{BIG_CHUNK, SMALL_CHUNK};
+    use zktraffic_common::record::{BIG_CHUNK, MID_CHUNK, SMALL_CHUNK};
 
     fn record(h: &RecordHeader, data: &[u8], cap: usize) -> Vec<u8> {
         let mut v = vec![0u8; size_of::<RecordHeader>() + cap];
@@ -267,14 +267,27 @@ mod tests {
     }
 
     #[test]
+    fn header_only_record() {
+        // A segment without payload (SYN, FIN, pure ACK) comes as a bare header.
+        let mut h = header(2, 0);
+        h.tcp_flags = 0x10;
+        h.rec_flags = rec_flags::LAST;
+        let mut a = Assembler::new(0);
+        let out = collect(&mut a, &[record(&h, &[], 0)]);
+        assert_eq!(out, vec![(Vec::new(), 0, Hook::TcEgress)]);
+        assert_eq!(a.stats().bad_records, 0);
+    }
+
+    #[test]
     fn chunks_interleaved_across_cpus() {
-        let payload: Vec<u8> = (0..5000u32).map(|i| i as u8).collect();
-        let mut a0 = header(1, 5000);
+        let total = BIG_CHUNK + 904;
+        let payload: Vec<u8> = (0..total as u32).map(|i| i as u8).collect();
+        let mut a0 = header(1, total as u32);
         a0.chunk_len = BIG_CHUNK as u16;
         let mut a1 = a0;
         a1.chunk_index = 1;
         a1.chunk_offset = BIG_CHUNK as u32;
-        a1.chunk_len = (5000 - BIG_CHUNK) as u16;
+        a1.chunk_len = 904;
         a1.rec_flags = rec_flags::LAST;
         let mut b = header(1, 2);
         b.cpu = 1;
@@ -286,7 +299,7 @@ mod tests {
             &[
                 record(&a0, &payload[..BIG_CHUNK], BIG_CHUNK),
                 record(&b, b"zz", SMALL_CHUNK),
-                record(&a1, &payload[BIG_CHUNK..], SMALL_CHUNK * 4),
+                record(&a1, &payload[BIG_CHUNK..], MID_CHUNK),
             ],
         );
         assert_eq!(out.len(), 2);
@@ -297,7 +310,7 @@ mod tests {
 
     #[test]
     fn lost_tail_becomes_short_payload() {
-        let mut a0 = header(1, 9000);
+        let mut a0 = header(1, 2 * BIG_CHUNK as u32);
         a0.chunk_len = BIG_CHUNK as u16;
         let mut next = header(2, 1);
         next.chunk_len = 1;
@@ -308,14 +321,14 @@ mod tests {
             &[record(&a0, &[1; BIG_CHUNK], BIG_CHUNK), record(&next, b"x", SMALL_CHUNK)],
         );
         assert_eq!(out.len(), 2);
-        assert_eq!((out[0].0.len(), out[0].1), (BIG_CHUNK, 9000));
+        assert_eq!((out[0].0.len(), out[0].1), (BIG_CHUNK, 2 * BIG_CHUNK as u32));
         assert_eq!(out[1].0, b"x");
         assert_eq!(a.stats().incomplete_segments, 1);
     }
 
     #[test]
     fn orphan_and_bad_records_are_counted() {
-        let mut orphan = header(3, 9000);
+        let mut orphan = header(3, 40_000);
         orphan.chunk_index = 1;
         orphan.chunk_offset = BIG_CHUNK as u32;
         orphan.chunk_len = 10;

@@ -1,0 +1,183 @@
+//! What the original never had: `/json/latency`, `/json/errors`, `/json/clients` and
+//! `/metrics`, through real HTTP against `serve --pcap`.
+
+mod serve_support;
+
+use std::collections::HashMap;
+
+use serve_support::{capture, get, json, serve};
+
+#[test]
+fn errors_by_type_error_and_path() {
+    let Some(pcap) = capture("dump.pcap") else { return };
+    let s = serve(&pcap, &[]);
+    let e = json(s.addr, "/json/errors");
+    // Exists xids 6, 8 and 12 fail with NoNode, one on each probed path.
+    assert_eq!(e["errors"], 3, "{e}");
+    assert_eq!(e["replies"], 10, "pings excluded: {e}");
+    let no_node = &e["by_type"]["ExistsRequest"]["NoNode"];
+    assert_eq!(no_node["/dknightly"], 1, "{e}");
+    assert_eq!(no_node["/dkni"], 1, "{e}");
+    assert_eq!(no_node["/dknigh"], 1, "{e}");
+    assert_eq!(e["by_type"].as_object().map(|m| m.len()), Some(1), "{e}");
+
+    let Some(pcap) = capture("reconfig.pcap") else { return };
+    let e = json(serve(&pcap, &[]).addr, "/json/errors");
+    assert_eq!(e["by_type"]["ReconfigRequest"]["Unimplemented"]["/"], 1, "{e}");
+}
+
+#[test]
+fn latency_per_type_and_path() {
+    let Some(pcap) = capture("dump.pcap") else { return };
+    let s = serve(&pcap, &[]);
+    let l = json(s.addr, "/json/latency");
+    let t = &l["by_type"];
+    // Reply time − request time from the capture (the original's LatencyPrinter figures).
+    assert_eq!(t["SetDataRequest"]["count"], 1);
+    assert_eq!(t["SetDataRequest"]["max_us"], 7237.0, "{l}");
+    assert_eq!(t["GetDataRequest"]["avg_us"], 956.0, "{l}");
+    assert_eq!(t["CreateRequest"]["avg_us"], 783.0, "{l}");
+    assert_eq!(t["ExistsRequest"]["count"], 5);
+    assert_eq!(t["ExistsRequest"]["avg_us"], 616.4, "{l}");
+    assert_eq!(t["GetChildrenRequest"]["avg_us"], 354.5, "{l}");
+    // Percentiles from an hdrhistogram with 2 significant digits.
+    let p99 = t["ExistsRequest"]["p99_us"].as_f64().expect("p99");
+    assert!((p99 - 918.0).abs() <= 918.0 * 0.01, "{l}");
+    let p = &l["by_path"];
+    assert_eq!(p["/dknightly"]["count"], 6, "{l}");
+    assert_eq!(p["/"]["count"], 2, "{l}");
+    assert!(p["/dknightly"].get("p99_us").is_none(), "no per-path histogram by default");
+
+    let l = json(serve(&pcap, &["--path-latency"]).addr, "/json/latency");
+    assert!(l["by_path"]["/dknightly"]["p99_us"].is_f64(), "{l}");
+}
+
+#[test]
+fn clients_with_session_identity_and_latency() {
+    let Some(pcap) = capture("connect_replies.pcap") else { return };
+    let c = json(serve(&pcap, &[]).addr, "/json/clients");
+    let rows = c["clients"].as_array().expect("rows");
+    assert_eq!(rows.len(), 3, "{c}");
+    let mut sessions: Vec<&str> = rows.iter().filter_map(|r| r["session"].as_str()).collect();
+    sessions.sort();
+    assert_eq!(sessions, ["0x1001113200f0001", "0x1001113200f0002", "0x1001113200f0003"]);
+    assert!(rows.iter().all(|r| r["timeout_ms"] == 10000 && r["identity"] == "noauth"), "{c}");
+    assert!(rows.iter().all(|r| r["requests"] == 1 && r["replies"] == 1), "{c}");
+
+    let Some(pcap) = capture("dump.pcap") else { return };
+    let c = json(serve(&pcap, &[]).addr, "/json/clients");
+    let row = &c["clients"][0];
+    assert_eq!(row["client"], "127.0.0.1:60446");
+    assert_eq!((row["requests"].as_u64(), row["errors"].as_u64()), (Some(10), Some(3)), "{c}");
+    assert!(row["latency_p99_us"].as_f64().is_some_and(|p| p > 7000.0), "{c}");
+}
+
+/// A strict reading of the OpenMetrics text: every sample belongs to a family declared
+/// before it, counters end in `_total`, histogram buckets are cumulative and end with +Inf
+/// equal to `_count`, and the exposition ends with `# EOF`.
+fn check_openmetrics(text: &str) {
+    let mut types: HashMap<String, String> = HashMap::new();
+    let mut last_bucket: HashMap<String, f64> = HashMap::new();
+    let mut saw_eof = false;
+    for line in text.lines() {
+        assert!(!saw_eof, "content after # EOF: {line}");
+        if line == "# EOF" {
+            saw_eof = true;
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').expect("TYPE name kind");
+            assert!(["counter", "gauge", "histogram", "info", "unknown"].contains(&kind), "{line}");
+            assert!(types.insert(name.to_owned(), kind.to_owned()).is_none(), "dup {name}");
+            continue;
+        }
+        if line.starts_with("# HELP ") || line.starts_with("# UNIT ") {
+            continue;
+        }
+        assert!(!line.starts_with('#'), "unknown comment {line}");
+        let (series, value) = line.rsplit_once(' ').expect("sample value");
+        let value: f64 = value.parse().unwrap_or_else(|_| panic!("bad value in {line}"));
+        let name = series.split('{').next().expect("name");
+        let family = types
+            .iter()
+            .find(|(f, kind)| match kind.as_str() {
+                "counter" => name == format!("{f}_total"),
+                "histogram" => {
+                    ["_sum", "_count", "_bucket"].iter().any(|s| name == format!("{f}{s}"))
+                }
+                "info" => name == format!("{f}_info"),
+                _ => name == f.as_str(),
+            })
+            .unwrap_or_else(|| panic!("sample of an undeclared family: {line}"));
+        if family.1 == "histogram" && name.ends_with("_bucket") {
+            let key: String = series.replace('"', "");
+            let key = key.split("le=").nth(1).map_or("", |r| r.split_once(',').map_or("", |x| x.1));
+            let key = format!("{name}{key}");
+            let prev = last_bucket.insert(key, value).unwrap_or(0.0);
+            assert!(value >= prev, "buckets must be cumulative: {line}");
+        }
+        if series.contains("{") {
+            assert!(series.ends_with('}'), "{line}");
+        }
+    }
+    assert!(saw_eof, "no # EOF");
+}
+
+#[test]
+fn metrics_parse_and_hold_the_counters() {
+    let Some(pcap) = capture("dump.pcap") else { return };
+    let s = serve(&pcap, &[]);
+    let (status, text) = get(s.addr, "/metrics");
+    assert_eq!(status, 200);
+    check_openmetrics(&text);
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+        .expect("prometheus text parses");
+    let value = |metric: &str, labels: &[(&str, &str)]| -> f64 {
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(v)))
+            .map(|s| match &s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => *v,
+                other => panic!("{metric}: unexpected {other:?}"),
+            })
+            .unwrap_or_else(|| panic!("no {metric} {labels:?} in\n{text}"))
+    };
+    assert_eq!(
+        value("zktraffic_requests_total", &[("op", "ExistsRequest"), ("path", "/dknightly")]),
+        3.0
+    );
+    assert_eq!(
+        value("zktraffic_request_bytes_total", &[("op", "CreateRequest"), ("path", "/dknightly")]),
+        62.0
+    );
+    assert_eq!(
+        value("zktraffic_replies_total", &[("op", "ExistsRequest"), ("error", "NoNode")]),
+        3.0
+    );
+    assert_eq!(value("zktraffic_replies_total", &[("op", "ExistsRequest"), ("error", "Ok")]), 2.0);
+    assert_eq!(
+        value(
+            "zktraffic_watch_events_total",
+            &[("event", "NodeDataChanged"), ("path", "/dknightly")]
+        ),
+        1.0
+    );
+    assert_eq!(value("zktraffic_request_latency_seconds_count", &[("op", "ExistsRequest")]), 5.0);
+    assert_eq!(value("zktraffic_pipeline_decode_requests_total", &[]), 13.0);
+    assert!(value("zktraffic_capture_tcp_segments_total", &[]) > 0.0);
+    let hist = scrape
+        .samples
+        .iter()
+        .find(|s| {
+            s.metric == "zktraffic_request_latency_seconds"
+                && s.labels.get("op") == Some("SetDataRequest")
+        })
+        .expect("SetData latency histogram");
+    let prometheus_parse::Value::Histogram(buckets) = &hist.value else { panic!("{hist:?}") };
+    // 7.237 ms: first in the 10 ms bucket.
+    let le = |b: f64| buckets.iter().find(|h| h.less_than == b).map(|h| h.count);
+    assert_eq!((le(0.005), le(0.01), le(f64::INFINITY)), (Some(0.0), Some(1.0), Some(1.0)));
+}

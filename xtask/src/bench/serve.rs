@@ -1,0 +1,258 @@
+//! `cargo xtask bench serve`: the stats daemon replays the decode benchmark's capture while
+//! pollers hit every endpoint; then a high-cardinality capture measures peak memory.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use super::{Usage, generate, measure};
+use crate::util;
+
+/// Every endpoint the pollers request, in both scopes where there are two.
+const ENDPOINTS: [&str; 17] = [
+    "/json/paths",
+    "/json/paths?scope=cumulative",
+    "/json/ips",
+    "/json/ips?scope=cumulative",
+    "/json/auths",
+    "/json/auths?scope=cumulative",
+    "/json/auths-dump",
+    "/json/latency",
+    "/json/latency?scope=cumulative",
+    "/json/errors",
+    "/json/errors?scope=cumulative",
+    "/json/clients",
+    "/json/clients?scope=cumulative",
+    "/json/info",
+    "/metrics",
+    "/healthz",
+    "/",
+];
+
+/// What the benchmark runs on.
+pub struct Params {
+    pub requests: usize,
+    pub connections: usize,
+    pub depth: usize,
+    pub mss: usize,
+    pub pollers: usize,
+    pub paths: usize,
+    pub clients: usize,
+    pub keep: bool,
+}
+
+/// One `GET` over a fresh connection (as a scraper does); the time to the last byte.
+fn get(addr: SocketAddr, path: &str) -> std::io::Result<Duration> {
+    let start = Instant::now();
+    let mut s = TcpStream::connect(addr)?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
+    let mut sink = Vec::new();
+    s.read_to_end(&mut sink)?;
+    if !sink.starts_with(b"HTTP/1.1 200") {
+        return Err(std::io::Error::other(format!("{path}: not 200")));
+    }
+    Ok(start.elapsed())
+}
+
+/// Polls every endpoint in a loop until `stop`; returns each endpoint's response times.
+fn poller(addr: SocketAddr, stop: Arc<AtomicBool>) -> JoinHandle<Vec<Vec<Duration>>> {
+    std::thread::spawn(move || {
+        let mut times = vec![Vec::new(); ENDPOINTS.len()];
+        while !stop.load(Ordering::Relaxed) {
+            for (i, e) in ENDPOINTS.iter().enumerate() {
+                match get(addr, e) {
+                    Ok(t) => times[i].push(t),
+                    // Not listening yet, or already gone.
+                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
+                }
+            }
+        }
+        times
+    })
+}
+
+fn free_port() -> Result<SocketAddr> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i].as_secs_f64() * 1e3
+}
+
+/// `"name":<number>` from a one-line JSON object.
+fn field(s: &str, name: &str) -> Result<f64> {
+    let key = format!("\"{name}\":");
+    let at = s.find(&key).with_context(|| format!("no {name} in {s}"))? + key.len();
+    let num: String = s[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | '-'))
+        .collect();
+    num.parse().with_context(|| format!("bad {name} in {s}"))
+}
+
+fn serve_run(
+    zk: &Path,
+    pcap: &Path,
+    extra: &[&str],
+    pollers: usize,
+) -> Result<(Usage, String, Vec<Vec<Duration>>)> {
+    let addr = free_port()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let handles: Vec<_> = (0..pollers).map(|_| poller(addr, stop.clone())).collect();
+    let mut cmd = Command::new(zk);
+    cmd.args(["serve", "--pcap", pcap.to_str().context("utf-8 path")?, "--http-addr"])
+        .arg(addr.to_string())
+        .arg("--exit-when-done")
+        .args(extra)
+        .stderr(Stdio::null());
+    let result = measure(&mut cmd, true);
+    stop.store(true, Ordering::Relaxed);
+    let mut times = vec![Vec::new(); ENDPOINTS.len()];
+    for h in handles {
+        let t = h.join().map_err(|_| anyhow::anyhow!("a poller panicked"))?;
+        for (all, mine) in times.iter_mut().zip(t) {
+            all.extend(mine);
+        }
+    }
+    let (usage, out) = result?;
+    Ok((usage, out, times))
+}
+
+/// Runs the benchmark.
+pub fn run(p: &Params) -> Result<()> {
+    util::cargo(&[
+        "build",
+        "--release",
+        "-p",
+        "zktraffic",
+        "--bin",
+        "zktraffic",
+        "--example",
+        "synth_capture",
+        "--example",
+        "synth_cardinality",
+    ])?;
+    let dir = util::workspace_root().join("target/bench");
+    std::fs::create_dir_all(&dir)?;
+    let big = dir.join("serve-large.pcap");
+    let card = dir.join("serve-cardinality.pcap");
+    eprintln!("generating {} and {}…", big.display(), card.display());
+    let expected = generate(&big, p.connections, p.requests, p.depth, p.mss)?;
+    let gen_card = util::workspace_root().join("target/release/examples/synth_cardinality");
+    let card_requests = (p.paths * 10).max(p.clients * 10);
+    measure(
+        Command::new(gen_card).args([
+            card.to_str().context("utf-8 path")?,
+            &p.clients.to_string(),
+            &p.paths.to_string(),
+            &card_requests.to_string(),
+        ]),
+        false,
+    )?;
+    let zk = util::binary_path(true);
+    measure(Command::new("cat").arg(&big), false)?;
+
+    let (dec, out) = measure(
+        Command::new(&zk).args([
+            "dump",
+            "--pcap",
+            big.to_str().unwrap_or_default(),
+            "--summary",
+            "--format",
+            "json",
+            "--include-pings",
+        ]),
+        true,
+    )?;
+    let dec_messages =
+        super::serde_json_lite::parse(&out).map(|c| c.requests + c.replies + c.events)?;
+    let (quiet, out_quiet, _) = serve_run(&zk, &big, &[], 0)?;
+    let (polled, out_polled, mut times) = serve_run(&zk, &big, &[], p.pollers)?;
+    let messages = field(&out_polled, "messages")?;
+    let replay_s = field(&out_polled, "replay_seconds")?;
+    let replay_quiet_s = field(&out_quiet, "replay_seconds")?;
+    let (capped, out_capped, _) = serve_run(&zk, &card, &[], 0)?;
+    let all = [
+        "--max-paths",
+        "1000000",
+        "--max-clients",
+        "1000000",
+        "--max-ips",
+        "1000000",
+        "--max-keys",
+        "100000000",
+    ];
+    let (uncapped, out_uncapped, _) = serve_run(&zk, &card, &all, 0)?;
+
+    println!(
+        "bench serve: {messages} messages ({} connections, depth {}, mss {}); decoder saw {dec_messages} of {expected}",
+        p.connections, p.depth, p.mss
+    );
+    println!(
+        "  dump --summary (decoder)            cpu {:.2} s → {:.2} M messages/s",
+        dec.cpu_s,
+        dec_messages as f64 / dec.cpu_s / 1e6
+    );
+    println!(
+        "  serve, no pollers                   cpu {:.2} s, capture thread {:.2} s → {:.2} M messages/s ({:.0} % of the decoder's rate)",
+        quiet.cpu_s,
+        replay_quiet_s,
+        messages / quiet.cpu_s / 1e6,
+        100.0 * (messages / quiet.cpu_s) / (dec_messages as f64 / dec.cpu_s)
+    );
+    println!(
+        "  serve, {} pollers                    cpu {:.2} s (HTTP included), capture thread {:.2} s wall → {:.2} M messages/s aggregated",
+        p.pollers,
+        polled.cpu_s,
+        replay_s,
+        messages / replay_s / 1e6
+    );
+    let mut total = 0;
+    let mut all_times = Vec::new();
+    println!("  endpoint response times under load (ms, fresh connection per request):");
+    for (e, t) in ENDPOINTS.iter().zip(times.iter_mut()) {
+        t.sort();
+        total += t.len();
+        all_times.extend_from_slice(t);
+        println!(
+            "    {e:32} n={:6}  p50 {:7.2}  p99 {:7.2}  max {:7.2}",
+            t.len(),
+            percentile(t, 0.5),
+            percentile(t, 0.99),
+            t.last().map_or(0.0, |d| d.as_secs_f64() * 1e3)
+        );
+    }
+    all_times.sort();
+    println!("  all endpoints: {total} requests, p99 {:.2} ms", percentile(&all_times, 0.99));
+    println!(
+        "  memory, {} paths × {} clients: default caps peak RSS {:.1} MiB ({}), every cap lifted {:.1} MiB ({})",
+        p.paths,
+        p.clients,
+        capped.max_rss_mib,
+        out_capped.trim(),
+        uncapped.max_rss_mib,
+        out_uncapped.trim()
+    );
+    println!("  (for scale: the decoder alone peaks at {:.1} MiB)", dec.max_rss_mib);
+    if dec_messages != expected || messages as u64 != expected {
+        bail!(
+            "message counts differ: generated {expected}, decoder {dec_messages}, daemon {messages}"
+        );
+    }
+    if !p.keep {
+        let _ = std::fs::remove_file(&big);
+        let _ = std::fs::remove_file(&card);
+    }
+    Ok(())
+}

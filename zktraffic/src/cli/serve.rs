@@ -1,0 +1,150 @@
+//! `zktraffic serve` (and bare `zktraffic --iface IF`): options of the stats daemon.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::dump::{LimitArgs, LiveArgs};
+use crate::serve::ServeConfig;
+use crate::serve::sampling::parse_probability;
+use crate::stats::render::RenderOptions;
+use crate::stats::{PathRules, StatsConfig, TallyLimits};
+
+/// Options of the stats daemon.
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Replay this pcap or pcapng file into the aggregator, then keep serving the result.
+    #[arg(long, value_name = "FILE", conflicts_with = "iface")]
+    pub pcap: Option<PathBuf>,
+
+    /// Capture live on this interface.
+    #[arg(long, value_name = "IFACE")]
+    pub iface: Option<String>,
+
+    /// HTTP listen address (`0.0.0.0:7070` to be reachable from other hosts, e.g. a DaemonSet).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7070")]
+    pub http_addr: SocketAddr,
+
+    /// Window length in seconds: `/json/*` show the last completed window.
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub window: u64,
+
+    /// Aggregate paths to this many components (`/a/b/c` at 2 is `/a/b`; 0: full paths).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub aggregation_depth: usize,
+
+    /// Top-N paths per operation key in the JSON output (0: all).
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub max_results: usize,
+
+    /// No `*Bytes` counters.
+    #[arg(long)]
+    pub exclude_bytes: bool,
+
+    /// Fraction of connections analysed, in [0, 1] (a whole connection is in or out).
+    #[arg(long, value_name = "P", default_value_t = 1.0, value_parser = parse_probability)]
+    pub sampling: f64,
+
+    /// Keep sequential znode suffixes (`lock-0000000042`) instead of folding them to `-#`.
+    #[arg(long)]
+    pub keep_sequential_suffix: bool,
+
+    /// Distinct paths per window (and in the cumulative totals); the rest count under `<other>`.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub max_paths: usize,
+
+    /// Distinct client IPs and identities per window; the rest count under `<other>`.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub max_ips: usize,
+
+    /// Client connections with their own counters (`/json/clients`, `/json/auths-dump`).
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub max_clients: usize,
+
+    /// Entries of each per-IP, per-identity and per-error map.
+    #[arg(long, value_name = "N", default_value_t = 200_000)]
+    pub max_keys: usize,
+
+    /// Keep a latency histogram per path (memory: about 7 KiB per path).
+    #[arg(long)]
+    pub path_latency: bool,
+
+    /// Milliseconds between publications of the cumulative totals.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub publish_interval: u64,
+
+    /// With --pcap: once the capture is aggregated, print a one-line JSON summary (messages,
+    /// replay time, paths) and exit instead of serving on (benchmarks, scripts).
+    #[arg(long, requires = "pcap")]
+    pub exit_when_done: bool,
+
+    /// ZooKeeper server port (repeatable).
+    #[arg(long = "port", value_name = "PORT", default_values_t = [zktraffic_common::ZK_CLIENT_PORT])]
+    pub ports: Vec<u16>,
+
+    /// Accepted for compatibility with zk-stats-daemon: there is no request queue here
+    /// (aggregation runs on the capture thread; the capture ring buffer is the only queue).
+    #[arg(long, value_name = "N", hide = true)]
+    pub max_queued_requests: Option<usize>,
+    /// See `--max-queued-requests`.
+    #[arg(long, value_name = "N", hide = true)]
+    pub max_queued_replies: Option<usize>,
+    /// See `--max-queued-requests`.
+    #[arg(long, value_name = "N", hide = true)]
+    pub max_queued_events: Option<usize>,
+
+    #[command(flatten)]
+    pub live: LiveArgs,
+
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+impl ServeArgs {
+    /// The live capture these options describe (with `--iface`).
+    #[cfg(feature = "ebpf")]
+    pub fn live_config(&self, iface: &str) -> crate::capture::ebpf::LiveCaptureConfig {
+        crate::capture::ebpf::LiveCaptureConfig {
+            iface: iface.to_owned(),
+            ports: self.ports.clone(),
+            attach: self.live.attach.into(),
+            ring_bytes: self.live.ring_bytes,
+            verbose_verifier: self.live.verbose,
+            ..Default::default()
+        }
+    }
+
+    /// The daemon configuration these options describe.
+    pub fn config(&self) -> ServeConfig {
+        let pipeline = self.limits.pipeline_config(&self.ports);
+        ServeConfig {
+            http_addr: self.http_addr,
+            stats: StatsConfig {
+                window_ns: self.window.saturating_mul(1_000_000_000),
+                rules: PathRules {
+                    depth: self.aggregation_depth,
+                    fold_sequential: !self.keep_sequential_suffix,
+                },
+                limits: TallyLimits {
+                    max_paths: self.max_paths,
+                    max_ips: self.max_ips,
+                    max_keys: self.max_keys,
+                    max_clients: self.max_clients,
+                    path_latency: self.path_latency,
+                },
+                max_connections: self.max_clients,
+                idle_ns: pipeline.tcp.idle_timeout_ns,
+            },
+            pipeline,
+            render: RenderOptions {
+                max_results: self.max_results,
+                exclude_bytes: self.exclude_bytes,
+            },
+            sampling: self.sampling,
+            publish_interval: Duration::from_millis(self.publish_interval),
+            handle_signals: true,
+        }
+    }
+}

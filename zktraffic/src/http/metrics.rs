@@ -1,0 +1,217 @@
+//! `/metrics`: OpenMetrics text (prometheus-client) from the cumulative view, so every counter
+//! is monotonic since start.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
+use serde_json::Value;
+
+use crate::serve::{Snapshot, View};
+use crate::stats::latency::{BUCKET_BOUNDS_NS, Latency};
+
+/// Everything one scrape encodes.
+#[derive(Debug)]
+struct SnapshotCollector {
+    view: Arc<View>,
+    info: Value,
+    uptime_s: f64,
+    live_connections: usize,
+}
+
+/// Renders the snapshot as OpenMetrics text.
+pub fn render(s: &Snapshot) -> String {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(SnapshotCollector {
+        view: s.cumulative.clone(),
+        info: s.info.clone(),
+        uptime_s: s.started.elapsed().as_secs_f64(),
+        live_connections: s.live_connections,
+    }));
+    let mut out = String::new();
+    // Writing to a String cannot fail.
+    let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
+    out
+}
+
+fn counter_family<'a>(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    values: impl IntoIterator<Item = ([(&'static str, &'a str); 2], u64)>,
+) -> fmt::Result {
+    let mut m = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
+    for (labels, v) in values {
+        m.encode_family(&labels)?.encode_counter::<NoLabelSet, _, u64>(&v, None)?;
+    }
+    Ok(())
+}
+
+fn histogram(enc: &mut prometheus_client::encoding::MetricEncoder, l: &Latency) -> fmt::Result {
+    let buckets: Vec<(f64, u64)> = BUCKET_BOUNDS_NS
+        .iter()
+        .map(|&b| b as f64 / 1e9)
+        .chain(std::iter::once(f64::MAX))
+        .zip(l.buckets.iter().copied())
+        .collect();
+    enc.encode_histogram::<NoLabelSet>(l.sum_ns as f64 / 1e9, l.count, &buckets, None)
+}
+
+/// `a.b.c → value` for every number in a JSON tree.
+fn numbers(prefix: &str, v: &Value, out: &mut Vec<(String, u64)>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}_{k}") };
+                numbers(&key, v, out);
+            }
+        }
+        Value::Number(n) => {
+            if let Some(n) = n.as_u64() {
+                out.push((prefix.to_owned(), n));
+            }
+        }
+        _ => {}
+    }
+}
+
+fn resident_memory_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+impl Collector for SnapshotCollector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
+        let t = &self.view.tally;
+        let mut requests: BTreeMap<(&str, &str), (u64, u64)> = BTreeMap::new();
+        for (&(name, p), c) in &t.requests {
+            let path = match t.path(p) {
+                "" => "/",
+                other => other,
+            };
+            let e = requests.entry((name.0, path)).or_default();
+            e.0 += c.count;
+            e.1 += c.bytes;
+        }
+        counter_family(
+            &mut enc,
+            "zktraffic_requests",
+            "Requests by type and aggregated path",
+            requests.iter().map(|(&(op, path), v)| ([("op", op), ("path", path)], v.0)),
+        )?;
+        counter_family(
+            &mut enc,
+            "zktraffic_request_bytes",
+            "Request bytes (frame length prefixes) by type and aggregated path",
+            requests.iter().map(|(&(op, path), v)| ([("op", op), ("path", path)], v.1)),
+        )?;
+        let mut replies: BTreeMap<(&str, String), u64> = BTreeMap::new();
+        for (&(name, err, _), &n) in &t.replies {
+            *replies.entry((name.0, err.to_string())).or_default() += n;
+        }
+        counter_family(
+            &mut enc,
+            "zktraffic_replies",
+            "Replies by request type and error",
+            replies.iter().map(|((op, e), &n)| ([("op", *op), ("error", e.as_str())], n)),
+        )?;
+        let mut events: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+        for (&(name, p), &n) in &t.events {
+            *events.entry((name.0, t.path(p))).or_default() += n;
+        }
+        counter_family(
+            &mut enc,
+            "zktraffic_watch_events",
+            "Watch events by type and aggregated path",
+            events.iter().map(|(&(ev, path), &n)| ([("event", ev), ("path", path)], n)),
+        )?;
+
+        let mut by_op: BTreeMap<&str, Latency> = BTreeMap::new();
+        for (name, l) in &t.latency {
+            by_op.entry(name.0).or_insert_with(|| Latency::new(None)).merge(l);
+        }
+        let mut m = enc.encode_descriptor(
+            "zktraffic_request_latency",
+            "Reply time minus request time, by request type",
+            Some(&prometheus_client::registry::Unit::Seconds),
+            MetricType::Histogram,
+        )?;
+        for (op, l) in &by_op {
+            histogram(&mut m.encode_family(&[("op", *op)])?, l)?;
+        }
+        if t.limits.path_latency {
+            let mut m = enc.encode_descriptor(
+                "zktraffic_path_latency",
+                "Reply time minus request time, by aggregated path (--path-latency)",
+                Some(&prometheus_client::registry::Unit::Seconds),
+                MetricType::Histogram,
+            )?;
+            let mut by_path: BTreeMap<&str, &Latency> = BTreeMap::new();
+            for (&p, l) in &t.path_latency {
+                by_path.insert(t.path(p), l);
+            }
+            for (path, l) in by_path {
+                let path = if path.is_empty() { "/" } else { path };
+                histogram(&mut m.encode_family(&[("path", path)])?, l)?;
+            }
+        }
+
+        let gauges = [
+            ("zktraffic_connections", "TCP connections in the flow table", self.live_connections),
+            (
+                "zktraffic_sessions",
+                "Tracked client connections with a known session",
+                self.view.conns.sessions(),
+            ),
+            ("zktraffic_tracked_clients", "Client connections tracked", self.view.conns.len()),
+        ];
+        for (name, help, v) in gauges {
+            enc.encode_descriptor(name, help, None, MetricType::Gauge)?
+                .encode_gauge(&(v as u64))?;
+        }
+
+        let mut counters = Vec::new();
+        numbers("capture", &self.info["capture"]["stats"], &mut counters);
+        numbers("pipeline", &self.info["pipeline"], &mut counters);
+        numbers("aggregation", &serde_json::to_value(&t.counts).unwrap_or_default(), &mut counters);
+        numbers("sampling", &self.info["sampling"], &mut counters);
+        for (name, v) in counters {
+            if name == "sampling_probability" {
+                continue;
+            }
+            let name = format!("zktraffic_{}", name.replace(['.', '-'], "_"));
+            enc.encode_descriptor(
+                &name,
+                "Counter of the capture, pipeline or aggregation",
+                None,
+                MetricType::Counter,
+            )?
+            .encode_counter::<NoLabelSet, _, u64>(&v, None)?;
+        }
+
+        enc.encode_descriptor("zktraffic_build", "Version of zktraffic", None, MetricType::Info)?
+            .encode_info(&[("version", env!("CARGO_PKG_VERSION"))])?;
+        enc.encode_descriptor(
+            "zktraffic_uptime",
+            "Seconds since the daemon started",
+            Some(&prometheus_client::registry::Unit::Seconds),
+            MetricType::Gauge,
+        )?
+        .encode_gauge(&self.uptime_s)?;
+        if let Some(rss) = resident_memory_bytes() {
+            enc.encode_descriptor(
+                "process_resident_memory",
+                "Resident memory",
+                Some(&prometheus_client::registry::Unit::Bytes),
+                MetricType::Gauge,
+            )?
+            .encode_gauge(&rss)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,61 @@
+//! The daemon's HTTP side (warp): routes that read the latest [`Snapshot`] and never touch
+//! the capture thread.
+
+mod metrics;
+mod routes;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::sync::{oneshot, watch};
+
+use crate::serve::Snapshot;
+
+pub use metrics::render as render_metrics;
+
+/// Serves `listener` until `shutdown` fires (or SIGINT/SIGTERM when `signals`), then lets
+/// in-flight requests finish; sets `stop` so the capture thread ends too.
+pub async fn serve(
+    listener: std::net::TcpListener,
+    snapshots: watch::Receiver<Arc<Snapshot>>,
+    shutdown: oneshot::Receiver<()>,
+    signals: bool,
+    stop: Arc<AtomicBool>,
+) {
+    let listener = match tokio::net::TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("zktraffic: cannot serve HTTP: {e}");
+            stop.store(true, Ordering::Relaxed);
+            return;
+        }
+    };
+    let stopping = async move {
+        if signals {
+            wait_for_signal(shutdown).await;
+        } else {
+            let _ = shutdown.await;
+        }
+        stop.store(true, Ordering::Relaxed);
+    };
+    warp::serve(routes::all(snapshots)).incoming(listener).graceful(stopping).run().await;
+}
+
+/// Waits for SIGINT, SIGTERM or `shutdown`.
+async fn wait_for_signal(shutdown: oneshot::Receiver<()>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = async {
+        match signal(SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            // No SIGTERM handler: only SIGINT and `shutdown` stop the daemon.
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = shutdown => {}
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}

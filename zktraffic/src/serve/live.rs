@@ -1,0 +1,76 @@
+//! Live capture (the eBPF programs) as a [`SegmentSource`].
+
+use std::time::Duration;
+
+use tokio::runtime::Runtime;
+
+use super::source::{Poll, SegmentSource, SourceError, SourceInfo};
+use crate::capture::Segment;
+use crate::capture::ebpf::{LiveCapture, LiveCaptureConfig};
+
+/// How long one poll waits for the ring buffer before reporting [`Poll::Idle`]: short enough
+/// to publish, roll windows on the wall clock and notice shutdown promptly.
+const POLL_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// The kernel programs' ring buffer, read on the capture thread through a current-thread
+/// runtime (the reader waits on the ring's fd with tokio).
+pub struct LiveSource {
+    runtime: Runtime,
+    capture: LiveCapture,
+    iface: String,
+}
+
+impl LiveSource {
+    /// Loads and attaches the programs.
+    pub fn start(config: LiveCaptureConfig) -> Result<Self, SourceError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| SourceError::Other(format!("cannot start the capture runtime: {e}")))?;
+        let iface = config.iface.clone();
+        // The ring's AsyncFd registers with the runtime that is current when it is created.
+        let capture = runtime.block_on(async { LiveCapture::start(config) })?;
+        Ok(LiveSource { runtime, capture, iface })
+    }
+}
+
+impl SegmentSource for LiveSource {
+    fn info(&self) -> SourceInfo {
+        SourceInfo {
+            mode: "live",
+            interface: Some(self.iface.clone()),
+            name: self.iface.clone(),
+            live: true,
+        }
+    }
+
+    fn poll(
+        &mut self,
+        _max: usize,
+        sink: &mut dyn FnMut(&Segment<'_>),
+    ) -> Result<Poll, SourceError> {
+        let mut n = 0;
+        let capture = &mut self.capture;
+        let waited = self.runtime.block_on(async {
+            tokio::time::timeout(
+                POLL_TIMEOUT,
+                capture.next_batch(|seg| {
+                    n += 1;
+                    sink(seg);
+                }),
+            )
+            .await
+        });
+        match waited {
+            Ok(Err(e)) => Err(e.into()),
+            Ok(Ok(())) | Err(_) => Ok(if n == 0 { Poll::Idle } else { Poll::Delivered(n) }),
+        }
+    }
+
+    fn stats(&self) -> serde_json::Value {
+        serde_json::json!({
+            "kernel": self.capture.kernel_stats(),
+            "reader": self.capture.reader_stats(),
+        })
+    }
+}

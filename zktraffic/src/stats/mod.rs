@@ -1,0 +1,20 @@
+//! The stats daemon's aggregation: windows over capture time, the original zk-stats-daemon's
+//! compatible keys (per path, IP and identity), latency histograms, errors, per-client
+//! accounting, and the caps that bound all of it.
+//!
+//! Everything here runs on the capture thread; [`render`] works on immutable snapshots.
+
+pub mod aggregator;
+pub mod connections;
+pub mod identity;
+pub mod interner;
+pub mod latency;
+pub mod name;
+pub mod path;
+pub mod render;
+pub mod tally;
+pub mod window;
+
+pub use aggregator::{Aggregator, StatsConfig};
+pub use path::PathRules;
+pub use tally::{Tally, TallyLimits};

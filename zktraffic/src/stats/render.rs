@@ -1,0 +1,262 @@
+//! JSON bodies of the `/json/*` endpoints, rendered from an immutable tally.
+
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
+
+use serde_json::{Map, Value, json};
+
+use super::connections::ConnTable;
+use super::name::Name;
+use super::tally::{Cell, Tally};
+
+/// Presentation options.
+#[derive(Clone, Copy, Debug)]
+pub struct RenderOptions {
+    /// Top-N per operation key (`--max-results`, 0: all).
+    pub max_results: usize,
+    /// No `*Bytes` keys (`--exclude-bytes`).
+    pub exclude_bytes: bool,
+}
+
+/// The dimension of a compatible endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dimension {
+    /// `/json/paths`: `<op><path>`.
+    Path,
+    /// `/json/ips`: `per_ip/<op><path>:<ip>`.
+    Ip,
+    /// `/json/auths`: `per_auth/<op><path>:<identity>`.
+    Auth,
+}
+
+impl Dimension {
+    fn prefix(self) -> &'static str {
+        match self {
+            Dimension::Path => "",
+            Dimension::Ip => "per_ip/",
+            Dimension::Auth => "per_auth/",
+        }
+    }
+}
+
+/// An operation key of the original's accumulators (`GetDataRequest`, `readsBytes`, `total`…).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Op {
+    Request(Name),
+    RequestBytes(Name),
+    Event(Name),
+    Fixed(&'static str),
+}
+
+/// The `path` part of a key: a path id and, for `/json/ips` and `/json/auths`, an IP or
+/// identity id. [`NO_SUFFIX`] for `/json/paths`; [`SLASH`] for the `/` of path-less requests.
+type PathKey = (u32, u32);
+const NO_SUFFIX: u32 = u32::MAX - 1;
+const SLASH: u32 = u32::MAX - 1;
+
+/// The original's `op → path → value`, on ids: keys are formatted only for the top-N.
+#[derive(Default)]
+struct OpStats(FxHashMap<Op, FxHashMap<PathKey, u64>>);
+
+impl OpStats {
+    fn add(&mut self, op: Op, key: PathKey, v: u64) {
+        *self.0.entry(op).or_default().entry(key).or_default() += v;
+    }
+
+    /// `prefix + op + path` → value, top-N per op; ties keep first-seen order (ids), so the
+    /// output is deterministic for a given input.
+    fn flatten(
+        self,
+        prefix: &str,
+        top: usize,
+        text: impl Fn(PathKey) -> String,
+    ) -> Map<String, Value> {
+        let mut out = Map::new();
+        for (op, paths) in self.0 {
+            let mut v: Vec<(PathKey, u64)> = paths.into_iter().collect();
+            let order = |a: &(PathKey, u64), b: &(PathKey, u64)| b.1.cmp(&a.1).then(a.0.cmp(&b.0));
+            if top > 0 && v.len() > top {
+                v.select_nth_unstable_by(top - 1, order);
+                v.truncate(top);
+            }
+            let op = match op {
+                Op::Request(n) | Op::Event(n) => n.0.to_owned(),
+                Op::RequestBytes(n) => format!("{}Bytes", n.0),
+                Op::Fixed(s) => s.to_owned(),
+            };
+            for (key, n) in v {
+                out.insert(format!("{prefix}{op}{}", text(key)), Value::from(n));
+            }
+        }
+        out
+    }
+}
+
+/// `/json/paths`, `/json/ips` or `/json/auths`: the original's flattened key scheme (§4.3),
+/// including its seeded zero entries (an empty window shows only those). Before the first
+/// window closes there is no tally yet (it starts at time 0): `{}`, as the original.
+pub fn compatible(t: &Tally, dim: Dimension, opts: RenderOptions) -> Value {
+    if t.start == crate::Timestamp::default() && t.requests.is_empty() && t.events.is_empty() {
+        return Value::Object(Map::new());
+    }
+    let bytes = !opts.exclude_bytes;
+    let mut s = OpStats::default();
+    let slash = (t.paths.id_of("/").unwrap_or(SLASH), NO_SUFFIX);
+    let (total_reads, total_writes) = ((u32::MAX - 2, NO_SUFFIX), (u32::MAX - 3, NO_SUFFIX));
+    let (total_read_bytes, total_write_bytes) =
+        ((u32::MAX - 4, NO_SUFFIX), (u32::MAX - 5, NO_SUFFIX));
+    for op in ["writes", "reads"] {
+        s.add(Op::Fixed(op), slash, 0);
+    }
+    s.add(Op::Fixed("total"), total_writes, 0);
+    s.add(Op::Fixed("total"), total_reads, 0);
+    if bytes {
+        s.add(Op::Fixed("writesBytes"), slash, 0);
+        s.add(Op::Fixed("readsBytes"), slash, 0);
+        s.add(Op::Fixed("total"), total_write_bytes, 0);
+        s.add(Op::Fixed("total"), total_read_bytes, 0);
+    }
+    let add_request = |s: &mut OpStats, name: Name, key: PathKey, c: &Cell| {
+        s.add(Op::Request(name), key, c.count);
+        let (rw, rw_bytes, total, total_bytes) = if c.write {
+            ("writes", "writesBytes", total_writes, total_write_bytes)
+        } else {
+            ("reads", "readsBytes", total_reads, total_read_bytes)
+        };
+        s.add(Op::Fixed(rw), key, c.count);
+        s.add(Op::Fixed("total"), total, c.count);
+        if bytes {
+            s.add(Op::RequestBytes(name), key, c.bytes);
+            s.add(Op::Fixed(rw_bytes), key, c.bytes);
+            s.add(Op::Fixed("total"), total_bytes, c.bytes);
+        }
+        if c.watches > 0 {
+            s.add(Op::Fixed("watches"), key, c.watches);
+        }
+    };
+    let empty = t.paths.id_of("");
+    match dim {
+        Dimension::Path => {
+            for (&(name, p), c) in &t.requests {
+                // The original maps a request without a path to "/".
+                let key = if Some(p) == empty { slash } else { (p, NO_SUFFIX) };
+                add_request(&mut s, name, key, c);
+            }
+            // Events keep their path as is (the original applies no "" → "/" fix to them).
+            for (&(name, p), &n) in &t.events {
+                s.add(Op::Event(name), (p, NO_SUFFIX), n);
+            }
+        }
+        Dimension::Ip => {
+            for (&(name, p, ip), c) in &t.by_ip {
+                add_request(&mut s, name, (p, ip), c);
+            }
+        }
+        Dimension::Auth => {
+            for (&(name, p, id), c) in &t.by_auth {
+                add_request(&mut s, name, (p, id), c);
+            }
+        }
+    }
+    let text = |(p, suffix): PathKey| -> String {
+        let path = match p {
+            SLASH => "/",
+            x if x == total_reads.0 => "/reads",
+            x if x == total_writes.0 => "/writes",
+            x if x == total_read_bytes.0 => "/readBytes",
+            x if x == total_write_bytes.0 => "/writeBytes",
+            x => t.path(x),
+        };
+        match (dim, suffix) {
+            (_, NO_SUFFIX) => path.to_owned(),
+            (Dimension::Ip, ip) => format!("{path}:{}", t.ip(ip)),
+            (_, id) => format!("{path}:{}", t.identity(id)),
+        }
+    };
+    Value::Object(s.flatten(dim.prefix(), opts.max_results, text))
+}
+
+/// `/json/auths-dump`: `client ip:port → identity` for every tracked connection.
+pub fn auths_dump(conns: &ConnTable) -> Value {
+    let map: BTreeMap<String, &str> =
+        conns.iter().map(|(k, s)| (k.client.to_string(), &*s.identity)).collect();
+    json!(map)
+}
+
+/// `/json/latency`: per request type and per path (top-N by count).
+pub fn latency(t: &Tally, opts: RenderOptions) -> Value {
+    let mut by_type: BTreeMap<&str, _> = BTreeMap::new();
+    for (name, l) in &t.latency {
+        by_type
+            .entry(name.0)
+            .and_modify(|m: &mut super::latency::Latency| m.merge(l))
+            .or_insert_with(|| l.clone());
+    }
+    let by_type: BTreeMap<&str, _> = by_type.into_iter().map(|(k, l)| (k, l.summary())).collect();
+    let mut by_path: Vec<(&str, &super::latency::Latency)> =
+        t.path_latency.iter().map(|(&p, l)| (t.path(p), l)).collect();
+    by_path.sort_by(|a, b| b.1.count.cmp(&a.1.count).then_with(|| a.0.cmp(b.0)));
+    if opts.max_results > 0 {
+        by_path.truncate(opts.max_results);
+    }
+    let by_path: Map<String, Value> = by_path
+        .into_iter()
+        .map(|(p, l)| (display_path(p).to_owned(), json!(l.summary())))
+        .collect();
+    json!({ "by_type": by_type, "by_path": by_path })
+}
+
+/// A path key as shown outside the compatible endpoints: `/` for requests without a path.
+fn display_path(p: &str) -> &str {
+    if p.is_empty() { "/" } else { p }
+}
+
+/// `/json/errors`: failed replies by request type → error → path, plus totals.
+pub fn errors(t: &Tally) -> Value {
+    let mut by_type: BTreeMap<&str, BTreeMap<String, BTreeMap<&str, u64>>> = BTreeMap::new();
+    let mut failed = 0;
+    for (&(name, err, p), &n) in &t.replies {
+        if err == crate::zk::ErrorCode::OK {
+            continue;
+        }
+        failed += n;
+        *by_type
+            .entry(name.0)
+            .or_default()
+            .entry(err.to_string())
+            .or_default()
+            .entry(display_path(t.path(p)))
+            .or_default() += n;
+    }
+    json!({ "replies": t.counts.replies, "errors": failed, "by_type": by_type })
+}
+
+/// `/json/clients`: per connection, top-N by requests.
+pub fn clients(t: &Tally, conns: &ConnTable, opts: RenderOptions) -> Value {
+    let mut rows: Vec<_> = t.client_cells.iter().map(|(k, c)| (k, c)).collect();
+    rows.sort_by(|a, b| b.1.requests.cmp(&a.1.requests).then_with(|| a.0.client.cmp(&b.0.client)));
+    if opts.max_results > 0 {
+        rows.truncate(opts.max_results);
+    }
+    let rows: Vec<Value> = rows
+        .into_iter()
+        .map(|(k, c)| {
+            let state = conns.get(k);
+            json!({
+                "client": k.client.to_string(),
+                "server": k.server.to_string(),
+                "session": state.and_then(|s| s.session_id).map(|id| format!("{id:#x}")),
+                "timeout_ms": state.and_then(|s| s.timeout_ms),
+                "identity": state.map_or("unknown", |s| &*s.identity),
+                "requests": c.requests,
+                "bytes": c.bytes,
+                "replies": c.replies,
+                "errors": c.errors,
+                "latency_p99_us": c.latency.as_ref().and_then(|l| l.summary().p99_us),
+                "last_seen": state.map(|s| s.last_seen.to_string()),
+            })
+        })
+        .collect();
+    json!({ "clients": rows, "tracked": t.clients.len(), "not_tracked_messages": t.counts.clients_not_tracked })
+}

@@ -1,0 +1,404 @@
+//! One window's (or the cumulative) counts, keyed by interned ids so the hot path hashes
+//! integers and each path string once.
+
+use std::collections::hash_map::Entry;
+use std::hash::Hash;
+use std::net::IpAddr;
+
+use rustc_hash::FxHashMap;
+
+use super::interner::Interner;
+use super::latency::Latency;
+use super::name::Name;
+use crate::Timestamp;
+use crate::tcp::ConnKey;
+use crate::zk::ErrorCode;
+
+/// Id of an interned path (or [`OVERFLOW`]).
+pub type PathId = u32;
+
+/// The id every value past a cap shares; rendered as [`OTHER`].
+pub const OVERFLOW: u32 = u32::MAX;
+
+/// How an overflowed path, IP or identity is shown.
+pub const OTHER: &str = "<other>";
+
+/// Caps and options of a [`Tally`].
+#[derive(Clone, Copy, Debug)]
+pub struct TallyLimits {
+    /// Distinct paths (`--max-paths`); the rest count under [`OTHER`].
+    pub max_paths: usize,
+    /// Distinct client IPs, and distinct identities.
+    pub max_ips: usize,
+    /// Entries of each per-IP, per-identity and per-reply map.
+    pub max_keys: usize,
+    /// Client connections with their own counters.
+    pub max_clients: usize,
+    /// Keep a percentile histogram per path (`--path-latency`), not only count/avg/max.
+    pub path_latency: bool,
+}
+
+/// Request counters of one (name, path[, ip or identity]) key.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Cell {
+    pub count: u64,
+    /// Sum of the frames' length prefixes (the original's `size`).
+    pub bytes: u64,
+    /// Requests that set a watch.
+    pub watches: u64,
+    /// The request is a write in the original's classification.
+    pub write: bool,
+}
+
+impl Cell {
+    fn add(&mut self, other: &Cell) {
+        self.count += other.count;
+        self.bytes += other.bytes;
+        self.watches += other.watches;
+        self.write |= other.write;
+    }
+}
+
+/// Counters of one client connection.
+#[derive(Clone, Debug, Default)]
+pub struct ClientCell {
+    pub requests: u64,
+    pub bytes: u64,
+    pub replies: u64,
+    pub errors: u64,
+    /// Latency of this client's replies (coarse histogram: one per connection).
+    pub latency: Option<Box<Latency>>,
+}
+
+/// Totals and cap counters of a tally.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct TallyCounts {
+    pub requests: u64,
+    pub replies: u64,
+    /// Replies whose request was not captured (no type, path or latency).
+    pub unpaired_replies: u64,
+    pub events: u64,
+    pub pings: u64,
+    pub four_letter_words: u64,
+    /// Messages whose path was counted under `<other>` (`--max-paths` reached).
+    pub folded_paths: u64,
+    /// Messages whose IP or identity was counted under `<other>`.
+    pub folded_ips_or_identities: u64,
+    /// Keys counted under `<other>` because a per-IP/identity/reply map was full.
+    pub folded_keys: u64,
+    /// Messages of connections past `max_clients` (not in `/json/clients`).
+    pub clients_not_tracked: u64,
+}
+
+/// A connection's ids in one tally: its IP, its identity and its client slot. The
+/// aggregator caches them per connection (see [`Tally::generation`]), which saves three
+/// lookups per message.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnIds {
+    pub ip: u32,
+    pub identity: u32,
+    /// Index in [`Tally::client_cells`], or [`OVERFLOW`] when past `max_clients`.
+    pub client: u32,
+}
+
+/// A request as a tally records it.
+#[derive(Clone, Copy, Debug)]
+pub struct RequestFact<'a> {
+    pub name: Name,
+    pub write: bool,
+    pub size: u32,
+    pub watch: bool,
+    /// The path key (after depth and folding); `""` for a request without a path.
+    pub path: &'a str,
+    /// From [`Tally::conn_ids`] of this tally.
+    pub ids: ConnIds,
+}
+
+/// A reply as a tally records it.
+#[derive(Clone, Copy, Debug)]
+pub struct ReplyFact<'a> {
+    /// The answered request's name (`UnknownReply` when it was not captured).
+    pub request: Name,
+    pub err: ErrorCode,
+    pub path: &'a str,
+    pub latency_ns: Option<u64>,
+    /// The connection's client slot (see [`ConnIds::client`]).
+    pub client: u32,
+}
+
+/// Every counter of one window, or of the whole run.
+#[derive(Clone, Debug)]
+pub struct Tally {
+    pub limits: TallyLimits,
+    /// Capture time of the first and last message counted (the window's bounds when closed).
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub paths: Interner<Box<str>>,
+    pub ips: Interner<IpAddr>,
+    pub identities: Interner<Box<str>>,
+    /// (request name, path) → counters: `/json/paths`.
+    pub requests: FxHashMap<(Name, PathId), Cell>,
+    /// (request name, path, ip) → counters: `/json/ips`.
+    pub by_ip: FxHashMap<(Name, PathId, u32), Cell>,
+    /// (request name, path, identity) → counters: `/json/auths`.
+    pub by_auth: FxHashMap<(Name, PathId, u32), Cell>,
+    /// (event name, path) → count.
+    pub events: FxHashMap<(Name, PathId), u64>,
+    /// (request name, error, path) → replies.
+    pub replies: FxHashMap<(Name, ErrorCode, PathId), u64>,
+    /// Latency by request name.
+    pub latency: FxHashMap<Name, Latency>,
+    /// Latency by path (all request types).
+    pub path_latency: FxHashMap<PathId, Latency>,
+    /// Connection → index in `client_cells`.
+    pub clients: FxHashMap<ConnKey, u32>,
+    pub client_cells: Vec<(ConnKey, ClientCell)>,
+    pub counts: TallyCounts,
+    /// Unique per tally created: ids cached for another generation are stale.
+    pub generation: u64,
+}
+
+/// Source of [`Tally::generation`].
+static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// Adds to `map[key]`, or to `map[overflow]` when the map is full and `key` is new.
+fn bump<'m, K: Eq + Hash, V: Default>(
+    map: &'m mut FxHashMap<K, V>,
+    cap: usize,
+    key: K,
+    overflow: impl FnOnce() -> K,
+    folded: &mut u64,
+) -> &'m mut V {
+    // The second lookup only happens once the map is full.
+    let key = if map.len() >= cap && !map.contains_key(&key) {
+        *folded += 1;
+        overflow()
+    } else {
+        key
+    };
+    map.entry(key).or_default()
+}
+
+impl Tally {
+    /// An empty tally.
+    pub fn new(limits: TallyLimits) -> Self {
+        Tally {
+            limits,
+            start: Timestamp::default(),
+            end: Timestamp::default(),
+            paths: Interner::new(limits.max_paths),
+            ips: Interner::new(limits.max_ips),
+            identities: Interner::new(limits.max_ips),
+            requests: FxHashMap::default(),
+            by_ip: FxHashMap::default(),
+            by_auth: FxHashMap::default(),
+            events: FxHashMap::default(),
+            replies: FxHashMap::default(),
+            latency: FxHashMap::default(),
+            path_latency: FxHashMap::default(),
+            clients: FxHashMap::default(),
+            client_cells: Vec::new(),
+            counts: TallyCounts::default(),
+            generation: GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+
+    /// An empty tally covering `[start, end)`.
+    pub fn empty_between(limits: TallyLimits, start: Timestamp, end: Timestamp) -> Self {
+        Tally { start, end, ..Tally::new(limits) }
+    }
+
+    fn path_id(&mut self, path: &str) -> PathId {
+        let id = self.paths.intern(path, |p: &str| Box::from(p));
+        if id == OVERFLOW {
+            self.counts.folded_paths += 1;
+        }
+        id
+    }
+
+    fn client_slot(&mut self, conn: ConnKey) -> u32 {
+        let len = self.client_cells.len();
+        match self.clients.entry(conn) {
+            Entry::Occupied(e) => *e.get(),
+            Entry::Vacant(e) if len < self.limits.max_clients => {
+                self.client_cells.push((conn, ClientCell::default()));
+                *e.insert(len as u32)
+            }
+            Entry::Vacant(_) => OVERFLOW,
+        }
+    }
+
+    fn client(&mut self, slot: u32) -> Option<&mut ClientCell> {
+        match self.client_cells.get_mut(slot as usize) {
+            Some((_, c)) => Some(c),
+            None => {
+                self.counts.clients_not_tracked += 1;
+                None
+            }
+        }
+    }
+
+    /// The ids of a connection from `ip` with `identity` in this tally.
+    pub fn conn_ids(&mut self, conn: ConnKey, identity: &str) -> ConnIds {
+        let ip = self.ips.intern(&conn.client.ip(), |ip| *ip);
+        let identity = self.identities.intern(identity, |p: &str| Box::from(p));
+        if ip == OVERFLOW || identity == OVERFLOW {
+            self.counts.folded_ips_or_identities += 1;
+        }
+        ConnIds { ip, identity, client: self.client_slot(conn) }
+    }
+
+    /// Counts a request (pings excluded by the caller).
+    pub fn record_request(&mut self, r: &RequestFact<'_>) {
+        self.counts.requests += 1;
+        let path = self.path_id(r.path);
+        let ConnIds { ip, identity, client } = r.ids;
+        let delta = Cell {
+            count: 1,
+            bytes: u64::from(r.size),
+            watches: u64::from(r.watch),
+            write: r.write,
+        };
+        self.requests.entry((r.name, path)).or_default().add(&delta);
+        let cap = self.limits.max_keys;
+        let folded = &mut self.counts.folded_keys;
+        bump(&mut self.by_ip, cap, (r.name, path, ip), || (r.name, OVERFLOW, ip), folded)
+            .add(&delta);
+        bump(
+            &mut self.by_auth,
+            cap,
+            (r.name, path, identity),
+            || (r.name, OVERFLOW, identity),
+            folded,
+        )
+        .add(&delta);
+        if let Some(c) = self.client(client) {
+            c.requests += 1;
+            c.bytes += u64::from(r.size);
+        }
+    }
+
+    /// Counts a reply.
+    pub fn record_reply(&mut self, r: &ReplyFact<'_>) {
+        self.counts.replies += 1;
+        let path = self.path_id(r.path);
+        let cap = self.limits.max_keys;
+        *bump(
+            &mut self.replies,
+            cap,
+            (r.request, r.err, path),
+            || (r.request, r.err, OVERFLOW),
+            &mut self.counts.folded_keys,
+        ) += 1;
+        if let Some(ns) = r.latency_ns {
+            self.latency.entry(r.request).or_insert_with(|| Latency::new(Some(2))).record(ns);
+            let sigfig = self.limits.path_latency.then_some(2);
+            self.path_latency.entry(path).or_insert_with(|| Latency::new(sigfig)).record(ns);
+        }
+        if let Some(c) = self.client(r.client) {
+            c.replies += 1;
+            c.errors += u64::from(r.err != ErrorCode::OK);
+            if let Some(ns) = r.latency_ns {
+                c.latency.get_or_insert_with(|| Box::new(Latency::new(Some(1)))).record(ns);
+            }
+        }
+    }
+
+    /// Counts a watch event.
+    pub fn record_event(&mut self, name: Name, path: &str) {
+        self.counts.events += 1;
+        let path = self.path_id(path);
+        *self.events.entry((name, path)).or_default() += 1;
+    }
+
+    /// The text of a path id (`<other>` for the overflow id).
+    pub fn path(&self, id: PathId) -> &str {
+        self.paths.get(id).map_or(OTHER, |p| p)
+    }
+
+    /// The text of an IP id.
+    pub fn ip(&self, id: u32) -> String {
+        self.ips.get(id).map_or_else(|| OTHER.to_owned(), IpAddr::to_string)
+    }
+
+    /// The text of an identity id.
+    pub fn identity(&self, id: u32) -> &str {
+        self.identities.get(id).map_or(OTHER, |p| p)
+    }
+
+    /// Adds every counter of `other` (its ids are translated through their text).
+    pub fn merge(&mut self, other: &Tally) {
+        if self.counts.requests + self.counts.replies + self.counts.events == 0 {
+            self.start = other.start;
+        }
+        self.end = self.end.max(other.end);
+        let path = |me: &mut Tally, id: PathId| match other.paths.get(id) {
+            // Not counted again in `folded_paths`: `other.counts` already did.
+            Some(p) => me.paths.intern(&**p, |p: &str| Box::from(p)),
+            None => OVERFLOW,
+        };
+        let ip = |me: &mut Tally, id: u32| match other.ips.get(id) {
+            Some(a) => me.ips.intern(a, |a| *a),
+            None => OVERFLOW,
+        };
+        let identity = |me: &mut Tally, id: u32| match other.identities.get(id) {
+            Some(i) => me.identities.intern(&**i, |p: &str| Box::from(p)),
+            None => OVERFLOW,
+        };
+        let cap = self.limits.max_keys;
+        for (&(n, p), c) in &other.requests {
+            let p = path(self, p);
+            self.requests.entry((n, p)).or_default().add(c);
+        }
+        for (&(n, p, i), c) in &other.by_ip {
+            let (p, i) = (path(self, p), ip(self, i));
+            let folded = &mut self.counts.folded_keys;
+            bump(&mut self.by_ip, cap, (n, p, i), || (n, OVERFLOW, i), folded).add(c);
+        }
+        for (&(n, p, i), c) in &other.by_auth {
+            let (p, i) = (path(self, p), identity(self, i));
+            let folded = &mut self.counts.folded_keys;
+            bump(&mut self.by_auth, cap, (n, p, i), || (n, OVERFLOW, i), folded).add(c);
+        }
+        for (&(n, p), c) in &other.events {
+            let p = path(self, p);
+            *self.events.entry((n, p)).or_default() += c;
+        }
+        for (&(n, e, p), c) in &other.replies {
+            let p = path(self, p);
+            let folded = &mut self.counts.folded_keys;
+            *bump(&mut self.replies, cap, (n, e, p), || (n, e, OVERFLOW), folded) += c;
+        }
+        for (n, l) in &other.latency {
+            self.latency.entry(*n).or_insert_with(|| Latency::new(Some(2))).merge(l);
+        }
+        let sigfig = self.limits.path_latency.then_some(2);
+        for (&p, l) in &other.path_latency {
+            let p = path(self, p);
+            self.path_latency.entry(p).or_insert_with(|| Latency::new(sigfig)).merge(l);
+        }
+        for (conn, c) in &other.client_cells {
+            let slot = self.client_slot(*conn);
+            if let Some((_, mine)) = self.client_cells.get_mut(slot as usize) {
+                mine.requests += c.requests;
+                mine.bytes += c.bytes;
+                mine.replies += c.replies;
+                mine.errors += c.errors;
+                if let Some(l) = &c.latency {
+                    mine.latency.get_or_insert_with(|| Box::new(Latency::new(Some(1)))).merge(l);
+                }
+            }
+        }
+        let (a, b) = (&mut self.counts, &other.counts);
+        a.requests += b.requests;
+        a.replies += b.replies;
+        a.unpaired_replies += b.unpaired_replies;
+        a.events += b.events;
+        a.pings += b.pings;
+        a.four_letter_words += b.four_letter_words;
+        a.folded_paths += b.folded_paths;
+        a.folded_ips_or_identities += b.folded_ips_or_identities;
+        a.folded_keys += b.folded_keys;
+        a.clients_not_tracked += b.clients_not_tracked;
+    }
+}
