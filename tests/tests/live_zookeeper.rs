@@ -339,12 +339,10 @@ fn tc_on_loopback() {
     assert_summary_counts("lo --write-pcap", &offline, &want);
 }
 
-/// Product bug reproducer: on lo, a 400 KB value makes TCP hand TC egress packets over 64 KiB;
-/// the kernel program truncates them by design (a counted gap), but `--write-pcap` then fails
-/// the whole dump ("cannot build the frame: … too big to be a 'IPv4 Header 'Payload Length'"),
-/// exit status 1. Once fixed, the saved capture must record the truncation as a gap.
+/// On lo, a 400 KB value makes TCP hand TC packets over 64 KiB (GSO/BIG TCP). `--write-pcap`
+/// must save them (it once failed: IPv4 length overflow) with the same truncations the live
+/// capture counted, so the offline reading shows the same gaps.
 #[test]
-#[ignore = "product bug: --write-pcap fails on segments over 64 KiB (zktraffic/src/capture/pcap_write.rs)"]
 fn write_pcap_survives_segments_over_64_kib_on_loopback() {
     if !can_run("write_pcap_survives_segments_over_64_kib_on_loopback") {
         return;

@@ -457,34 +457,40 @@ impl<'a> FrameBuilder<'a> {
 /// shows the same gap.
 pub struct SegmentRecorder<W: Write> {
     ng: PcapNgWriter<W>,
+    /// Payload padded to its wire length, reused between segments.
+    buf: Vec<u8>,
 }
 
 impl<W: Write> SegmentRecorder<W> {
     /// Starts a pcapng file with one Ethernet interface (nanosecond timestamps).
     pub fn new(out: W) -> io::Result<Self> {
-        Ok(SegmentRecorder { ng: PcapNgWriter::new(out)? })
+        Ok(SegmentRecorder { ng: PcapNgWriter::new(out)?, buf: Vec::new() })
     }
 
     /// Appends one segment.
+    ///
+    /// Segments too long for the IP length field (GSO/BIG TCP on loopback hands TC up to
+    /// 256 KiB) are written as Linux captures them under segmentation offload: IPv4 total
+    /// length 0, IPv6 payload length 0, the true length in the record's original length (which
+    /// our reader, tcpdump and Wireshark fall back to); their TCP checksum is not recomputed.
     pub fn record(&mut self, seg: &crate::capture::Segment<'_>) -> io::Result<()> {
         let wire_len = (seg.wire_len as usize).max(seg.payload.len());
-        let padded;
-        let payload = if wire_len > seg.payload.len() {
-            // Build the frame with its real length so the IP header says how long it was.
-            let mut p = seg.payload.to_vec();
-            p.resize(wire_len, 0);
-            padded = p;
-            &padded[..]
-        } else {
-            seg.payload
-        };
-        let frame = FrameBuilder::new(seg.src, seg.dst)
-            .seq(seg.seq)
-            .ack(seg.ack)
-            .flags(seg.flags)
-            .payload(payload)
-            .ethernet()
-            .map_err(io::Error::other)?;
+        let builder =
+            FrameBuilder::new(seg.src, seg.dst).seq(seg.seq).ack(seg.ack).flags(seg.flags);
+        // IPv4's total length counts its own header, IPv6's payload length does not.
+        let length_field_overhead = if seg.src.is_ipv4() { 20 + 20 } else { 20 };
+        if wire_len + length_field_overhead > usize::from(u16::MAX) {
+            let mut frame = builder.ethernet().map_err(io::Error::other)?;
+            let headers = frame.len();
+            zero_ip_length(&mut frame[ETHERNET_HEADER..]);
+            frame.extend_from_slice(seg.payload);
+            return self.ng.write_record(0, seg.ts, &frame, headers + wire_len);
+        }
+        self.buf.clear();
+        self.buf.extend_from_slice(seg.payload);
+        // Build the frame with its real length so the IP header says how long it was.
+        self.buf.resize(wire_len, 0);
+        let frame = builder.payload(&self.buf).ethernet().map_err(io::Error::other)?;
         let captured = frame.len() - (wire_len - seg.payload.len());
         self.ng.write_record(0, seg.ts, &frame[..captured], frame.len())
     }
@@ -495,6 +501,27 @@ impl<W: Write> SegmentRecorder<W> {
     }
 }
 
+/// Length of the untagged Ethernet header [`FrameBuilder::ethernet`] writes.
+const ETHERNET_HEADER: usize = 14;
+
+/// Sets the length field of the IP header at the start of `ip` to 0 (IPv4: and fixes the
+/// header checksum), the offload convention for "longer than the field can say".
+fn zero_ip_length(ip: &mut [u8]) {
+    if ip[0] >> 4 == 4 {
+        ip[2..4].fill(0);
+        ip[10..12].fill(0);
+        let ihl = usize::from(ip[0] & 0x0f) * 4;
+        let sum = ip[..ihl]
+            .chunks_exact(2)
+            .fold(0u32, |acc, w| acc + u32::from(u16::from_be_bytes([w[0], w[1]])));
+        let folded = (sum & 0xffff) + (sum >> 16);
+        let folded = (folded & 0xffff) + (folded >> 16);
+        ip[10..12].copy_from_slice(&(!(folded as u16)).to_be_bytes());
+    } else {
+        ip[4..6].fill(0);
+    }
+}
+
 #[cfg(test)]
 mod recorder_tests {
     use super::*;
@@ -502,21 +529,28 @@ mod recorder_tests {
     use crate::capture::Segment;
     use crate::capture::pcap::CaptureReader;
 
-    #[test]
-    fn recorded_segments_read_back_identically_including_truncation() {
-        let seg = |payload: &'static [u8], wire_len: u32, seq: u32| Segment {
+    fn segment(
+        src: &str,
+        dst: &str,
+        payload: &'static [u8],
+        wire_len: u32,
+        seq: u32,
+    ) -> Segment<'static> {
+        Segment {
             ts: Timestamp::from_parts(1_700_000_000, 123_456_789),
-            src: "[2001:db8::2]:40000".parse().unwrap(),
-            dst: "[2001:db8::1]:2181".parse().unwrap(),
+            src: src.parse().unwrap(),
+            dst: dst.parse().unwrap(),
             seq,
             ack: 77,
             flags: 0x18,
             payload,
             wire_len,
-        };
-        let written = [seg(b"hello", 5, 1), seg(b"cut", 1000, 6)];
+        }
+    }
+
+    fn round_trip(written: &[Segment<'_>]) {
         let mut rec = SegmentRecorder::new(Vec::new()).unwrap();
-        for s in &written {
+        for s in written {
             rec.record(s).unwrap();
         }
         rec.flush().unwrap();
@@ -543,5 +577,28 @@ mod recorder_tests {
             .map(|s| (s.ts, s.src, s.dst, s.seq, s.ack, s.flags, s.payload.to_vec(), s.wire_len))
             .collect();
         assert_eq!(read, expected);
+    }
+
+    #[test]
+    fn recorded_segments_read_back_identically_including_truncation() {
+        let (c, s) = ("[2001:db8::2]:40000", "[2001:db8::1]:2181");
+        round_trip(&[segment(c, s, b"hello", 5, 1), segment(c, s, b"cut", 1000, 6)]);
+    }
+
+    #[test]
+    fn segments_longer_than_the_ip_length_field_are_recorded_with_their_true_length() {
+        static BIG: [u8; 70_000] = [7; 70_000];
+        for (c, s) in
+            [("10.0.0.2:40000", "10.0.0.1:2181"), ("[2001:db8::2]:40000", "[2001:db8::1]:2181")]
+        {
+            round_trip(&[
+                // Whole, just over each family's limit, and cut short by the capture.
+                segment(c, s, &BIG[..65_496], 65_496, 1),
+                segment(c, s, &BIG[..65_516], 65_516, 70_000),
+                segment(c, s, &BIG, 262_144, 200_000),
+                // Just under: the normal path, IP length exact.
+                segment(c, s, &BIG[..1000], 65_495, 500_000),
+            ]);
+        }
     }
 }
