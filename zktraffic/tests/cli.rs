@@ -36,10 +36,11 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-fn tmp(name: &str, bytes: &[u8]) -> PathBuf {
-    let p = std::env::temp_dir().join(format!("zktraffic-cli-{}-{name}", std::process::id()));
-    std::fs::write(&p, bytes).unwrap();
-    p
+/// A file holding `bytes`, removed when dropped.
+fn tmp(name: &str, bytes: &[u8]) -> tempfile::TempPath {
+    let mut f = tempfile::Builder::new().prefix("zktraffic-cli-").suffix(name).tempfile().unwrap();
+    f.write_all(bytes).unwrap();
+    f.into_temp_path()
 }
 
 #[test]
