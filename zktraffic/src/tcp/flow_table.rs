@@ -404,6 +404,14 @@ mod tests {
         h.push(&seg(ToServer, cisn.wrapping_add(1), b"").ack(sisn.wrapping_add(1)));
     }
 
+    /// A harness whose connection has completed its handshake (initial sequence numbers CISN and
+    /// SISN).
+    fn connected() -> Harness {
+        let mut h = harness();
+        handshake(&mut h, CISN, SISN);
+        h
+    }
+
     /// `stream` cut at `cuts` into segments of `dir` whose first byte has sequence `first`.
     fn split(dir: Direction, first: u32, stream: &[u8], cuts: &[usize]) -> Vec<Seg> {
         let mut bounds = vec![0];
@@ -425,8 +433,7 @@ mod tests {
 
     #[test]
     fn frame_split_across_many_segments_arrives_whole() {
-        let mut h = harness();
-        handshake(&mut h, CISN, SISN);
+        let mut h = connected();
         let frame = stream_of(300);
         let cuts: Vec<usize> = (1..100).map(|i| i * 3).collect();
         h.push_all(&split(ToServer, CISN + 1, &frame, &cuts));
@@ -439,8 +446,7 @@ mod tests {
 
     #[test]
     fn many_frames_in_one_segment_pass_through_without_copy() {
-        let mut h = harness();
-        handshake(&mut h, CISN, SISN);
+        let mut h = connected();
         let frames: Vec<u8> = [&[0, 0, 0, 2, 7, 7][..], &[0, 0, 0, 1, 9], &[0, 0, 0, 0]].concat();
         let segment = seg(ToServer, CISN + 1, &frames);
         h.push(&segment);
@@ -450,8 +456,7 @@ mod tests {
 
     #[test]
     fn reordered_segments_are_delivered_in_order() {
-        let mut h = harness();
-        handshake(&mut h, CISN, SISN);
+        let mut h = connected();
         let stream = stream_of(50);
         let segs = split(ToServer, CISN + 1, &stream, &[10, 20, 30, 40]);
         for i in [3, 1, 4, 0, 2] {
@@ -465,8 +470,7 @@ mod tests {
 
     #[test]
     fn duplicated_segments_are_delivered_once() {
-        let mut h = harness();
-        handshake(&mut h, CISN, SISN);
+        let mut h = connected();
         let stream = stream_of(40);
         let segs = split(ToServer, CISN + 1, &stream, &[10, 20, 30]);
         // Duplicates both after delivery and while buffered.
@@ -479,8 +483,7 @@ mod tests {
 
     #[test]
     fn overlapping_retransmissions_with_new_boundaries_deliver_each_byte_once() {
-        let mut h = harness();
-        handshake(&mut h, CISN, SISN);
+        let mut h = connected();
         let stream = stream_of(60);
         let part =
             |from: usize, to: usize| seg(ToServer, CISN + 1 + from as u32, &stream[from..to]);
@@ -498,8 +501,7 @@ mod tests {
 
     #[test]
     fn overlapping_buffered_copies_keep_the_first() {
-        let mut h = harness();
-        handshake(&mut h, CISN, SISN);
+        let mut h = connected();
         h.push(&seg(ToServer, CISN + 5, b"AAAA"));
         h.push(&seg(ToServer, CISN + 3, b"bbbbbbbb"));
         h.push(&seg(ToServer, CISN + 1, b"cc"));
@@ -508,8 +510,7 @@ mod tests {
 
     #[test]
     fn lost_segment_becomes_a_gap_of_its_size_then_delivery_resumes() {
-        let mut h = harness();
-        handshake(&mut h, CISN, SISN);
+        let mut h = connected();
         let stream = stream_of(40);
         let segs = split(ToServer, CISN + 1, &stream, &[10, 17, 30]);
         h.push_all(&[segs[0].clone(), segs[2].clone(), segs[3].clone()]);
@@ -523,8 +524,7 @@ mod tests {
 
     #[test]
     fn peer_ack_past_a_hole_declares_the_gap_at_once() {
-        let mut h = harness();
-        handshake(&mut h, CISN, SISN);
+        let mut h = connected();
         let stream = stream_of(30);
         let segs = split(ToServer, CISN + 1, &stream, &[10, 20]);
         h.push(&segs[0]);
@@ -547,8 +547,7 @@ mod tests {
 
     #[test]
     fn ack_of_data_seen_or_of_the_fin_declares_nothing() {
-        let mut h = harness();
-        handshake(&mut h, CISN, SISN);
+        let mut h = connected();
         h.push(&seg(ToServer, CISN + 1, b"hello").fin());
         h.push(&seg(ToClient, SISN + 1, b"").ack(CISN + 7));
         h.push(&seg(ToClient, SISN + 1, b"").ack(CISN + 3));
@@ -574,8 +573,7 @@ mod tests {
 
     #[test]
     fn fins_from_both_sides_close_the_connection() {
-        let mut h = harness();
-        handshake(&mut h, CISN, SISN);
+        let mut h = connected();
         h.push(&seg(ToServer, CISN + 1, b"req").ack(SISN + 1));
         h.push(&seg(ToClient, SISN + 1, b"rep").ack(CISN + 4));
         h.push(&seg(ToServer, CISN + 4, b"").fin().ack(SISN + 4));
@@ -592,8 +590,7 @@ mod tests {
 
     #[test]
     fn fin_before_its_last_data_waits_for_it() {
-        let mut h = harness();
-        handshake(&mut h, CISN, SISN);
+        let mut h = connected();
         h.push(&seg(ToServer, CISN + 1, b"abc"));
         h.push(&seg(ToServer, CISN + 7, b"").fin());
         h.push(&seg(ToServer, CISN + 4, b"def"));
@@ -604,8 +601,7 @@ mod tests {
 
     #[test]
     fn fins_with_a_hole_pending_close_with_a_gap() {
-        let mut h = harness();
-        handshake(&mut h, CISN, SISN);
+        let mut h = connected();
         h.push(&seg(ToServer, CISN + 1, b"abc"));
         h.push(&seg(ToServer, CISN + 7, b"ghi").fin());
         h.push(&seg(ToClient, SISN + 1, b"").fin());
@@ -617,8 +613,7 @@ mod tests {
 
     #[test]
     fn rst_flushes_buffered_data_and_closes() {
-        let mut h = harness();
-        handshake(&mut h, CISN, SISN);
+        let mut h = connected();
         h.push(&seg(ToServer, CISN + 1, b"ab"));
         h.push(&seg(ToServer, CISN + 5, b"ef"));
         h.push(&seg(ToClient, SISN + 1, b"").rst());
@@ -641,8 +636,7 @@ mod tests {
 
     #[test]
     fn new_syn_on_used_ports_closes_the_old_connection() {
-        let mut h = harness();
-        handshake(&mut h, CISN, SISN);
+        let mut h = connected();
         h.push(&seg(ToServer, CISN + 1, b"old"));
         handshake(&mut h, 77_000, 88_000);
         h.push(&seg(ToServer, 77_001, b"new"));
@@ -685,8 +679,7 @@ mod tests {
 
     #[test]
     fn truncated_segment_delivers_captured_bytes_then_a_gap() {
-        let mut h = harness();
-        handshake(&mut h, CISN, SISN);
+        let mut h = connected();
         h.push(&seg(ToServer, CISN + 1, b"abcd").wire(10));
         h.push(&seg(ToServer, CISN + 11, b"klm"));
         // A full retransmission of the truncated segment must not deliver anything twice.
@@ -697,8 +690,7 @@ mod tests {
 
     #[test]
     fn truncated_tail_is_filled_from_a_buffered_copy() {
-        let mut h = harness();
-        handshake(&mut h, CISN, SISN);
+        let mut h = connected();
         h.push(&seg(ToServer, CISN + 7, b"ghijkl"));
         h.push(&seg(ToServer, CISN + 1, b"abcd").wire(10));
         assert_eq!(h.rec.parts(0, ToServer), vec![bytes(b"abcd"), Part::Lost(2), bytes(b"ghijkl")]);
@@ -706,8 +698,7 @@ mod tests {
 
     #[test]
     fn truncated_segment_out_of_order_keeps_its_tail_as_lost() {
-        let mut h = harness();
-        handshake(&mut h, CISN, SISN);
+        let mut h = connected();
         h.push(&seg(ToServer, CISN + 4, b"de").wire(5));
         h.push(&seg(ToServer, CISN + 9, b"ij"));
         h.push(&seg(ToServer, CISN + 1, b"abc"));
@@ -853,8 +844,7 @@ mod tests {
 
     #[test]
     fn one_gib_sequence_jump_stays_bounded() {
-        let mut h = harness();
-        handshake(&mut h, CISN, SISN);
+        let mut h = connected();
         let jump = 1u32 << 30;
         h.push(&seg(ToServer, CISN + 1 + jump, b"far"));
         h.push(&seg(ToServer, CISN + 1, b"near"));
