@@ -55,6 +55,17 @@ pub const GLOBAL_PORT_COUNT: &str = "PORT_COUNT";
 pub const MAX_PORTS: u32 = 64;
 /// Name of the kernel global holding the per-segment capture limit (`u32`, ≤ [`MAX_CAPTURE`]).
 pub const GLOBAL_CAPTURE_LIMIT: &str = "CAPTURE_LIMIT";
+/// Name of the kernel global holding the wakeup threshold (`u32`, bytes): a record wakes the
+/// reader only when the ring holds at least this much; below it the reader polls on a tick.
+///
+/// Why: with the ring buffer's default (adaptive) notification, every record that finds the
+/// reader caught up wakes it through an `irq_work` self-interrupt, which costs microseconds per
+/// packet in the kernel program (a VM exit on virtual machines) and a reader wakeup per packet
+/// in user space. Batching the wakeups makes both per-batch costs.
+pub const GLOBAL_WAKEUP_BYTES: &str = "WAKEUP_BYTES";
+/// The wakeup threshold as a fraction of the ring: an eighth, so a burst fills at most that
+/// much before the reader is woken, leaving the rest of the ring as headroom.
+pub const WAKEUP_RING_FRACTION: u32 = 8;
 
 /// Program names, as user space looks them up.
 pub mod programs {

@@ -26,7 +26,9 @@ use core::mem::size_of;
 use core::ptr::read_volatile;
 
 use aya_ebpf::{
-    bindings::{TC_ACT_UNSPEC, xdp_action},
+    bindings::{
+        BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP, TC_ACT_UNSPEC, xdp_action,
+    },
     helpers::generated::{
         bpf_get_smp_processor_id, bpf_ktime_get_ns, bpf_skb_load_bytes, bpf_xdp_get_buff_len,
         bpf_xdp_load_bytes,
@@ -40,7 +42,7 @@ use zktraffic_common::{
     ZK_CLIENT_PORT,
     record::{
         BIG_CHUNK, DEFAULT_RING_BYTES, MAX_CAPTURE, MAX_CHUNKS, MAX_PORTS, MID_CHUNK, Record,
-        RecordHeader, SMALL_CHUNK, Stats, TINY_CHUNK, hook, rec_flags, stat,
+        RecordHeader, SMALL_CHUNK, Stats, TINY_CHUNK, WAKEUP_RING_FRACTION, hook, rec_flags, stat,
     },
 };
 
@@ -68,6 +70,12 @@ static PORT_COUNT: u32 = 1;
 /// (read-only data: the verifier sees the constant); tests lower it to exercise truncation.
 #[unsafe(no_mangle)]
 static CAPTURE_LIMIT: u32 = MAX_CAPTURE;
+
+/// Ring bytes pending before a record wakes the reader (see
+/// `zktraffic_common::record::GLOBAL_WAKEUP_BYTES`). Set by user space before load; not zero
+/// so that it stays in `.rodata`.
+#[unsafe(no_mangle)]
+static WAKEUP_BYTES: u32 = DEFAULT_RING_BYTES / WAKEUP_RING_FRACTION;
 
 const ETH_P_IP: u16 = 0x0800;
 const ETH_P_IPV6: u16 = 0x86dd;
@@ -426,9 +434,25 @@ fn emit<P: Packet, const N: usize>(
             return false;
         }
     }
-    entry.submit(0);
+    entry.submit(wakeup_flag(last));
     bump(ctr, stat::RECORDS, 1);
     true
+}
+
+/// The submit flag of a record: only a segment's last record may wake the reader, and only
+/// once the ring holds `WAKEUP_BYTES` (the reader polls on a tick for what stays below).
+#[inline(always)]
+fn wakeup_flag(last: bool) -> u64 {
+    if !last {
+        return BPF_RB_NO_WAKEUP as u64;
+    }
+    // SAFETY: a read of the program's read-only global.
+    let threshold = unsafe { read_volatile(&WAKEUP_BYTES) } as u64;
+    if EVENTS.query(BPF_RB_AVAIL_DATA as u64) >= threshold {
+        BPF_RB_FORCE_WAKEUP as u64
+    } else {
+        BPF_RB_NO_WAKEUP as u64
+    }
 }
 
 /// Parses the packet and, when kept, sends its segment as chained ring records.

@@ -25,7 +25,8 @@ use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use zktraffic_common::record::{
     self, DEFAULT_RING_BYTES, GLOBAL_CAPTURE_LIMIT, GLOBAL_PORT_COUNT, GLOBAL_PORT_LIST,
-    MAP_EVENTS, MAP_STATS, MAX_CAPTURE, MAX_PORTS, Stats, programs, stat,
+    GLOBAL_WAKEUP_BYTES, MAP_EVENTS, MAP_STATS, MAX_CAPTURE, MAX_PORTS, Stats,
+    WAKEUP_RING_FRACTION, programs, stat,
 };
 
 use assemble::Assembler;
@@ -45,6 +46,10 @@ pub fn kernel_object() -> &'static [u8] {
 
 /// Most records handled per [`LiveCapture::next_batch`] call, so one call stays short.
 const BATCH_RECORDS: usize = 4096;
+/// How often the reader looks at the ring without being woken: the kernel wakes it only once
+/// the ring holds an eighth of its size (wakeups per packet cost more than the packets), so a
+/// trickle of traffic waits at most this long.
+const POLL_TICK: Duration = Duration::from_millis(10);
 /// A segment whose next chunk has not arrived for this long lost it to a full ring.
 const CHUNK_WAIT: Duration = Duration::from_millis(200);
 
@@ -282,12 +287,14 @@ impl LiveCapture {
         let mut port_list = [0u16; MAX_PORTS as usize];
         port_list[..cfg.ports.len()].copy_from_slice(&cfg.ports);
         let port_count = cfg.ports.len() as u32;
+        let wakeup_bytes = ring_bytes / WAKEUP_RING_FRACTION;
         loader
             .map_max_entries(MAP_EVENTS, ring_bytes)
             .override_global(GLOBAL_PORT_LIST, &port_list, true)
             .override_global(GLOBAL_PORT_COUNT, &port_count, true)
             .override_global(aya_log::LEVEL, &log_level, false)
-            .override_global(GLOBAL_CAPTURE_LIMIT, &cfg.capture_limit, true);
+            .override_global(GLOBAL_CAPTURE_LIMIT, &cfg.capture_limit, true)
+            .override_global(GLOBAL_WAKEUP_BYTES, &wakeup_bytes, true);
         if cfg.verbose_verifier {
             loader.verifier_log_level(VerifierLogLevel::VERBOSE | VerifierLogLevel::STATS);
         }
@@ -433,21 +440,17 @@ impl LiveCapture {
         let Ring::Async(fd) = &mut self.ring else {
             return Err(LiveCaptureError::Io(io::Error::other("ring buffer unavailable")));
         };
-        let mut guard = fd.readable_mut().await?;
-        let ring = guard.get_inner_mut();
-        let mut handled = 0;
-        let mut drained = false;
-        while handled < BATCH_RECORDS {
-            let Some(item) = ring.next() else {
-                drained = true;
-                break;
-            };
-            self.assembler.push(&item, &mut f);
-            handled += 1;
+        // Records below the kernel's wakeup threshold arrive without a wakeup: read what is
+        // there, and only when there is nothing wait for a wakeup or the next tick.
+        let mut handled = read_records(fd.get_mut(), &mut self.assembler, &mut f);
+        if handled == 0 {
+            if let Ok(guard) = tokio::time::timeout(POLL_TICK, fd.readable_mut()).await {
+                // Cleared before reading: a wakeup that comes while reading is kept.
+                guard?.clear_ready();
+            }
+            handled = read_records(fd.get_mut(), &mut self.assembler, &mut f);
         }
-        if drained {
-            // Only when empty: tokio keeps readiness that arrived since the guard was taken.
-            guard.clear_ready();
+        if handled < BATCH_RECORDS {
             self.assembler.flush_stale(CHUNK_WAIT, &mut f);
         }
         if let Some(logger) = &mut self.logger {
@@ -460,14 +463,15 @@ impl LiveCapture {
     pub fn drain(&mut self, mut f: impl FnMut(&Segment<'_>, Hook)) -> usize {
         let mut handled = 0;
         loop {
-            let item = match &mut self.ring {
-                Ring::Plain(r) => r.next(),
-                Ring::Async(fd) => fd.get_mut().next(),
-                Ring::Gone => None,
+            let n = match &mut self.ring {
+                Ring::Plain(r) => read_records(r, &mut self.assembler, &mut f),
+                Ring::Async(fd) => read_records(fd.get_mut(), &mut self.assembler, &mut f),
+                Ring::Gone => 0,
             };
-            let Some(item) = item else { break };
-            self.assembler.push(&item, &mut f);
-            handled += 1;
+            if n == 0 {
+                break;
+            }
+            handled += n;
         }
         if let Some(logger) = &mut self.logger {
             logger.flush();
@@ -559,6 +563,21 @@ impl Drop for LiveCapture {
             log::debug!("detached zktraffic programs from {iface}");
         }
     }
+}
+
+/// Hands at most [`BATCH_RECORDS`] waiting records to the assembler; returns how many.
+fn read_records(
+    ring: &mut RingBuf<MapData>,
+    assembler: &mut Assembler,
+    f: &mut impl FnMut(&Segment<'_>, Hook),
+) -> usize {
+    let mut handled = 0;
+    while handled < BATCH_RECORDS {
+        let Some(item) = ring.next() else { break };
+        assembler.push(&item, f);
+        handled += 1;
+    }
+    handled
 }
 
 fn check_privileges(action: &str) -> Result<(), LiveCaptureError> {
