@@ -76,6 +76,9 @@ pub enum Bench {
         /// TCP segmentation/receive offloads on the veth pair.
         #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
         offloads: bool,
+        /// The agent's ring buffer size in bytes (default: the agent's default).
+        #[arg(long)]
+        ring_bytes: Option<usize>,
     },
 }
 
@@ -141,8 +144,8 @@ pub fn run(which: Bench) -> Result<()> {
                 keep,
             })
         }
-        Bench::Live { requests, connections, depth, offloads } => {
-            live(requests, connections, depth, offloads)
+        Bench::Live { requests, connections, depth, offloads, ring_bytes } => {
+            live(requests, connections, depth, offloads, ring_bytes)
         }
     }
 }
@@ -150,7 +153,13 @@ pub fn run(which: Bench) -> Result<()> {
 /// `bench live`: builds the agent and the load generator (`tests/src/bin/zk-live-bench.rs`,
 /// which sets up the namespaces, the server, the agent and tcpdump, and measures them with
 /// wait4), then runs the latter as root.
-fn live(requests: usize, connections: usize, depth: usize, offloads: bool) -> Result<()> {
+fn live(
+    requests: usize,
+    connections: usize,
+    depth: usize,
+    offloads: bool,
+    ring_bytes: Option<usize>,
+) -> Result<()> {
     // Two builds: together, cargo would unify their dependencies' features and build another
     // zktraffic than `cargo xtask build` does.
     util::cargo_build(true)?;
@@ -169,6 +178,9 @@ fn live(requests: usize, connections: usize, depth: usize, offloads: bool) -> Re
         .args(["--connections", &connections.to_string()])
         .args(["--depth", &depth.to_string()])
         .args(["--offloads", if offloads { "on" } else { "off" }]);
+    if let Some(n) = ring_bytes {
+        cmd.args(["--ring-bytes", &n.to_string()]);
+    }
     util::run_checked(&mut cmd)
 }
 

@@ -24,6 +24,8 @@ struct Options {
     requests: usize,
     depth: usize,
     offloads: bool,
+    /// The agent's `--ring-bytes` (None: its default).
+    ring_bytes: Option<usize>,
 }
 
 fn parse_options() -> Result<Options, String> {
@@ -33,6 +35,7 @@ fn parse_options() -> Result<Options, String> {
         requests: 1_000_000,
         depth: 64,
         offloads: true,
+        ring_bytes: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -44,6 +47,7 @@ fn parse_options() -> Result<Options, String> {
             "--requests" => o.requests = num()?,
             "--depth" => o.depth = num()?.max(1),
             "--offloads" => o.offloads = value == "on",
+            "--ring-bytes" => o.ring_bytes = Some(num()?),
             _ => return Err(format!("unknown option {flag}")),
         }
     }
@@ -245,6 +249,9 @@ fn run() -> Result<(), String> {
 
     let mut agent_cmd = pair.server.command(&o.zktraffic.to_string_lossy());
     agent_cmd.args(["dump", "--iface", VethPair::SERVER_IF, "--summary", "--format", "json"]);
+    if let Some(n) = o.ring_bytes {
+        agent_cmd.args(["--ring-bytes", &n.to_string()]);
+    }
     let (agent_out, agent_err) = (dir.join("agent.out"), dir.join("agent.err"));
     let mut agent = spawn(&mut agent_cmd, &agent_out, &agent_err)?;
     let agent_pid = agent.0.as_ref().map_or(0, Child::id);
