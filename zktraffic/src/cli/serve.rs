@@ -63,7 +63,9 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub max_clients: usize,
 
-    /// Entries of each per-IP, per-identity and per-error map.
+    /// Entries of the request map (request type × path × IP × identity) and of the error map;
+    /// past it, new keys count under `<other>` for their IP and identity (per-path counts stay
+    /// exact) or, for errors, for their path.
     #[arg(long, value_name = "N", default_value_t = 200_000)]
     pub max_keys: usize,
 

@@ -89,12 +89,12 @@ impl Collector for SnapshotCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
         let t = &self.view.tally;
         let mut requests: BTreeMap<(&str, &str), (u64, u64)> = BTreeMap::new();
-        for (&(name, p), c) in &t.requests {
-            let path = match t.path(p) {
+        for (k, c) in &t.requests {
+            let path = match t.path(k.path) {
                 "" => "/",
                 other => other,
             };
-            let e = requests.entry((name.0, path)).or_default();
+            let e = requests.entry((k.name.0, path)).or_default();
             e.0 += c.count;
             e.1 += c.bytes;
         }

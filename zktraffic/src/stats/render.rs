@@ -138,10 +138,10 @@ pub fn compatible(t: &Tally, dim: Dimension, opts: RenderOptions) -> Value {
     let empty = t.paths.id_of("");
     match dim {
         Dimension::Path => {
-            for (&(name, p), c) in &t.requests {
+            for (k, c) in &t.requests {
                 // The original maps a request without a path to "/".
-                let key = if Some(p) == empty { slash } else { (p, NO_SUFFIX) };
-                add_request(&mut s, name, key, c);
+                let key = if Some(k.path) == empty { slash } else { (k.path, NO_SUFFIX) };
+                add_request(&mut s, k.name, key, c);
             }
             // Events keep their path as is (the original applies no "" → "/" fix to them).
             for (&(name, p), &n) in &t.events {
@@ -149,13 +149,13 @@ pub fn compatible(t: &Tally, dim: Dimension, opts: RenderOptions) -> Value {
             }
         }
         Dimension::Ip => {
-            for (&(name, p, ip), c) in &t.by_ip {
-                add_request(&mut s, name, (p, ip), c);
+            for (k, c) in &t.requests {
+                add_request(&mut s, k.name, (k.path, k.ip), c);
             }
         }
         Dimension::Auth => {
-            for (&(name, p, id), c) in &t.by_auth {
-                add_request(&mut s, name, (p, id), c);
+            for (k, c) in &t.requests {
+                add_request(&mut s, k.name, (k.path, k.identity), c);
             }
         }
     }

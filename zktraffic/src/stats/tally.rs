@@ -90,6 +90,18 @@ pub struct TallyCounts {
     pub clients_not_tracked: u64,
 }
 
+/// Key of the request counters. `/json/paths`, `/json/ips` and `/json/auths` are sums over
+/// one map with this key, so a request costs one map update instead of one per view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RequestKey {
+    pub name: Name,
+    pub path: PathId,
+    /// The client IP's id.
+    pub ip: u32,
+    /// The connection's identity's id.
+    pub identity: u32,
+}
+
 /// A connection's ids in one tally: its IP, its identity and its client slot. The
 /// aggregator caches them per connection (see [`Tally::generation`]), which saves three
 /// lookups per message.
@@ -136,12 +148,10 @@ pub struct Tally {
     pub paths: Interner<Box<str>>,
     pub ips: Interner<IpAddr>,
     pub identities: Interner<Box<str>>,
-    /// (request name, path) → counters: `/json/paths`.
-    pub requests: FxHashMap<(Name, PathId), Cell>,
-    /// (request name, path, ip) → counters: `/json/ips`.
-    pub by_ip: FxHashMap<(Name, PathId, u32), Cell>,
-    /// (request name, path, identity) → counters: `/json/auths`.
-    pub by_auth: FxHashMap<(Name, PathId, u32), Cell>,
+    /// (request name, path, ip, identity) → counters: `/json/paths`, `/json/ips` and
+    /// `/json/auths` sum them. Past `max_keys` entries a new key keeps its name and path and
+    /// folds its IP and identity into [`OVERFLOW`] (so per-path counts stay exact).
+    pub requests: FxHashMap<RequestKey, Cell>,
     /// (event name, path) → count.
     pub events: FxHashMap<(Name, PathId), u64>,
     /// (request name, error, path) → replies.
@@ -179,6 +189,11 @@ fn bump<'m, K: Eq + Hash, V: Default>(
     map.entry(key).or_default()
 }
 
+/// Where a request key goes once the request map is full: its IP and identity fold.
+fn fold_conn(key: RequestKey) -> RequestKey {
+    RequestKey { ip: OVERFLOW, identity: OVERFLOW, ..key }
+}
+
 impl Tally {
     /// An empty tally.
     pub fn new(limits: TallyLimits) -> Self {
@@ -190,8 +205,6 @@ impl Tally {
             ips: Interner::new(limits.max_ips),
             identities: Interner::new(limits.max_ips),
             requests: FxHashMap::default(),
-            by_ip: FxHashMap::default(),
-            by_auth: FxHashMap::default(),
             events: FxHashMap::default(),
             replies: FxHashMap::default(),
             latency: FxHashMap::default(),
@@ -259,19 +272,10 @@ impl Tally {
             watches: u64::from(r.watch),
             write: r.write,
         };
-        self.requests.entry((r.name, path)).or_default().add(&delta);
+        let key = RequestKey { name: r.name, path, ip, identity };
         let cap = self.limits.max_keys;
-        let folded = &mut self.counts.folded_keys;
-        bump(&mut self.by_ip, cap, (r.name, path, ip), || (r.name, OVERFLOW, ip), folded)
+        bump(&mut self.requests, cap, key, || fold_conn(key), &mut self.counts.folded_keys)
             .add(&delta);
-        bump(
-            &mut self.by_auth,
-            cap,
-            (r.name, path, identity),
-            || (r.name, OVERFLOW, identity),
-            folded,
-        )
-        .add(&delta);
         if let Some(c) = self.client(client) {
             c.requests += 1;
             c.bytes += u64::from(r.size);
@@ -346,19 +350,15 @@ impl Tally {
             None => OVERFLOW,
         };
         let cap = self.limits.max_keys;
-        for (&(n, p), c) in &other.requests {
-            let p = path(self, p);
-            self.requests.entry((n, p)).or_default().add(c);
-        }
-        for (&(n, p, i), c) in &other.by_ip {
-            let (p, i) = (path(self, p), ip(self, i));
+        for (k, c) in &other.requests {
+            let key = RequestKey {
+                path: path(self, k.path),
+                ip: ip(self, k.ip),
+                identity: identity(self, k.identity),
+                ..*k
+            };
             let folded = &mut self.counts.folded_keys;
-            bump(&mut self.by_ip, cap, (n, p, i), || (n, OVERFLOW, i), folded).add(c);
-        }
-        for (&(n, p, i), c) in &other.by_auth {
-            let (p, i) = (path(self, p), identity(self, i));
-            let folded = &mut self.counts.folded_keys;
-            bump(&mut self.by_auth, cap, (n, p, i), || (n, OVERFLOW, i), folded).add(c);
+            bump(&mut self.requests, cap, key, || fold_conn(key), folded).add(c);
         }
         for (&(n, p), c) in &other.events {
             let p = path(self, p);
