@@ -260,3 +260,51 @@ pub fn clients(t: &Tally, conns: &ConnTable, opts: RenderOptions) -> Value {
         .collect();
     json!({ "clients": rows, "tracked": t.clients.len(), "not_tracked_messages": t.counts.clients_not_tracked })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::tally::{RequestFact, TallyLimits};
+    use crate::tcp::ConnKey;
+
+    /// Past `max_keys`, a request keeps its path (per-path counts stay exact) and its IP and
+    /// identity fold into `<other>`.
+    #[test]
+    fn a_full_request_map_folds_ips_not_paths() {
+        let limits = TallyLimits {
+            max_paths: 100,
+            max_ips: 100,
+            max_keys: 2,
+            max_clients: 100,
+            path_latency: false,
+        };
+        let mut t = Tally::new(limits);
+        t.start = crate::Timestamp(1);
+        for i in 1..=3u8 {
+            let conn = ConnKey {
+                client: format!("10.0.0.{i}:5000").parse().unwrap(),
+                server: "10.0.0.100:2181".parse().unwrap(),
+            };
+            let ids = t.conn_ids(conn, "noauth");
+            t.record_request(&RequestFact {
+                name: Name("GetDataRequest"),
+                write: false,
+                size: 30,
+                watch: false,
+                path: "/a",
+                ids,
+            });
+        }
+        let opts = RenderOptions { max_results: 0, exclude_bytes: true };
+        let paths = compatible(&t, Dimension::Path, opts);
+        assert_eq!(paths["GetDataRequest/a"], 3, "{paths}");
+        let ips = compatible(&t, Dimension::Ip, opts);
+        assert_eq!(ips["per_ip/GetDataRequest/a:10.0.0.1"], 1, "{ips}");
+        assert_eq!(ips["per_ip/GetDataRequest/a:10.0.0.2"], 1, "{ips}");
+        assert_eq!(ips["per_ip/GetDataRequest/a:<other>"], 1, "{ips}");
+        let auths = compatible(&t, Dimension::Auth, opts);
+        assert_eq!(auths["per_auth/GetDataRequest/a:noauth"], 2, "{auths}");
+        assert_eq!(auths["per_auth/GetDataRequest/a:<other>"], 1, "{auths}");
+        assert_eq!(t.counts.folded_keys, 1);
+    }
+}
