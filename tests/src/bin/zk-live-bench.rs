@@ -247,13 +247,25 @@ fn run() -> Result<(), String> {
     let server = ZkServer::start(&pair.server, addr, "bench");
     let _stats = BpfStats::enable()?;
 
-    let mut agent_cmd = pair.server.command(&o.zktraffic.to_string_lossy());
-    agent_cmd.args(["dump", "--iface", VethPair::SERVER_IF, "--summary", "--format", "json"]);
-    if let Some(n) = o.ring_bytes {
-        agent_cmd.args(["--ring-bytes", &n.to_string()]);
-    }
+    let agent_cmd = || {
+        let mut c = pair.server.command(&o.zktraffic.to_string_lossy());
+        c.args(["dump", "--iface", VethPair::SERVER_IF, "--summary", "--format", "json"]);
+        if let Some(n) = o.ring_bytes {
+            c.args(["--ring-bytes", &n.to_string()]);
+        }
+        c
+    };
     let (agent_out, agent_err) = (dir.join("agent.out"), dir.join("agent.err"));
-    let mut agent = spawn(&mut agent_cmd, &agent_out, &agent_err)?;
+    // The agent's fixed cost (loading and verifying the programs, attaching, detaching): a run
+    // without traffic, stopped as soon as it is attached.
+    let mut idle = spawn(&mut agent_cmd(), &agent_out, &agent_err)?;
+    let idle_pid = idle.0.as_ref().map_or(0, Child::id);
+    wait_for("the agent", || zktraffic_tests::agent::bpf_links(idle_pid) >= 2)?;
+    let idle = idle.0.take().ok_or("agent gone")?;
+    interrupt(&idle);
+    let fixed = wait_usage(&idle)?;
+
+    let mut agent = spawn(&mut agent_cmd(), &agent_out, &agent_err)?;
     let agent_pid = agent.0.as_ref().map_or(0, Child::id);
     wait_for("the agent", || zktraffic_tests::agent::bpf_links(agent_pid) >= 2)?;
 
@@ -354,6 +366,11 @@ fn run() -> Result<(), String> {
         ag_usage.cpu_s,
         per_m(ag_usage.cpu_s),
         ag_usage.max_rss_mib
+    );
+    println!(
+        "  of which start-up and shutdown (an agent run without traffic): cpu {:.2} s; the rest = {:.2} s per million messages",
+        fixed.cpu_s,
+        per_m((ag_usage.cpu_s - fixed.cpu_s).max(0.0))
     );
     println!(
         "  tcpdump -w /dev/null: cpu {:.2} s = {:.2} s per million messages ({}; {})",
