@@ -1,5 +1,8 @@
 //! Network namespaces and veth pairs for the live tests, removed on drop (also when a test
 //! panics), and the privilege gate that skips the live tests loudly when not root.
+//!
+//! Dependency-free (std and libc) on purpose: the kernel tests of the `zktraffic` crate include
+//! this same file (`zktraffic/tests/ebpf_support/mod.rs`), as they cannot depend on this crate.
 
 use std::fs::File;
 use std::os::fd::AsRawFd as _;
@@ -10,7 +13,7 @@ const CAP_NET_ADMIN: u32 = 12;
 const CAP_SYS_ADMIN: u32 = 21;
 const CAP_BPF: u32 = 39;
 
-/// True when live tests can run (CAP_BPF or CAP_SYS_ADMIN, CAP_NET_ADMIN, CAP_SYS_ADMIN for
+/// True when live and kernel tests can run (CAP_BPF or CAP_SYS_ADMIN, CAP_NET_ADMIN, CAP_SYS_ADMIN for
 /// namespaces). Otherwise prints a loud notice, or fails when `ZKTRAFFIC_REQUIRE_KERNEL_TESTS=1`
 /// so that CI never passes on skipped tests.
 pub fn privileged(test: &str) -> bool {
@@ -37,7 +40,7 @@ pub fn privileged(test: &str) -> bool {
 /// Prints a loud skip notice for `test`, or panics when `ZKTRAFFIC_REQUIRE_KERNEL_TESTS=1`.
 pub fn skip(test: &str, why: &str) {
     let bar = "!".repeat(76);
-    let msg = format!("\n{bar}\n!!! SKIPPED live test `{test}`: {why}\n{bar}\n");
+    let msg = format!("\n{bar}\n!!! SKIPPED kernel test `{test}`: {why}\n{bar}\n");
     assert!(std::env::var("ZKTRAFFIC_REQUIRE_KERNEL_TESTS").as_deref() != Ok("1"), "{msg}");
     // Straight to the stderr handle: the test harness captures eprintln! of passing tests.
     let _ = std::io::Write::write_all(&mut std::io::stderr(), msg.as_bytes());

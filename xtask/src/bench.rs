@@ -6,48 +6,45 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 
 use crate::util;
 
 mod serve;
+
+/// The generated capture of pipelined traffic that `bench decode` and `bench serve` run on.
+#[derive(Args, Clone, Copy)]
+pub struct WorkloadArgs {
+    /// Request/reply pairs in the large capture (its message count is about twice this).
+    #[arg(long, default_value_t = 2_000_000)]
+    requests: usize,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 200)]
+    connections: usize,
+    /// Requests in flight per connection.
+    #[arg(long, default_value_t = 64)]
+    depth: usize,
+    /// Segment size (65483 models loopback/GSO, 1448 an Ethernet MSS).
+    #[arg(long, default_value_t = 1448)]
+    mss: usize,
+    /// Keep the generated captures in target/bench.
+    #[arg(long)]
+    keep: bool,
+}
 
 /// The available benchmarks.
 #[derive(Subcommand)]
 pub enum Bench {
     /// Decode a large generated capture of pipelined traffic; compare with a plain read.
     Decode {
-        /// Request/reply pairs in the large capture (its message count is about twice this).
-        #[arg(long, default_value_t = 2_000_000)]
-        requests: usize,
-        /// Concurrent connections.
-        #[arg(long, default_value_t = 200)]
-        connections: usize,
-        /// Requests in flight per connection.
-        #[arg(long, default_value_t = 64)]
-        depth: usize,
-        /// Segment size (65483 models loopback/GSO, 1448 an Ethernet MSS).
-        #[arg(long, default_value_t = 1448)]
-        mss: usize,
-        /// Keep the generated captures in target/bench.
-        #[arg(long)]
-        keep: bool,
+        #[command(flatten)]
+        workload: WorkloadArgs,
     },
     /// Replay the decode capture into the stats daemon while pollers hit every endpoint;
     /// then peak memory on a capture with many distinct paths and clients.
     Serve {
-        /// Request/reply pairs in the large capture.
-        #[arg(long, default_value_t = 2_000_000)]
-        requests: usize,
-        /// Concurrent connections.
-        #[arg(long, default_value_t = 200)]
-        connections: usize,
-        /// Requests in flight per connection.
-        #[arg(long, default_value_t = 64)]
-        depth: usize,
-        /// Segment size.
-        #[arg(long, default_value_t = 1448)]
-        mss: usize,
+        #[command(flatten)]
+        workload: WorkloadArgs,
         /// HTTP pollers looping over every endpoint.
         #[arg(long, default_value_t = 2)]
         pollers: usize,
@@ -57,9 +54,6 @@ pub enum Bench {
         /// Distinct clients in the cardinality capture.
         #[arg(long, default_value_t = 10_000)]
         clients: usize,
-        /// Keep the generated captures in target/bench.
-        #[arg(long)]
-        keep: bool,
     },
     /// Drive a real ZooKeeper server (in a network namespace, through a veth pair) as fast as it
     /// goes while the agent captures; compare with tcpdump. Needs root and the zookeeper package.
@@ -129,20 +123,9 @@ fn measure(cmd: &mut Command, keep_stdout: bool) -> Result<(Usage, String)> {
 /// Runs the chosen benchmark.
 pub fn run(which: Bench) -> Result<()> {
     match which {
-        Bench::Decode { requests, connections, depth, mss, keep } => {
-            decode(requests, connections, depth, mss, keep)
-        }
-        Bench::Serve { requests, connections, depth, mss, pollers, paths, clients, keep } => {
-            serve::run(&serve::Params {
-                requests,
-                connections,
-                depth,
-                mss,
-                pollers,
-                paths,
-                clients,
-                keep,
-            })
+        Bench::Decode { workload } => decode(&workload),
+        Bench::Serve { workload, pollers, paths, clients } => {
+            serve::run(&serve::Params { workload, pollers, paths, clients })
         }
         Bench::Live { requests, connections, depth, offloads, ring_bytes } => {
             live(requests, connections, depth, offloads, ring_bytes)
@@ -184,31 +167,60 @@ fn live(
     util::run_checked(&mut cmd)
 }
 
-/// Writes a synthetic capture; returns how many messages it holds.
-fn generate(
-    path: &Path,
-    connections: usize,
-    requests: usize,
-    depth: usize,
-    mss: usize,
-) -> Result<u64> {
+/// Builds the release zktraffic binary and the `examples` (capture generators).
+fn build_release(examples: &[&str]) -> Result<()> {
+    let mut args = vec!["build", "--release", "-p", "zktraffic", "--bin", "zktraffic"];
+    for e in examples {
+        args.extend(["--example", e]);
+    }
+    util::cargo(&args)
+}
+
+/// `target/bench`, created if absent: where the generated captures go.
+fn bench_dir() -> Result<PathBuf> {
+    let dir = util::workspace_root().join("target/bench");
+    fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// Writes a synthetic capture of the workload `w`; returns how many messages it holds.
+fn generate(path: &Path, w: &WorkloadArgs) -> Result<u64> {
     let bin = util::workspace_root().join("target/release/examples/synth_capture");
     let (_, out) = measure(
         Command::new(&bin).args([
             path.to_str().context("utf-8 path")?,
-            &connections.to_string(),
-            &requests.div_ceil(connections.max(1)).to_string(),
-            &depth.to_string(),
-            &mss.to_string(),
+            &w.connections.to_string(),
+            &w.requests.div_ceil(w.connections.max(1)).to_string(),
+            &w.depth.to_string(),
+            &w.mss.to_string(),
         ]),
         true,
     )?;
-    let c = serde_json_lite::parse(&out)?;
-    Ok(c.requests + c.replies + c.events)
+    Ok(serde_json_lite::parse(&out)?.messages())
 }
 
-/// A four-field JSON reader, so xtask needs no JSON dependency.
+/// Runs `zktraffic dump --summary --format json --include-pings` on `pcap`; returns its usage
+/// and how many messages it decoded.
+fn decode_summary(zk: &Path, pcap: &Path) -> Result<(Usage, u64)> {
+    let (u, out) = measure(
+        Command::new(zk).args([
+            "dump",
+            "--pcap",
+            pcap.to_str().context("utf-8 path")?,
+            "--summary",
+            "--format",
+            "json",
+            "--include-pings",
+        ]),
+        true,
+    )?;
+    Ok((u, serde_json_lite::parse(&out)?.messages()))
+}
+
+/// A reader of numbers in one-line JSON objects, so xtask needs no JSON dependency.
 mod serde_json_lite {
+    use std::str::FromStr;
+
     use anyhow::{Context, Result};
 
     pub struct Counts {
@@ -217,11 +229,26 @@ mod serde_json_lite {
         pub events: u64,
     }
 
-    fn field(s: &str, name: &str) -> Result<u64> {
+    impl Counts {
+        /// Every decoded message: requests, replies and watch events.
+        pub fn messages(&self) -> u64 {
+            self.requests + self.replies + self.events
+        }
+    }
+
+    /// `"name":<number>`: the number's characters (digits, and `.`, `e`, `-` for floats).
+    pub fn field<T>(s: &str, name: &str) -> Result<T>
+    where
+        T: FromStr,
+        T::Err: std::error::Error + Send + Sync + 'static,
+    {
         let key = format!("\"{name}\":");
         let at = s.find(&key).with_context(|| format!("no {name} in {s}"))? + key.len();
-        let digits: String = s[at..].chars().take_while(char::is_ascii_digit).collect();
-        digits.parse().with_context(|| format!("bad {name} in {s}"))
+        let num: String = s[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | '-'))
+            .collect();
+        num.parse().with_context(|| format!("bad {name} in {s}"))
     }
 
     pub fn parse(s: &str) -> Result<Counts> {
@@ -233,43 +260,18 @@ mod serde_json_lite {
     }
 }
 
-fn decode(requests: usize, connections: usize, depth: usize, mss: usize, keep: bool) -> Result<()> {
-    util::cargo(&[
-        "build",
-        "--release",
-        "-p",
-        "zktraffic",
-        "--bin",
-        "zktraffic",
-        "--example",
-        "synth_capture",
-    ])?;
-    let dir: PathBuf = util::workspace_root().join("target/bench");
-    fs::create_dir_all(&dir)?;
+fn decode(w: &WorkloadArgs) -> Result<()> {
+    let &WorkloadArgs { requests, connections, depth, mss, keep } = w;
+    build_release(&["synth_capture"])?;
+    let dir = bench_dir()?;
     let big = dir.join("decode-large.pcap");
     let small = dir.join("decode-small.pcap");
     eprintln!("generating {} and a capture a quarter its size…", big.display());
-    let expected_big = generate(&big, connections, requests, depth, mss)?;
-    let expected_small = generate(&small, connections, requests / 4, depth, mss)?;
+    let expected_big = generate(&big, w)?;
+    let expected_small = generate(&small, &WorkloadArgs { requests: requests / 4, ..*w })?;
     let size_mib = fs::metadata(&big)?.len() as f64 / (1 << 20) as f64;
     let zk = util::binary_path(true);
 
-    let decode_run = |file: &Path| -> Result<(Usage, u64)> {
-        let (u, out) = measure(
-            Command::new(&zk).args([
-                "dump",
-                "--pcap",
-                file.to_str().context("utf-8 path")?,
-                "--summary",
-                "--format",
-                "json",
-                "--include-pings",
-            ]),
-            true,
-        )?;
-        let messages = serde_json_lite::parse(&out).map(|c| c.requests + c.replies + c.events)?;
-        Ok((u, messages))
-    };
     // Warm the page cache so every contender reads from memory.
     measure(Command::new("cat").arg(&big), false)?;
     let (cat, _) = measure(Command::new("cat").arg(&big), false)?;
@@ -287,8 +289,8 @@ fn decode(requests: usize, connections: usize, depth: usize, mss: usize, keep: b
             None
         }
     };
-    let (ours, messages) = decode_run(&big)?;
-    let (ours_small, messages_small) = decode_run(&small)?;
+    let (ours, messages) = decode_summary(&zk, &big)?;
+    let (ours_small, messages_small) = decode_summary(&zk, &small)?;
     let (json, _) = measure(
         Command::new(&zk).args([
             "dump",

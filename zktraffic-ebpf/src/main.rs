@@ -531,28 +531,34 @@ fn note_skip(skip: Skip) -> u8 {
     }
 }
 
-/// TC ingress: packets received by the interface.
-#[classifier]
-pub fn zk_tc_ingress(ctx: TcContext) -> i32 {
-    if let Err(skip) = capture(&Skb(&ctx), hook::TC_INGRESS) {
+/// The TC programs' body, for `hook` (`TC_INGRESS` or `TC_EGRESS`, a constant in each program,
+/// so the direction test below is folded away).
+#[inline(always)]
+fn tc(ctx: &TcContext, hook: u8) -> i32 {
+    if let Err(skip) = capture(&Skb(ctx), hook) {
         let stage = note_skip(skip);
         if stage != 0 {
-            debug!(&ctx, "zktraffic tc ingress: malformed packet, stage {}", stage);
+            // aya-log needs a literal format string: one per direction.
+            if hook == hook::TC_INGRESS {
+                debug!(ctx, "zktraffic tc ingress: malformed packet, stage {}", stage);
+            } else {
+                debug!(ctx, "zktraffic tc egress: malformed packet, stage {}", stage);
+            }
         }
     }
     TC_ACT_UNSPEC // a passive tap: let the next program / the default action decide
 }
 
+/// TC ingress: packets received by the interface.
+#[classifier]
+pub fn zk_tc_ingress(ctx: TcContext) -> i32 {
+    tc(&ctx, hook::TC_INGRESS)
+}
+
 /// TC egress: packets sent by the interface.
 #[classifier]
 pub fn zk_tc_egress(ctx: TcContext) -> i32 {
-    if let Err(skip) = capture(&Skb(&ctx), hook::TC_EGRESS) {
-        let stage = note_skip(skip);
-        if stage != 0 {
-            debug!(&ctx, "zktraffic tc egress: malformed packet, stage {}", stage);
-        }
-    }
-    TC_ACT_UNSPEC
+    tc(&ctx, hook::TC_EGRESS)
 }
 
 /// An empty classifier: the fixed cost of TC dispatch and BPF statistics, as a baseline for

@@ -10,7 +10,8 @@ use std::io::{Read as _, Write as _};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use ebpf_support::{NetNs, privileged};
+use ebpf_support::netns::NetNs;
+use ebpf_support::privileged;
 use zktraffic::capture::ebpf::{AttachMode, Hook, KernelStats, LiveCapture, LiveCaptureConfig};
 use zktraffic_common::record::MAX_CAPTURE;
 use zktraffic_common::tcp_flags::SYN;

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use super::{Usage, generate, measure};
+use super::serde_json_lite::field;
+use super::{Usage, WorkloadArgs, bench_dir, build_release, decode_summary, generate, measure};
 use crate::util;
 
 /// Every endpoint the pollers request, in both scopes where there are two.
@@ -38,14 +39,10 @@ const ENDPOINTS: [&str; 17] = [
 
 /// What the benchmark runs on.
 pub struct Params {
-    pub requests: usize,
-    pub connections: usize,
-    pub depth: usize,
-    pub mss: usize,
+    pub workload: WorkloadArgs,
     pub pollers: usize,
     pub paths: usize,
     pub clients: usize,
-    pub keep: bool,
 }
 
 /// One `GET` over a fresh connection (as a scraper does); the time to the last byte.
@@ -90,17 +87,6 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1e3
 }
 
-/// `"name":<number>` from a one-line JSON object.
-fn field(s: &str, name: &str) -> Result<f64> {
-    let key = format!("\"{name}\":");
-    let at = s.find(&key).with_context(|| format!("no {name} in {s}"))? + key.len();
-    let num: String = s[at..]
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | '-'))
-        .collect();
-    num.parse().with_context(|| format!("bad {name} in {s}"))
-}
-
 fn serve_run(
     zk: &Path,
     pcap: &Path,
@@ -131,24 +117,13 @@ fn serve_run(
 
 /// Runs the benchmark.
 pub fn run(p: &Params) -> Result<()> {
-    util::cargo(&[
-        "build",
-        "--release",
-        "-p",
-        "zktraffic",
-        "--bin",
-        "zktraffic",
-        "--example",
-        "synth_capture",
-        "--example",
-        "synth_cardinality",
-    ])?;
-    let dir = util::workspace_root().join("target/bench");
-    std::fs::create_dir_all(&dir)?;
+    let w = &p.workload;
+    build_release(&["synth_capture", "synth_cardinality"])?;
+    let dir = bench_dir()?;
     let big = dir.join("serve-large.pcap");
     let card = dir.join("serve-cardinality.pcap");
     eprintln!("generating {} and {}…", big.display(), card.display());
-    let expected = generate(&big, p.connections, p.requests, p.depth, p.mss)?;
+    let expected = generate(&big, w)?;
     let gen_card = util::workspace_root().join("target/release/examples/synth_cardinality");
     let card_requests = (p.paths * 10).max(p.clients * 10);
     measure(
@@ -163,25 +138,12 @@ pub fn run(p: &Params) -> Result<()> {
     let zk = util::binary_path(true);
     measure(Command::new("cat").arg(&big), false)?;
 
-    let (dec, out) = measure(
-        Command::new(&zk).args([
-            "dump",
-            "--pcap",
-            big.to_str().unwrap_or_default(),
-            "--summary",
-            "--format",
-            "json",
-            "--include-pings",
-        ]),
-        true,
-    )?;
-    let dec_messages =
-        super::serde_json_lite::parse(&out).map(|c| c.requests + c.replies + c.events)?;
+    let (dec, dec_messages) = decode_summary(&zk, &big)?;
     let (quiet, out_quiet, _) = serve_run(&zk, &big, &[], 0)?;
     let (polled, out_polled, mut times) = serve_run(&zk, &big, &[], p.pollers)?;
-    let messages = field(&out_polled, "messages")?;
-    let replay_s = field(&out_polled, "replay_seconds")?;
-    let replay_quiet_s = field(&out_quiet, "replay_seconds")?;
+    let messages: f64 = field(&out_polled, "messages")?;
+    let replay_s: f64 = field(&out_polled, "replay_seconds")?;
+    let replay_quiet_s: f64 = field(&out_quiet, "replay_seconds")?;
     let (capped, out_capped, _) = serve_run(&zk, &card, &[], 0)?;
     let all = [
         "--max-paths",
@@ -197,7 +159,7 @@ pub fn run(p: &Params) -> Result<()> {
 
     println!(
         "bench serve: {messages} messages ({} connections, depth {}, mss {}); decoder saw {dec_messages} of {expected}",
-        p.connections, p.depth, p.mss
+        w.connections, w.depth, w.mss
     );
     println!(
         "  dump --summary (decoder)            cpu {:.2} s → {:.2} M messages/s",
@@ -250,7 +212,7 @@ pub fn run(p: &Params) -> Result<()> {
             "message counts differ: generated {expected}, decoder {dec_messages}, daemon {messages}"
         );
     }
-    if !p.keep {
+    if !w.keep {
         let _ = std::fs::remove_file(&big);
         let _ = std::fs::remove_file(&card);
     }

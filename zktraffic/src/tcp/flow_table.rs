@@ -407,7 +407,12 @@ mod tests {
     /// A harness whose connection has completed its handshake (initial sequence numbers CISN and
     /// SISN).
     fn connected() -> Harness {
-        let mut h = harness();
+        connected_with(TcpLimits::default())
+    }
+
+    /// [`connected`] with other limits.
+    fn connected_with(limits: TcpLimits) -> Harness {
+        let mut h = Harness::new(limits);
         handshake(&mut h, CISN, SISN);
         h
     }
@@ -755,8 +760,7 @@ mod tests {
     #[test]
     fn byte_cap_skips_to_the_earliest_buffered_data() {
         let limits = TcpLimits { max_buffered_bytes: 20, ..TcpLimits::default() };
-        let mut h = Harness::new(limits);
-        handshake(&mut h, CISN, SISN);
+        let mut h = connected_with(limits);
         let stream = stream_of(60);
         let segs = split(ToServer, CISN + 1, &stream, &[10, 20, 30, 40, 50]);
         h.push_all(&[segs[0].clone(), segs[2].clone(), segs[3].clone()]);
@@ -774,8 +778,7 @@ mod tests {
     fn segment_cap_skips_and_an_unbufferable_segment_is_delivered_after_a_gap() {
         let limits =
             TcpLimits { max_buffered_segments: 1, max_buffered_bytes: 4, ..TcpLimits::default() };
-        let mut h = Harness::new(limits);
-        handshake(&mut h, CISN, SISN);
+        let mut h = connected_with(limits);
         h.push(&seg(ToServer, CISN + 11, b"kl"));
         h.push(&seg(ToServer, CISN + 21, b"uv"));
         assert_eq!(h.rec.parts(0, ToServer), vec![Part::Lost(10), bytes(b"kl")]);
@@ -877,8 +880,7 @@ mod tests {
     fn endless_out_of_order_junk_stays_within_the_buffer_caps() {
         let limits = TcpLimits::default();
         let (max_bytes, max_segments) = (limits.max_buffered_bytes, limits.max_buffered_segments);
-        let mut h = Harness::new(limits);
-        handshake(&mut h, CISN, SISN);
+        let mut h = connected_with(limits);
         let junk = stream_of(1_000);
         let mut seq = CISN.wrapping_add(2);
         for _ in 0..20_000 {

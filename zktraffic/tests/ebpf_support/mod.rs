@@ -1,39 +1,13 @@
-//! Helpers shared by the kernel tests: privilege gate, frame builder, network namespaces.
+//! Helpers shared by the kernel tests: privilege gate and network namespaces (from
+//! `tests/src/netns.rs`), frame builder.
 #![allow(dead_code)] // each test file uses a different subset
 
-use std::process::Command;
+// The privilege gate, the skip banner and the network namespaces are the end-to-end tests' own
+// (`zktraffic-tests`, which depends on this crate, so it cannot be a dev-dependency): one file.
+#[path = "../../../tests/src/netns.rs"]
+pub mod netns;
 
-/// Capability bits (`CapEff` in /proc/self/status).
-const CAP_NET_ADMIN: u32 = 12;
-const CAP_SYS_ADMIN: u32 = 21;
-const CAP_BPF: u32 = 39;
-
-/// True when the kernel tests can run. Otherwise prints a loud notice; when
-/// `ZKTRAFFIC_REQUIRE_KERNEL_TESTS=1` it fails instead, so CI never passes on skipped tests.
-pub fn privileged(test: &str) -> bool {
-    let caps = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("CapEff:"))
-                .and_then(|l| u64::from_str_radix(l.trim_start_matches("CapEff:").trim(), 16).ok())
-        })
-        .unwrap_or(0);
-    let has = |b: u32| caps & (1 << b) != 0;
-    let ok = (has(CAP_BPF) || has(CAP_SYS_ADMIN)) && has(CAP_NET_ADMIN) && has(CAP_SYS_ADMIN);
-    if !ok {
-        let msg = format!(
-            "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
-             !!! SKIPPED kernel test `{test}`: needs root (CAP_BPF, CAP_NET_ADMIN,\n\
-             !!! CAP_SYS_ADMIN for network namespaces). Run `cargo test` as root.\n\
-             !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
-        );
-        assert!(std::env::var("ZKTRAFFIC_REQUIRE_KERNEL_TESTS").as_deref() != Ok("1"), "{msg}");
-        // Straight to the stderr handle: the test harness captures eprintln! of passing tests.
-        let _ = std::io::Write::write_all(&mut std::io::stderr(), msg.as_bytes());
-    }
-    ok
-}
+pub use netns::privileged;
 
 /// Network layer of a test frame.
 #[derive(Clone, Copy)]
@@ -113,93 +87,4 @@ pub fn frame(vlans: &[u16], ip: Ip, tcp: &Tcp<'_>) -> Vec<u8> {
     }
     f.extend_from_slice(&l4);
     f
-}
-
-/// Runs a command, returning whether it succeeded (its output goes to the test log on failure).
-pub fn sh(args: &[&str]) -> bool {
-    match Command::new(args[0]).args(&args[1..]).output() {
-        Ok(o) if o.status.success() => true,
-        Ok(o) => {
-            eprintln!("`{}` failed: {}", args.join(" "), String::from_utf8_lossy(&o.stderr).trim());
-            false
-        }
-        Err(e) => {
-            eprintln!("`{}` could not start: {e}", args.join(" "));
-            false
-        }
-    }
-}
-
-/// Runs a command, panicking with its stderr when it fails.
-pub fn must(args: &[&str]) {
-    assert!(sh(args), "`{}` failed", args.join(" "));
-}
-
-/// A named network namespace, deleted on drop (also when the test panics).
-pub struct NetNs {
-    pub name: String,
-}
-
-impl NetNs {
-    pub fn new(tag: &str) -> NetNs {
-        let name = format!("zkt-{tag}-{}", std::process::id());
-        if std::path::Path::new("/run/netns").join(&name).exists() {
-            let _ = sh(&["ip", "netns", "del", &name]); // a leftover from a killed run
-        }
-        must(&["ip", "netns", "add", &name]);
-        let ns = NetNs { name };
-        ns.exec(&["ip", "link", "set", "lo", "up"]);
-        ns
-    }
-
-    /// Runs a command inside the namespace, panicking on failure.
-    pub fn exec(&self, args: &[&str]) {
-        let mut full = vec!["ip", "netns", "exec", &self.name];
-        full.extend_from_slice(args);
-        must(&full);
-    }
-
-    /// Runs `f` with the calling thread switched into the namespace, then switches back.
-    /// (Sockets and aya's interface lookups use the calling thread's namespace.)
-    pub fn enter<T>(&self, f: impl FnOnce() -> T) -> T {
-        let _guard = Enter::new(&format!("/var/run/netns/{}", self.name));
-        f()
-    }
-}
-
-impl Drop for NetNs {
-    fn drop(&mut self) {
-        let _ = sh(&["ip", "netns", "del", &self.name]);
-    }
-}
-
-/// Moves the current thread into a network namespace until dropped.
-pub struct Enter {
-    orig: std::fs::File,
-}
-
-impl Enter {
-    pub fn new(path: &str) -> Enter {
-        use std::os::fd::AsRawFd as _;
-        let orig = std::fs::File::open("/proc/thread-self/ns/net").expect("open own netns");
-        let target = std::fs::File::open(path).expect("open target netns");
-        // SAFETY: plain syscall on valid fds.
-        let rc = unsafe { libc::setns(target.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
-        Enter { orig }
-    }
-}
-
-impl Drop for Enter {
-    fn drop(&mut self) {
-        use std::os::fd::AsRawFd as _;
-        // SAFETY: plain syscall on a valid fd.
-        let rc = unsafe { libc::setns(self.orig.as_raw_fd(), libc::CLONE_NEWNET) };
-        if rc != 0 {
-            eprintln!(
-                "could not return to the original netns: {}",
-                std::io::Error::last_os_error()
-            );
-        }
-    }
 }
