@@ -201,6 +201,15 @@ fn generate(path: &Path, w: &WorkloadArgs) -> Result<u64> {
 
 /// Runs `zktraffic dump --summary --format json --include-pings` on `pcap`; returns its usage
 /// and how many messages it decoded.
+/// Runs of each contender in `bench decode`.
+const ROUNDS: usize = 5;
+
+/// The run with the median CPU time.
+fn median(runs: &mut [Usage]) -> Usage {
+    runs.sort_by(|a, b| a.cpu_s.total_cmp(&b.cpu_s));
+    runs[runs.len() / 2]
+}
+
 fn decode_summary(zk: &Path, pcap: &Path) -> Result<(Usage, u64)> {
     let (u, out) = measure(
         Command::new(zk).args([
@@ -275,21 +284,34 @@ fn decode(w: &WorkloadArgs) -> Result<()> {
     // Warm the page cache so every contender reads from memory.
     measure(Command::new("cat").arg(&big), false)?;
     let (cat, _) = measure(Command::new("cat").arg(&big), false)?;
-    let tcpdump = match measure(
-        Command::new("tcpdump")
-            .args(["-r", big.to_str().unwrap_or_default(), "-w", "/dev/null"])
-            .stderr(Stdio::null()),
-        false,
-    ) {
-        Ok((u, _)) => Some(u),
-        Err(e) => {
-            eprintln!(
-                "tcpdump baseline unavailable ({e:#}); install tcpdump (cargo xtask setup does)"
-            );
-            None
-        }
+    // Contenders alternate, ROUNDS times each, and the medians are compared: one run of
+    // each is at the mercy of whatever else the machine does at that moment.
+    let tcpdump_run = || {
+        measure(
+            Command::new("tcpdump")
+                .args(["-r", big.to_str().unwrap_or_default(), "-w", "/dev/null"])
+                .stderr(Stdio::null()),
+            false,
+        )
+        .map(|(u, _)| u)
     };
-    let (ours, messages) = decode_summary(&zk, &big)?;
+    let mut tcpdump_runs = Vec::new();
+    let mut our_runs = Vec::new();
+    let mut messages = 0;
+    for _ in 0..ROUNDS {
+        match tcpdump_run() {
+            Ok(u) => tcpdump_runs.push(u),
+            Err(e) if tcpdump_runs.is_empty() => eprintln!(
+                "tcpdump baseline unavailable ({e:#}); install tcpdump (cargo xtask setup does)"
+            ),
+            Err(e) => return Err(e),
+        }
+        let (u, m) = decode_summary(&zk, &big)?;
+        our_runs.push(u);
+        messages = m;
+    }
+    let tcpdump = (!tcpdump_runs.is_empty()).then(|| median(&mut tcpdump_runs));
+    let ours = median(&mut our_runs);
     let (ours_small, messages_small) = decode_summary(&zk, &small)?;
     let (json, _) = measure(
         Command::new(&zk).args([
@@ -310,7 +332,7 @@ fn decode(w: &WorkloadArgs) -> Result<()> {
         "  exact: decoded {messages} of {expected_big} generated; small capture {messages_small} of {expected_small}"
     );
     println!(
-        "  zktraffic dump --summary   cpu {:.2} s  wall {:.2} s  peak RSS {:.1} MiB",
+        "  zktraffic dump --summary   cpu {:.2} s  wall {:.2} s  peak RSS {:.1} MiB  (medians of {ROUNDS} runs, alternating with tcpdump)",
         ours.cpu_s, ours.wall_s, ours.max_rss_mib
     );
     println!("  messages per second (one core): {:.2} M", messages as f64 / ours.cpu_s / 1e6);
