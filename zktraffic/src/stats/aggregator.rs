@@ -3,14 +3,13 @@
 use std::sync::Arc;
 
 use super::connections::ConnTable;
+use super::fact::{AuthChange, Fact, FactBatch, FactKind};
 use super::identity;
-use super::name::Name;
 use super::path::PathRules;
 use super::tally::{ReplyFact, RequestFact, Tally, TallyLimits};
 use super::window::{Advance, WindowClock};
 use crate::Timestamp;
-use crate::zk::message::{ReplyRecord, RequestRecord};
-use crate::zk::{Body, Message, MessageSink, OpCode, Reply, Request};
+use crate::zk::{Message, MessageSink};
 
 /// Everything the aggregator needs to know.
 #[derive(Clone, Copy, Debug)]
@@ -24,9 +23,6 @@ pub struct StatsConfig {
     /// A connection silent this long (capture time) is forgotten.
     pub idle_ns: u64,
 }
-
-/// Name of the request type of a reply whose request was not captured.
-const UNKNOWN_REQUEST: &str = "UnknownRequest";
 
 /// Aggregates messages into the current window; at each window boundary (capture time) the
 /// window is closed, added to the cumulative totals and kept for publication.
@@ -44,6 +40,8 @@ pub struct Aggregator {
     conns: ConnTable,
     last_ts: Timestamp,
     sasl: Arc<str>,
+    /// One message's fact, when fed messages directly ([`MessageSink`]).
+    scratch: FactBatch,
 }
 
 impl Aggregator {
@@ -59,6 +57,7 @@ impl Aggregator {
             conns: ConnTable::new(config.max_connections, config.idle_ns),
             last_ts: Timestamp::default(),
             sasl: Arc::from(identity::SASL),
+            scratch: FactBatch::default(),
         }
     }
 
@@ -127,119 +126,102 @@ impl Aggregator {
         self.clock.start()
     }
 
-    fn request(&mut self, msg: &Message<'_>, r: &Request<'_>) {
-        if r.op == OpCode::Ping {
-            // Excluded from every count, as in the original; still a sign of life.
-            self.current.counts.pings += 1;
-            self.conns.touch(*msg.conn, msg.ts);
-            return;
+    /// Counts one fact (see [`FactBatch::iter`] for `path` and `identity`).
+    pub fn apply(&mut self, fact: &Fact, path: &str, identity: &str) {
+        self.advance_to(fact.ts);
+        self.last_ts = self.last_ts.max(fact.ts);
+        self.current.end = self.current.end.max(fact.ts);
+        let conn = fact.conn;
+        match fact.kind {
+            FactKind::Ping => {
+                // Excluded from every count, as in the original; still a sign of life.
+                self.current.counts.pings += 1;
+                self.conns.touch(conn, fact.ts);
+            }
+            FactKind::Request { name, write, watch, session, auth } => {
+                let state = self.conns.touch(conn, fact.ts);
+                let tally = &mut self.current;
+                let ids = match state {
+                    None => tally.conn_ids(conn, identity::NOAUTH),
+                    Some(state) => {
+                        if session.is_some() {
+                            state.session_id = session;
+                        }
+                        match auth {
+                            AuthChange::None => {}
+                            AuthChange::Auth { .. } => {
+                                state.identity = Arc::from(identity);
+                                state.ids = None;
+                            }
+                            AuthChange::Sasl => {
+                                state.identity = self.sasl.clone();
+                                state.ids = None;
+                            }
+                        }
+                        match state.ids {
+                            // The auth request itself has no identity yet.
+                            _ if matches!(auth, AuthChange::Auth { .. }) => {
+                                tally.conn_ids(conn, "")
+                            }
+                            Some((generation, ids)) if generation == tally.generation => ids,
+                            _ => {
+                                let ids = tally.conn_ids(conn, &state.identity);
+                                state.ids = Some((tally.generation, ids));
+                                ids
+                            }
+                        }
+                    }
+                };
+                tally.record_request(&RequestFact {
+                    name,
+                    write,
+                    size: fact.size,
+                    watch,
+                    path,
+                    ids,
+                });
+            }
+            FactKind::Reply { request, unpaired, err, latency_ns, connect } => {
+                let tally = &mut self.current;
+                let client = match self.conns.touch(conn, fact.ts) {
+                    None => tally.conn_ids(conn, identity::NOAUTH).client,
+                    Some(state) => {
+                        if let Some((session, timeout_ms)) = connect {
+                            state.session_id = Some(session);
+                            state.timeout_ms = Some(timeout_ms);
+                        }
+                        match state.ids {
+                            Some((generation, ids)) if generation == tally.generation => ids.client,
+                            _ => {
+                                let ids = tally.conn_ids(conn, &state.identity);
+                                state.ids = Some((tally.generation, ids));
+                                ids.client
+                            }
+                        }
+                    }
+                };
+                if unpaired {
+                    tally.counts.unpaired_replies += 1;
+                }
+                tally.record_reply(&ReplyFact { request, err, path, latency_ns, client });
+            }
+            FactKind::Event { name } => {
+                self.conns.touch(conn, fact.ts);
+                self.current.record_event(name, path);
+            }
+            FactKind::FourLetter => self.current.counts.four_letter_words += 1,
         }
-        let state = self.conns.touch(*msg.conn, msg.ts);
-        let mut auth_path = None;
-        let tally = &mut self.current;
-        let ids = match state {
-            None => tally.conn_ids(*msg.conn, identity::NOAUTH),
-            Some(state) => {
-                match &r.record {
-                    RequestRecord::Connect(c) if c.session_id != 0 => {
-                        state.session_id = Some(c.session_id);
-                    }
-                    RequestRecord::Auth { scheme, credential, .. } => {
-                        let id = identity::from_auth(scheme, credential);
-                        // The original keys an auth request by its credential; the identity
-                        // stands in for it, and the request itself has no identity yet.
-                        auth_path = Some(format!("/{id}"));
-                        state.identity = Arc::from(id);
-                        state.ids = None;
-                    }
-                    RequestRecord::Sasl { .. } => {
-                        state.identity = self.sasl.clone();
-                        state.ids = None;
-                    }
-                    _ => {}
-                }
-                match state.ids {
-                    _ if auth_path.is_some() => tally.conn_ids(*msg.conn, ""),
-                    Some((generation, ids)) if generation == tally.generation => ids,
-                    _ => {
-                        let ids = tally.conn_ids(*msg.conn, &state.identity);
-                        state.ids = Some((tally.generation, ids));
-                        ids
-                    }
-                }
-            }
-        };
-        let raw = auth_path.as_deref().or_else(|| r.path()).unwrap_or("");
-        let path = self.config.rules.key(raw);
-        // SetWatches re-registers watches: the original counts it as a watch-setting read.
-        let watch = r.watch().unwrap_or(false)
-            || matches!(r.op, OpCode::SetWatches | OpCode::SetWatches2 | OpCode::AddWatch);
-        self.current.record_request(&RequestFact {
-            name: Name(r.name()),
-            write: r.op.is_write(),
-            size: msg.size,
-            watch,
-            path: &path,
-            ids,
-        });
-    }
-
-    fn reply(&mut self, msg: &Message<'_>, r: &Reply<'_>) {
-        if r.op() == Some(OpCode::Ping) {
-            self.current.counts.pings += 1;
-            self.conns.touch(*msg.conn, msg.ts);
-            return;
-        }
-        let tally = &mut self.current;
-        let client = match self.conns.touch(*msg.conn, msg.ts) {
-            None => tally.conn_ids(*msg.conn, identity::NOAUTH).client,
-            Some(state) => {
-                if let ReplyRecord::Connect(c) = &r.record {
-                    state.session_id = Some(c.session_id);
-                    state.timeout_ms = Some(c.timeout_ms);
-                }
-                match state.ids {
-                    Some((generation, ids)) if generation == tally.generation => ids.client,
-                    _ => {
-                        let ids = tally.conn_ids(*msg.conn, &state.identity);
-                        state.ids = Some((tally.generation, ids));
-                        ids.client
-                    }
-                }
-            }
-        };
-        let (name, raw) = match &r.request {
-            Some(p) => (p.name, p.path),
-            None => {
-                self.current.counts.unpaired_replies += 1;
-                (r.op().map_or(UNKNOWN_REQUEST, OpCode::request_name), None)
-            }
-        };
-        let path = self.config.rules.key(raw.unwrap_or(""));
-        self.current.record_reply(&ReplyFact {
-            request: Name(name),
-            err: r.err,
-            path: &path,
-            latency_ns: r.latency_ns(msg.ts),
-            client,
-        });
     }
 }
 
 impl MessageSink for Aggregator {
     fn message(&mut self, msg: &Message<'_>) {
-        self.advance_to(msg.ts);
-        self.last_ts = self.last_ts.max(msg.ts);
-        self.current.end = self.current.end.max(msg.ts);
-        match &msg.body {
-            Body::Request(r) => self.request(msg, r),
-            Body::Reply(r) => self.reply(msg, r),
-            Body::Event(e) => {
-                self.conns.touch(*msg.conn, msg.ts);
-                let path = self.config.rules.key(e.path);
-                self.current.record_event(Name(e.type_name()), &path);
-            }
-            Body::FourLetter(_) => self.current.counts.four_letter_words += 1,
+        let mut batch = std::mem::take(&mut self.scratch);
+        batch.clear();
+        batch.push(msg, &self.config.rules);
+        for (fact, path, identity) in batch.iter() {
+            self.apply(fact, path, identity);
         }
+        self.scratch = batch;
     }
 }

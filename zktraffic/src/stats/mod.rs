@@ -6,6 +6,7 @@
 
 pub mod aggregator;
 pub mod connections;
+pub mod fact;
 pub mod identity;
 pub mod interner;
 pub mod latency;

@@ -1,0 +1,177 @@
+//! What aggregation needs of a message, owned and compact. The daemon's capture thread turns
+//! decoded messages into facts, a batch at a time, and its aggregation thread applies them:
+//! messages borrow the capture's buffers, facts do not, so they can cross threads.
+
+use super::identity;
+use super::name::Name;
+use super::path::PathRules;
+use crate::Timestamp;
+use crate::tcp::ConnKey;
+use crate::zk::message::{ReplyRecord, RequestRecord};
+use crate::zk::{Body, ErrorCode, Message, OpCode};
+
+/// Name of the request type of a reply whose request was not captured.
+const UNKNOWN_REQUEST: &str = "UnknownRequest";
+
+/// One message as the aggregator sees it. Its path key lives in the batch's text.
+#[derive(Clone, Copy, Debug)]
+pub struct Fact {
+    pub ts: Timestamp,
+    pub conn: ConnKey,
+    /// The frame's length prefix.
+    pub size: u32,
+    pub kind: FactKind,
+    /// The path key (after `--aggregation-depth` and sequential folding): `text[start..end]`.
+    path: (u32, u32),
+}
+
+/// What a [`Fact`] is.
+#[derive(Clone, Copy, Debug)]
+pub enum FactKind {
+    /// A ping or its reply: excluded from the counts, still a sign of life.
+    Ping,
+    Request {
+        name: Name,
+        write: bool,
+        /// Reads that set a watch, and the watch re-registrations.
+        watch: bool,
+        /// A reconnect's session id.
+        session: Option<i64>,
+        auth: AuthChange,
+    },
+    Reply {
+        /// The answered request's name (`UnknownRequest`, or the type its xid implies, when
+        /// the request was not captured).
+        request: Name,
+        /// The request was not captured.
+        unpaired: bool,
+        err: ErrorCode,
+        latency_ns: Option<u64>,
+        /// A handshake answer: session id and negotiated timeout.
+        connect: Option<(i64, i32)>,
+    },
+    Event {
+        name: Name,
+    },
+    FourLetter,
+}
+
+/// How a request changes its connection's identity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthChange {
+    None,
+    /// An auth request, establishing the identity in the batch's text right after the path
+    /// key (whose raw form is `/<identity>`: the original keys auth requests by credential,
+    /// and the identity stands in for it).
+    Auth {
+        identity_len: u32,
+    },
+    /// A SASL exchange.
+    Sasl,
+}
+
+/// Facts in arrival order, with the text of their path keys.
+#[derive(Debug, Default)]
+pub struct FactBatch {
+    facts: Vec<Fact>,
+    text: String,
+}
+
+impl FactBatch {
+    /// Appends the fact of `msg`, its path keyed by `rules`.
+    pub fn push(&mut self, msg: &Message<'_>, rules: &PathRules) {
+        let mut path = "";
+        let mut auth_text = None;
+        let kind = match &msg.body {
+            Body::Request(r) if r.op == OpCode::Ping => FactKind::Ping,
+            Body::Request(r) => {
+                let (mut session, mut auth) = (None, AuthChange::None);
+                match &r.record {
+                    RequestRecord::Connect(c) if c.session_id != 0 => session = Some(c.session_id),
+                    RequestRecord::Auth { scheme, credential, .. } => {
+                        let id = identity::from_auth(scheme, credential);
+                        auth = AuthChange::Auth { identity_len: id.len() as u32 };
+                        auth_text = Some(format!("/{id}"));
+                    }
+                    RequestRecord::Sasl { .. } => auth = AuthChange::Sasl,
+                    _ => {}
+                }
+                path = auth_text.as_deref().or(r.path()).unwrap_or("");
+                // SetWatches re-registers watches: the original counts it as a watch-setting read.
+                let watch = r.watch().unwrap_or(false)
+                    || matches!(r.op, OpCode::SetWatches | OpCode::SetWatches2 | OpCode::AddWatch);
+                FactKind::Request {
+                    name: Name(r.name()),
+                    write: r.op.is_write(),
+                    watch,
+                    session,
+                    auth,
+                }
+            }
+            Body::Reply(r) if r.op() == Some(OpCode::Ping) => FactKind::Ping,
+            Body::Reply(r) => {
+                let request = match &r.request {
+                    Some(p) => {
+                        path = p.path.unwrap_or("");
+                        p.name
+                    }
+                    None => r.op().map_or(UNKNOWN_REQUEST, OpCode::request_name),
+                };
+                let connect = match &r.record {
+                    ReplyRecord::Connect(c) => Some((c.session_id, c.timeout_ms)),
+                    _ => None,
+                };
+                FactKind::Reply {
+                    request: Name(request),
+                    unpaired: r.request.is_none(),
+                    err: r.err,
+                    latency_ns: r.latency_ns(msg.ts),
+                    connect,
+                }
+            }
+            Body::Event(e) => {
+                path = e.path;
+                FactKind::Event { name: Name(e.type_name()) }
+            }
+            Body::FourLetter(_) => FactKind::FourLetter,
+        };
+        let start = self.text.len();
+        self.text.push_str(&rules.key(path));
+        let path = (start as u32, self.text.len() as u32);
+        if let Some(id) = &auth_text {
+            self.text.push_str(&id[1..]);
+        }
+        self.facts.push(Fact { ts: msg.ts, conn: *msg.conn, size: msg.size, kind, path });
+    }
+
+    /// The facts with their path keys and, for auth requests, the identity they establish
+    /// (empty otherwise), in arrival order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Fact, &str, &str)> {
+        self.facts.iter().map(|f| {
+            let (start, end) = (f.path.0 as usize, f.path.1 as usize);
+            let identity = match f.kind {
+                FactKind::Request { auth: AuthChange::Auth { identity_len }, .. } => {
+                    &self.text[end..end + identity_len as usize]
+                }
+                _ => "",
+            };
+            (f, &self.text[start..end], identity)
+        })
+    }
+
+    /// Facts held.
+    pub fn len(&self) -> usize {
+        self.facts.len()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.facts.is_empty()
+    }
+
+    /// Empties the batch, keeping its memory.
+    pub fn clear(&mut self) {
+        self.facts.clear();
+        self.text.clear();
+    }
+}
