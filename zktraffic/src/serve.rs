@@ -1,12 +1,20 @@
-//! The `serve` front-end, the stats daemon: a [`SegmentSource`] feeds the pipeline and the
-//! [`Aggregator`] on one dedicated capture thread, which publishes immutable [`Snapshot`]s;
-//! the HTTP server (warp on tokio) only reads the latest snapshot.
+//! The `serve` front-end, the stats daemon, on three threads:
 //!
-//! Neither side waits for the other: the capture thread swaps an `Arc` into a
-//! `tokio::sync::watch` channel (never blocking on readers), and a request clones the `Arc`
-//! of the current snapshot and renders from it. Snapshots are published when a window closes
-//! and, for the cumulative scope, at most every `publish_interval`.
+//! - capture ([`capture`]): a [`SegmentSource`] feeds sampling, reassembly and decoding, and
+//!   the decoded messages leave as batches of owned facts through a bounded channel;
+//! - aggregation ([`aggregate`]): the [`Aggregator`](crate::stats::Aggregator) applies them
+//!   and publishes immutable [`Snapshot`]s;
+//! - HTTP (warp on tokio), which only reads the latest snapshot.
+//!
+//! Capture and aggregation run in parallel (on two cores, the daemon goes as fast as the slower
+//! of the two, not their sum); when aggregation falls behind, the full channel makes capture
+//! wait (backpressure). Aggregation never waits for HTTP: it swaps an `Arc` into a
+//! `tokio::sync::watch` channel (never blocking on readers), and a request clones the `Arc` of
+//! the current snapshot and renders from it. Snapshots are published when a window closes and,
+//! for the cumulative scope, at most every `publish_interval`.
 
+mod aggregate;
+mod capture;
 #[cfg(feature = "ebpf")]
 pub mod live;
 pub mod sampling;
@@ -14,8 +22,8 @@ pub mod snapshot;
 pub mod source;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -23,11 +31,10 @@ use serde_json::json;
 use thiserror::Error;
 use tokio::sync::{oneshot, watch};
 
-use crate::Timestamp;
-use crate::pipeline::{Pipeline, PipelineConfig};
+use crate::pipeline::PipelineConfig;
 use crate::stats::render::RenderOptions;
-use crate::stats::{Aggregator, StatsConfig, Tally};
-use sampling::Sampler;
+use crate::stats::{StatsConfig, Tally};
+use capture::CaptureStatus;
 pub use snapshot::{Endpoint, Scope, Snapshot, View};
 #[cfg(feature = "ebpf")]
 pub use source::open_live;
@@ -65,6 +72,8 @@ pub enum ServeError {
 
 /// Segments handed to the pipeline per poll: small enough to publish and stop promptly.
 const BATCH: usize = 4096;
+/// Fact batches queued between the capture and aggregation threads.
+const WORK_QUEUE: usize = 4;
 
 /// A running daemon: the capture thread and the HTTP server.
 pub struct Daemon {
@@ -122,9 +131,27 @@ impl Daemon {
         };
         let capture = {
             let stop = stop.clone();
+            // Bounded: the capture thread waits when aggregation falls behind (backpressure).
+            let (work_tx, work_rx) = mpsc::sync_channel(WORK_QUEUE);
+            let (spare_tx, spare_rx) = mpsc::channel();
+            let first = CaptureStatus {
+                info: json!({ "capture": { "source": source.info() }, "connections": {} }),
+                health: Ok(()),
+                live_connections: 0,
+                finished: false,
+            };
+            let agg_config = config.clone();
+            let aggregation = std::thread::Builder::new()
+                .name("zktraffic-aggregate".into())
+                .spawn(move || aggregate::run(&agg_config, work_rx, spare_tx, &tx, first, started))
+                .map_err(ServeError::Start)?;
             std::thread::Builder::new()
                 .name("zktraffic-capture".into())
-                .spawn(move || capture_loop(source, &config, &tx, &stop, started))
+                .spawn(move || {
+                    capture::run(source, &config, work_tx, spare_rx, &stop);
+                    // The work channel is closed now: aggregation publishes what it has and ends.
+                    let _ = aggregation.join();
+                })
                 .map_err(ServeError::Start)?
         };
         Ok(Daemon {
@@ -183,143 +210,5 @@ impl Drop for Daemon {
         if let Some(tx) = self.http_shutdown.take() {
             let _ = tx.send(());
         }
-    }
-}
-
-/// The capture thread: source → sampling → pipeline → aggregator → snapshots.
-fn capture_loop(
-    mut source: Box<dyn SegmentSource>,
-    config: &ServeConfig,
-    tx: &watch::Sender<Arc<Snapshot>>,
-    stop: &AtomicBool,
-    started: Instant,
-) {
-    let info = source.info();
-    let sampler = Sampler::new(config.sampling);
-    let mut pipeline = Pipeline::new(config.pipeline.clone(), Aggregator::new(config.stats));
-    let mut unsampled = 0u64;
-    let mut window = tx.borrow().window.clone();
-    let mut last_publish = Instant::now();
-    // Publishing copies the cumulative totals; spacing publications by 20× their cost keeps
-    // that under 5 % of the capture thread whatever the cardinality.
-    let mut publish_every = config.publish_interval;
-    let mut last_traffic = Instant::now();
-    let mut error = None;
-    let capture_start = Instant::now();
-    loop {
-        if stop.load(Ordering::Relaxed) {
-            break;
-        }
-        let polled = source.poll(BATCH, &mut |seg| {
-            if sampler.keep(seg) {
-                pipeline.push(seg);
-            } else {
-                unsampled += 1;
-            }
-        });
-        let finished = match polled {
-            Ok(Poll::Delivered(_)) => {
-                last_traffic = Instant::now();
-                false
-            }
-            Ok(Poll::Idle) => {
-                // Live traffic stopped: let wall-clock time close windows.
-                let agg = pipeline.sink_mut();
-                let last = agg.last_ts();
-                if info.live && last != Timestamp::default() {
-                    let idle = last_traffic.elapsed().as_nanos() as u64;
-                    agg.advance_to(Timestamp(last.0.saturating_add(idle)));
-                }
-                false
-            }
-            Ok(Poll::Finished) => true,
-            Err(e) => {
-                error = Some(e.to_string());
-                true
-            }
-        };
-        if finished {
-            pipeline.finish();
-            pipeline.sink_mut().finish();
-        }
-        let closed = pipeline.sink_mut().take_completed();
-        if closed.is_some() || finished || last_publish.elapsed() >= publish_every {
-            let cost = Instant::now();
-            if let Some(t) = closed {
-                let conns = pipeline.sink().connections().clone();
-                window = Arc::new(View::new(t, conns, config.render));
-            }
-            let snap = snapshot(&pipeline, &*source, &window, config, unsampled, started);
-            let mut info = snap.info;
-            info["capture"]["error"] = json!(error);
-            info["capture"]["elapsed_seconds"] = json!(capture_start.elapsed().as_secs_f64());
-            // A failed source, or a live one that stopped, is unhealthy; a replay that ended
-            // is not (the daemon keeps serving its result).
-            let health = match (&error, finished && info_live(&info)) {
-                (Some(e), _) => Err(format!("capture failed: {e}")),
-                (None, true) => Err("live capture stopped".to_owned()),
-                (None, false) => snap.health,
-            };
-            let snap = Snapshot { finished, info, health, ..snap };
-            tx.send_replace(Arc::new(snap));
-            last_publish = Instant::now();
-            publish_every = config.publish_interval.max(cost.elapsed() * 20);
-        }
-        if finished {
-            break;
-        }
-    }
-}
-
-fn info_live(info: &serde_json::Value) -> bool {
-    info["capture"]["source"]["live"].as_bool().unwrap_or(false)
-}
-
-fn snapshot(
-    pipeline: &Pipeline<Aggregator>,
-    source: &dyn SegmentSource,
-    window: &Arc<View>,
-    config: &ServeConfig,
-    unsampled: u64,
-    started: Instant,
-) -> Snapshot {
-    let agg = pipeline.sink();
-    let conns = agg.connections();
-    let cumulative = agg.cumulative();
-    let info = json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "capture": {
-            "source": source.info(),
-            "stats": source.stats(),
-        },
-        "pipeline": pipeline.stats(),
-        "sampling": { "probability": config.sampling, "segments_sampled_out": unsampled },
-        "aggregation": {
-            "window_seconds": config.stats.window_ns as f64 / 1e9,
-            "windows_completed": agg.windows_completed,
-            "current_window_start": agg.window_start().map(|t| t.to_string()),
-            "last_packet": agg.last_ts().to_string(),
-            "window": { "start": window.tally.start.to_string(), "end": window.tally.end.to_string(), "counts": &window.tally.counts },
-            "cumulative": &cumulative.counts,
-            "distinct_paths": cumulative.paths.len(),
-            "max_paths": config.stats.limits.max_paths,
-        },
-        "connections": {
-            "live": pipeline.connections(),
-            "tracked": conns.len(),
-            "sessions": conns.sessions(),
-            "not_tracked": conns.overflowed,
-            "expired": conns.expired,
-        },
-    });
-    Snapshot {
-        window: window.clone(),
-        cumulative: Arc::new(View::new(cumulative, conns.clone(), config.render)),
-        info,
-        health: source.health(),
-        finished: false,
-        started,
-        live_connections: pipeline.connections(),
-        metrics: Default::default(),
     }
 }

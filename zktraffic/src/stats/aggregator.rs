@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::connections::ConnTable;
-use super::fact::{AuthChange, Fact, FactBatch, FactKind};
+use super::fact::{AuthChange, FactBatch, FactKind, FactRef};
 use super::identity;
 use super::path::PathRules;
 use super::tally::{ReplyFact, RequestFact, Tally, TallyLimits};
@@ -126,12 +126,13 @@ impl Aggregator {
         self.clock.start()
     }
 
-    /// Counts one fact (see [`FactBatch::iter`] for `path` and `identity`).
-    pub fn apply(&mut self, fact: &Fact, path: &str, identity: &str) {
+    /// Counts one fact.
+    pub fn apply(&mut self, f: FactRef<'_>) {
+        let FactRef { fact, path, identity, .. } = f;
         self.advance_to(fact.ts);
         self.last_ts = self.last_ts.max(fact.ts);
         self.current.end = self.current.end.max(fact.ts);
-        let conn = fact.conn;
+        let conn = *f.conn;
         match fact.kind {
             FactKind::Ping => {
                 // Excluded from every count, as in the original; still a sign of life.
@@ -219,8 +220,8 @@ impl MessageSink for Aggregator {
         let mut batch = std::mem::take(&mut self.scratch);
         batch.clear();
         batch.push(msg, &self.config.rules);
-        for (fact, path, identity) in batch.iter() {
-            self.apply(fact, path, identity);
+        for f in batch.iter() {
+            self.apply(f);
         }
         self.scratch = batch;
     }

@@ -13,16 +13,28 @@ use crate::zk::{Body, ErrorCode, Message, OpCode};
 /// Name of the request type of a reply whose request was not captured.
 const UNKNOWN_REQUEST: &str = "UnknownRequest";
 
-/// One message as the aggregator sees it. Its path key lives in the batch's text.
+/// One message as the aggregator sees it. Its connection and path key live in the batch.
 #[derive(Clone, Copy, Debug)]
 pub struct Fact {
     pub ts: Timestamp,
-    pub conn: ConnKey,
+    /// Index in the batch's connections.
+    conn: u32,
     /// The frame's length prefix.
     pub size: u32,
     pub kind: FactKind,
     /// The path key (after `--aggregation-depth` and sequential folding): `text[start..end]`.
     path: (u32, u32),
+}
+
+/// A fact with what its batch holds for it.
+#[derive(Clone, Copy, Debug)]
+pub struct FactRef<'a> {
+    pub fact: &'a Fact,
+    pub conn: &'a ConnKey,
+    /// The path key.
+    pub path: &'a str,
+    /// For an auth request, the identity it establishes; empty otherwise.
+    pub identity: &'a str,
 }
 
 /// What a [`Fact`] is.
@@ -70,11 +82,14 @@ pub enum AuthChange {
     Sasl,
 }
 
-/// Facts in arrival order, with the text of their path keys.
+/// Facts in arrival order, with the text of their path keys and their connections (stored
+/// once per run of facts of one connection: a segment carries many messages of one
+/// connection, and a connection key is larger than the rest of a fact).
 #[derive(Debug, Default)]
 pub struct FactBatch {
     facts: Vec<Fact>,
     text: String,
+    conns: Vec<ConnKey>,
 }
 
 impl FactBatch {
@@ -141,12 +156,16 @@ impl FactBatch {
         if let Some(id) = &auth_text {
             self.text.push_str(&id[1..]);
         }
-        self.facts.push(Fact { ts: msg.ts, conn: *msg.conn, size: msg.size, kind, path });
+        if self.conns.last() != Some(msg.conn) {
+            self.conns.push(*msg.conn);
+        }
+        let conn = self.conns.len() as u32 - 1;
+        self.facts.push(Fact { ts: msg.ts, conn, size: msg.size, kind, path });
     }
 
-    /// The facts with their path keys and, for auth requests, the identity they establish
-    /// (empty otherwise), in arrival order.
-    pub fn iter(&self) -> impl Iterator<Item = (&Fact, &str, &str)> {
+    /// The facts with their connections, path keys and, for auth requests, the identity they
+    /// establish (empty otherwise), in arrival order.
+    pub fn iter(&self) -> impl Iterator<Item = FactRef<'_>> {
         self.facts.iter().map(|f| {
             let (start, end) = (f.path.0 as usize, f.path.1 as usize);
             let identity = match f.kind {
@@ -155,7 +174,12 @@ impl FactBatch {
                 }
                 _ => "",
             };
-            (f, &self.text[start..end], identity)
+            FactRef {
+                fact: f,
+                conn: &self.conns[f.conn as usize],
+                path: &self.text[start..end],
+                identity,
+            }
         })
     }
 
@@ -173,5 +197,6 @@ impl FactBatch {
     pub fn clear(&mut self) {
         self.facts.clear();
         self.text.clear();
+        self.conns.clear();
     }
 }

@@ -26,26 +26,15 @@ fn has_sequential_suffix(component: &[u8]) -> bool {
         && component[n - SEQUENTIAL_DIGITS..].iter().all(u8::is_ascii_digit)
 }
 
-/// One pass over the bytes: does some component end in `-` and exactly ten digits? (The
-/// common answer is no, and this runs on every message.)
+/// Does some component end in `-` and exactly ten digits? The common answer is no, and this
+/// runs on every message: only the dashes (found with SIMD) are looked at.
 fn any_sequential_suffix(path: &[u8]) -> bool {
-    let ends_here = |end: usize, digits: usize| {
-        digits == SEQUENTIAL_DIGITS
-            && end > SEQUENTIAL_DIGITS
-            && path[end - SEQUENTIAL_DIGITS - 1] == b'-'
-    };
-    let mut digits = 0;
-    for (i, &b) in path.iter().enumerate() {
-        if b.is_ascii_digit() {
-            digits += 1;
-            continue;
-        }
-        if b == b'/' && ends_here(i, digits) {
-            return true;
-        }
-        digits = 0;
-    }
-    ends_here(path.len(), digits)
+    memchr::memchr_iter(b'-', path).any(|dash| {
+        let end = dash + 1 + SEQUENTIAL_DIGITS;
+        end <= path.len()
+            && path.get(end).is_none_or(|&b| b == b'/')
+            && path[dash + 1..end].iter().all(u8::is_ascii_digit)
+    })
 }
 
 /// Replaces every component's `-\d{10}` suffix with `-#`, so that lock and queue recipes

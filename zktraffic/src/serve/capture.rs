@@ -1,0 +1,177 @@
+//! The capture thread: source → sampling → reassembly and decoding → facts, sent in batches to
+//! the aggregation thread through a bounded channel.
+//!
+//! The channel is the backpressure: when aggregation falls behind, sending blocks, a replayed
+//! capture is read more slowly, and live capture backs up into the kernel's ring buffer, which
+//! counts what it has to drop.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::sampling::Sampler;
+use super::source::{Poll, SegmentSource};
+use super::{BATCH, ServeConfig};
+use crate::pipeline::Pipeline;
+use crate::stats::PathRules;
+use crate::stats::fact::FactBatch;
+use crate::zk::{Message, MessageSink};
+
+/// Facts per batch sent: large enough that a hand-over costs nothing per message, small enough
+/// (about 1 MiB) to stay in the caches.
+const FACTS_PER_BATCH: usize = 8192;
+
+/// What the capture thread sends the aggregation thread, in order.
+pub(super) enum Work {
+    /// Messages, as facts.
+    Facts(FactBatch),
+    /// Live capture is idle and this much wall-clock time passed since its last traffic:
+    /// windows may close on it.
+    Idle(Duration),
+    /// The capture's state, for the publications that follow.
+    Status(Box<CaptureStatus>),
+}
+
+/// What the capture side contributes to a snapshot.
+pub(super) struct CaptureStatus {
+    /// `/json/info` members: `capture` (source and its counters, error), `pipeline`,
+    /// `sampling`, `connections.live`.
+    pub info: serde_json::Value,
+    pub health: Result<(), String>,
+    /// Live TCP connections in the flow table.
+    pub live_connections: usize,
+    /// The source ended (a replay is complete, or capture failed or stopped).
+    pub finished: bool,
+}
+
+/// The pipeline's sink on the capture thread: turns messages into facts and hands full batches
+/// over, reusing the batches the aggregation thread sends back.
+struct FactSink {
+    batch: FactBatch,
+    rules: PathRules,
+    work: SyncSender<Work>,
+    spare: Receiver<FactBatch>,
+    /// The aggregation thread is gone (it stopped or panicked).
+    gone: bool,
+}
+
+impl FactSink {
+    /// Hands the batch over, if it holds anything.
+    fn send(&mut self) {
+        if self.batch.is_empty() || self.gone {
+            return;
+        }
+        let next = self.spare.try_recv().unwrap_or_default();
+        let full = std::mem::replace(&mut self.batch, next);
+        self.gone = self.work.send(Work::Facts(full)).is_err();
+    }
+}
+
+impl MessageSink for FactSink {
+    fn message(&mut self, msg: &Message<'_>) {
+        self.batch.push(msg, &self.rules);
+        if self.batch.len() >= FACTS_PER_BATCH {
+            self.send();
+        }
+    }
+}
+
+/// Runs until the source ends, `stop` is set, or the aggregation thread is gone.
+pub(super) fn run(
+    mut source: Box<dyn SegmentSource>,
+    config: &ServeConfig,
+    work: SyncSender<Work>,
+    spare: Receiver<FactBatch>,
+    stop: &AtomicBool,
+) {
+    let info = source.info();
+    let sampler = Sampler::new(config.sampling);
+    let sink = FactSink {
+        batch: FactBatch::default(),
+        rules: config.stats.rules,
+        work: work.clone(),
+        spare,
+        gone: false,
+    };
+    let mut pipeline = Pipeline::new(config.pipeline.clone(), sink);
+    let mut unsampled = 0u64;
+    let mut last_status = Instant::now();
+    let mut last_traffic = Instant::now();
+    let mut error = None;
+    while !stop.load(Ordering::Relaxed) {
+        let polled = source.poll(BATCH, &mut |seg| {
+            if sampler.keep(seg) {
+                pipeline.push(seg);
+            } else {
+                unsampled += 1;
+            }
+        });
+        let mut idle = None;
+        let finished = match polled {
+            Ok(Poll::Delivered(_)) => {
+                last_traffic = Instant::now();
+                false
+            }
+            Ok(Poll::Idle) => {
+                idle = info.live.then(|| last_traffic.elapsed());
+                false
+            }
+            Ok(Poll::Finished) => true,
+            Err(e) => {
+                error = Some(e.to_string());
+                true
+            }
+        };
+        if finished {
+            pipeline.finish();
+        }
+        // Every poll: live traffic is not held back waiting for a batch to fill.
+        pipeline.sink_mut().send();
+        if let Some(idle) = idle
+            && work.send(Work::Idle(idle)).is_err()
+        {
+            break;
+        }
+        if finished || last_status.elapsed() >= config.publish_interval {
+            let status = status(&pipeline, &*source, config, unsampled, &error, finished);
+            if work.send(Work::Status(Box::new(status))).is_err() {
+                break;
+            }
+            last_status = Instant::now();
+        }
+        if finished || pipeline.sink().gone {
+            break;
+        }
+    }
+}
+
+fn status(
+    pipeline: &Pipeline<FactSink>,
+    source: &dyn SegmentSource,
+    config: &ServeConfig,
+    unsampled: u64,
+    error: &Option<String>,
+    finished: bool,
+) -> CaptureStatus {
+    let info = source.info();
+    // A failed source, or a live one that stopped, is unhealthy; a replay that ended is not
+    // (the daemon keeps serving its result).
+    let health = match (error, finished && info.live) {
+        (Some(e), _) => Err(format!("capture failed: {e}")),
+        (None, true) => Err("live capture stopped".to_owned()),
+        (None, false) => source.health(),
+    };
+    CaptureStatus {
+        info: json!({
+            "capture": { "source": info, "stats": source.stats(), "error": error },
+            "pipeline": pipeline.stats(),
+            "sampling": { "probability": config.sampling, "segments_sampled_out": unsampled },
+            "connections": { "live": pipeline.connections() },
+        }),
+        health,
+        live_connections: pipeline.connections(),
+        finished,
+    }
+}
