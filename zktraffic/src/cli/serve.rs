@@ -86,8 +86,8 @@ pub struct ServeArgs {
     #[arg(long = "port", value_name = "PORT", default_values_t = [zktraffic_common::ZK_CLIENT_PORT])]
     pub ports: Vec<u16>,
 
-    /// Accepted for compatibility with zk-stats-daemon: there is no request queue here
-    /// (aggregation runs on the capture thread; the capture ring buffer is the only queue).
+    /// Accepted for compatibility with zk-stats-daemon: there are no per-kind queues here (one
+    /// bounded queue of message batches links capture and aggregation, with backpressure).
     #[arg(long, value_name = "N", hide = true)]
     pub max_queued_requests: Option<usize>,
     /// See `--max-queued-requests`.

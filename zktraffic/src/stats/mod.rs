@@ -2,7 +2,8 @@
 //! compatible keys (per path, IP and identity), latency histograms, errors, per-client
 //! accounting, and the caps that bound all of it.
 //!
-//! Everything here runs on the capture thread; [`render`] works on immutable snapshots.
+//! The capture thread turns messages into [`fact`]s; everything else here runs on the
+//! aggregation thread, and [`render`] works on immutable snapshots.
 
 pub mod aggregator;
 pub mod connections;
