@@ -3,7 +3,7 @@
 
 mod serve_support;
 
-use serve_support::{at, json, serve, temp_capture, write_capture};
+use serve_support::{at, json, serve, temp_capture, write_capture, write_capture_closing};
 
 #[test]
 fn windows_roll_on_capture_time() {
@@ -107,4 +107,41 @@ fn sampling_outside_0_1_is_refused() {
     let err = zktraffic::cli::Cli::try_parse_from(["zktraffic", "serve", "--sampling", "1.5"])
         .expect_err("refused");
     assert!(err.to_string().contains("--sampling takes values within [0, 1]"), "{err}");
+}
+
+#[test]
+fn closed_connections_leave_the_live_views() {
+    let pcap = temp_capture("closed");
+    // Two sessions; client 0 closes at 3 s. Its window keeps its row; the live views drop it.
+    write_capture_closing(&pcap, 2, &[(1, 0, "/a"), (2, 1, "/b")], &[(3, 0)]);
+    let s = serve(&pcap, &["--window", "10"]);
+    let info = json(s.addr, "/json/info");
+    let c = &info["connections"];
+    let got = ["tracked", "open", "sessions", "closed"].map(|k| c[k].as_u64());
+    assert_eq!(got, [Some(2), Some(1), Some(1), Some(1)], "{info}");
+    let metrics = serve_support::get(s.addr, "/metrics").1;
+    assert!(metrics.lines().any(|l| l == "zktraffic_sessions 1"), "{metrics}");
+    let dump = json(s.addr, "/json/auths-dump");
+    assert_eq!(dump.as_object().map(|o| o.len()), Some(2), "{dump}");
+    let clients = json(s.addr, "/json/clients");
+    let rows = clients["clients"].as_array().expect("rows");
+    assert_eq!(rows.len(), 2, "{clients}");
+    assert!(rows.iter().all(|r| r["session"].is_string()), "{clients}");
+    let _ = std::fs::remove_file(&pcap);
+
+    // Once a later window has closed, the closed connection is forgotten.
+    let pcap = temp_capture("closed-later");
+    write_capture_closing(
+        &pcap,
+        2,
+        &[(1, 0, "/a"), (2, 1, "/b"), (15, 1, "/b"), (25, 1, "/b")],
+        &[(3, 0)],
+    );
+    let s = serve(&pcap, &["--window", "10"]);
+    let info = json(s.addr, "/json/info");
+    assert_eq!(info["connections"]["expired"], 1, "{info}");
+    assert_eq!(info["connections"]["tracked"], 1, "{info}");
+    let dump = json(s.addr, "/json/auths-dump");
+    assert_eq!(dump, serde_json::json!({ "10.1.0.2:40001": "noauth" }), "{dump}");
+    let _ = std::fs::remove_file(&pcap);
 }

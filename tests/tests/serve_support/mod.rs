@@ -108,6 +108,17 @@ pub type Req<'a> = (u64, usize, &'a str);
 /// Writes a capture where each listed client sends `exists PATH` at the given second and the
 /// server answers after 1 ms (NoNode when the path ends in `missing`).
 pub fn write_capture(path: &Path, clients: usize, reqs: &[Req<'_>]) {
+    write_capture_closing(path, clients, reqs, &[]);
+}
+
+/// As [`write_capture`], and each `(second, client)` of `closes` (in time order) ends that
+/// client's connection (FIN both ways).
+pub fn write_capture_closing(
+    path: &Path,
+    clients: usize,
+    reqs: &[Req<'_>],
+    closes: &[(u64, usize)],
+) {
     let file = std::fs::File::create(path).expect("create capture");
     let mut out = PcapWriter::new(std::io::BufWriter::new(file)).expect("pcap header");
     let server: SocketAddr = (Ipv4Addr::new(10, 0, 0, 1), 2181).into();
@@ -125,7 +136,18 @@ pub fn write_capture(path: &Path, clients: usize, reqs: &[Req<'_>]) {
         conv.send(&mut out, ts, false, &encode::connect_response(0x100 + c as i64, 30_000))
             .expect("write");
     }
+    let mut closes = closes.iter().peekable();
+    let close_at = |out: &mut PcapWriter<_>, convs: &mut [Conversation], sec: u64, c: usize| {
+        convs[c].close(out, Timestamp::from_parts(base + sec, 2000)).expect("write");
+    };
     for (i, &(sec, c, p)) in reqs.iter().enumerate() {
+        // In time order: the closes due before this request first.
+        while let Some(&&(at, client)) = closes.peek()
+            && at < sec
+        {
+            close_at(&mut out, &mut convs, at, client);
+            closes.next();
+        }
         let xid = i as i32 + 1;
         let ts = Timestamp::from_parts(base + sec, 1000);
         let req = FrameWriter::new()
@@ -140,6 +162,9 @@ pub fn write_capture(path: &Path, clients: usize, reqs: &[Req<'_>]) {
         }
         convs[c].send(&mut out, ts, true, &req).expect("write");
         convs[c].send(&mut out, Timestamp(ts.0 + 1_000_000), false, &rep.finish()).expect("write");
+    }
+    for &(sec, c) in closes {
+        close_at(&mut out, &mut convs, sec, c);
     }
     out.flush().expect("flush");
 }

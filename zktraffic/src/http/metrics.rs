@@ -165,7 +165,7 @@ impl Collector for SnapshotCollector {
             ("zktraffic_connections", "TCP connections in the flow table", self.live_connections),
             (
                 "zktraffic_sessions",
-                "Tracked client connections with a known session",
+                "Open client connections with a known session",
                 self.view.conns.sessions(),
             ),
             ("zktraffic_tracked_clients", "Client connections tracked", self.view.conns.len()),

@@ -97,9 +97,11 @@ fn snapshot(
     });
     let c = &mut info["connections"];
     c["tracked"] = json!(conns.len());
+    c["open"] = json!(conns.open());
     c["sessions"] = json!(conns.sessions());
     c["not_tracked"] = json!(conns.overflowed);
     c["expired"] = json!(conns.expired);
+    c["closed"] = json!(conns.closed);
     Snapshot {
         window: window.clone(),
         cumulative: Arc::new(View::new(cumulative, conns.clone(), config.render)),

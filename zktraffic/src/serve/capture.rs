@@ -14,9 +14,11 @@ use serde_json::json;
 use super::sampling::Sampler;
 use super::source::{Poll, SegmentSource};
 use super::{BATCH, ServeConfig};
+use crate::Timestamp;
 use crate::pipeline::Pipeline;
 use crate::stats::PathRules;
 use crate::stats::fact::FactBatch;
+use crate::tcp::{CloseReason, ConnKey};
 use crate::zk::{Message, MessageSink};
 
 /// Facts per batch sent: large enough that a hand-over costs nothing per message, small enough
@@ -75,6 +77,10 @@ impl MessageSink for FactSink {
         if self.batch.len() >= FACTS_PER_BATCH {
             self.send();
         }
+    }
+
+    fn closed(&mut self, conn: &ConnKey, ts: Timestamp, reason: CloseReason) {
+        self.batch.push_closed(conn, ts, reason);
     }
 }
 

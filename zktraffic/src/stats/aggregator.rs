@@ -9,6 +9,7 @@ use super::path::PathRules;
 use super::tally::{ReplyFact, RequestFact, Tally, TallyLimits};
 use super::window::{Advance, WindowClock};
 use crate::Timestamp;
+use crate::tcp::{CloseReason, ConnKey};
 use crate::zk::{Message, MessageSink};
 
 /// Everything the aggregator needs to know.
@@ -80,7 +81,9 @@ impl Aggregator {
                     let end = ended_at.0.saturating_add(skipped.saturating_mul(len));
                     Tally::empty_between(limits, Timestamp(end - len), Timestamp(end))
                 });
-                self.conns.expire(now);
+                // Connections closed in the window just completed stay for its rows.
+                let shown_from = self.completed.as_ref().map_or(now, |t| t.start);
+                self.conns.expire(now, shown_from);
             }
         }
         if self.current.start == Timestamp::default() {
@@ -211,6 +214,7 @@ impl Aggregator {
                 self.current.record_event(name, path);
             }
             FactKind::FourLetter => self.current.counts.four_letter_words += 1,
+            FactKind::Closed => self.conns.close(&conn, fact.ts),
         }
     }
 }
@@ -220,6 +224,16 @@ impl MessageSink for Aggregator {
         let mut batch = std::mem::take(&mut self.scratch);
         batch.clear();
         batch.push(msg, &self.config.rules);
+        for f in batch.iter() {
+            self.apply(f);
+        }
+        self.scratch = batch;
+    }
+
+    fn closed(&mut self, conn: &ConnKey, ts: Timestamp, reason: CloseReason) {
+        let mut batch = std::mem::take(&mut self.scratch);
+        batch.clear();
+        batch.push_closed(conn, ts, reason);
         for f in batch.iter() {
             self.apply(f);
         }

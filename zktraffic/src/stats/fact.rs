@@ -6,7 +6,7 @@ use super::identity;
 use super::name::Name;
 use super::path::PathRules;
 use crate::Timestamp;
-use crate::tcp::ConnKey;
+use crate::tcp::{CloseReason, ConnKey};
 use crate::zk::message::{ReplyRecord, RequestRecord};
 use crate::zk::{Body, ErrorCode, Message, OpCode};
 
@@ -66,6 +66,8 @@ pub enum FactKind {
         name: Name,
     },
     FourLetter,
+    /// The connection ended.
+    Closed,
 }
 
 /// How a request changes its connection's identity.
@@ -156,11 +158,27 @@ impl FactBatch {
         if let Some(id) = &auth_text {
             self.text.push_str(&id[1..]);
         }
-        if self.conns.last() != Some(msg.conn) {
-            self.conns.push(*msg.conn);
-        }
-        let conn = self.conns.len() as u32 - 1;
+        let conn = self.conn_index(msg.conn);
         self.facts.push(Fact { ts: msg.ts, conn, size: msg.size, kind, path });
+    }
+
+    /// Appends the end of `conn` at `ts`, unless it is only the end of the capture (the
+    /// connection was still open then).
+    pub fn push_closed(&mut self, conn: &ConnKey, ts: Timestamp, reason: CloseReason) {
+        if reason == CloseReason::EndOfCapture {
+            return;
+        }
+        let conn = self.conn_index(conn);
+        let at = self.text.len() as u32;
+        self.facts.push(Fact { ts, conn, size: 0, kind: FactKind::Closed, path: (at, at) });
+    }
+
+    /// The index of `conn` in the batch's connections.
+    fn conn_index(&mut self, conn: &ConnKey) -> u32 {
+        if self.conns.last() != Some(conn) {
+            self.conns.push(*conn);
+        }
+        self.conns.len() as u32 - 1
     }
 
     /// The facts with their connections, path keys and, for auth requests, the identity they

@@ -3,7 +3,8 @@
 
 use serde::Serialize;
 
-use crate::tcp::{ConnKey, StreamEvent, StreamHandler};
+use crate::Timestamp;
+use crate::tcp::{CloseReason, ConnKey, StreamEvent, StreamHandler};
 
 use super::framing::FramingStats;
 use super::message::Message;
@@ -13,6 +14,11 @@ use super::session::Session;
 pub trait MessageSink {
     /// One message; it borrows decoder buffers, so copy what must outlive the call.
     fn message(&mut self, msg: &Message<'_>);
+
+    /// `conn` ended at `ts` (after its last message).
+    fn closed(&mut self, conn: &ConnKey, ts: Timestamp, reason: CloseReason) {
+        let _ = (conn, ts, reason);
+    }
 }
 
 impl<F: FnMut(&Message<'_>)> MessageSink for F {
@@ -93,6 +99,13 @@ impl<K: MessageSink> StreamHandler for Decoder<K> {
     type State = Session;
 
     fn on_event(&mut self, conn: &ConnKey, state: &mut Session, event: StreamEvent<'_>) {
+        let closed = match event {
+            StreamEvent::Closed { ts, reason } => Some((ts, reason)),
+            _ => None,
+        };
         state.on_event(conn, event, &self.config, &mut self.stats, &mut self.sink);
+        if let Some((ts, reason)) = closed {
+            self.sink.closed(conn, ts, reason);
+        }
     }
 }
