@@ -67,6 +67,17 @@ fn main() -> Result<()> {
             if !no_lint {
                 util::cargo(&["fmt", "--all", "--", "--check"])?;
                 util::cargo(&["clippy", "--all-targets", "--", "-D", "warnings"])?;
+                // The library without live capture (no kernel object) must stay clean too.
+                util::cargo(&[
+                    "clippy",
+                    "-p",
+                    "zktraffic",
+                    "--no-default-features",
+                    "--all-targets",
+                    "--",
+                    "-D",
+                    "warnings",
+                ])?;
             }
             let mut test = vec!["test", "--release"];
             if !args.is_empty() {

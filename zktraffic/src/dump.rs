@@ -127,6 +127,7 @@ impl<W: Write> DumpSink<W> {
     }
 
     /// Pushes printed lines out (live output must not sit in a buffer).
+    #[cfg(feature = "ebpf")]
     fn flush(&mut self) -> io::Result<()> {
         match self {
             DumpSink::Text(p) => p.flush(),
@@ -171,8 +172,9 @@ pub fn run_offline<W: Write>(
     pipeline.finish();
     let counters = Counters {
         capture: Some(reader.stats().clone()),
+        #[cfg(feature = "ebpf")]
+        kernel: None,
         pipeline: pipeline.stats(),
-        ..Counters::default()
     };
     pipeline.into_sink().finish(args, &counters)?;
     read?;
