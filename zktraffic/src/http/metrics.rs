@@ -56,7 +56,7 @@ fn histogram(enc: &mut prometheus_client::encoding::MetricEncoder, l: &Latency) 
         .iter()
         .map(|&b| b as f64 / 1e9)
         .chain(std::iter::once(f64::MAX))
-        .zip(l.buckets.iter().copied())
+        .zip(l.buckets())
         .collect();
     enc.encode_histogram::<NoLabelSet>(l.sum_ns as f64 / 1e9, l.count, &buckets, None)
 }

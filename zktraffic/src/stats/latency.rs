@@ -26,16 +26,20 @@ pub const BUCKET_BOUNDS_NS: [u64; 16] = [
 /// Largest latency a histogram records (an hour, in µs); larger ones are recorded as this.
 const MAX_RECORDED_US: u64 = 3_600_000_000;
 
-/// A latency distribution: count, sum and max exactly, per-bucket counts exactly, and
-/// percentiles from an optional histogram in microseconds (mergeable, bounded relative error).
+/// Non-cumulative counts per [`BUCKET_BOUNDS_NS`] bound; the last slot is +Inf.
+pub type Buckets = [u64; BUCKET_BOUNDS_NS.len() + 1];
+
+/// A latency distribution: count, sum and max exactly and, unless it is a light one (cheap
+/// per-path accounting: a few words, touched in one cache line), per-bucket counts exactly and
+/// percentiles from a histogram in microseconds (mergeable, bounded relative error).
 #[derive(Clone, Debug)]
 pub struct Latency {
     pub count: u64,
     pub sum_ns: u64,
     pub max_ns: u64,
-    /// Non-cumulative counts per [`BUCKET_BOUNDS_NS`] bound; the last slot is +Inf.
-    pub buckets: [u64; BUCKET_BOUNDS_NS.len() + 1],
-    /// Microseconds; `None` when only count/sum/max are kept (cheap per-path accounting).
+    /// `None` for a light distribution.
+    buckets: Option<Box<Buckets>>,
+    /// Microseconds; `None` for a light distribution.
     pub hist: Option<Box<Histogram<u32>>>,
 }
 
@@ -54,16 +58,22 @@ pub struct LatencySummary {
 }
 
 impl Latency {
-    /// An empty distribution; `sigfig` significant digits of percentiles, or none.
+    /// An empty distribution with buckets and percentiles of `sigfig` significant digits, or
+    /// (`None`) a light one: count, sum and max only.
     pub fn new(sigfig: Option<u8>) -> Self {
         Latency {
             count: 0,
             sum_ns: 0,
             max_ns: 0,
-            buckets: [0; BUCKET_BOUNDS_NS.len() + 1],
+            buckets: sigfig.map(|_| Box::new([0; BUCKET_BOUNDS_NS.len() + 1])),
             // Auto-resizing from a small range: memory follows the largest latency seen.
             hist: sigfig.and_then(|s| Histogram::new(s).ok()).map(Box::new),
         }
+    }
+
+    /// The bucket counts (all zero for a light distribution).
+    pub fn buckets(&self) -> Buckets {
+        self.buckets.as_deref().copied().unwrap_or_default()
     }
 
     /// Records one reply's latency.
@@ -71,8 +81,9 @@ impl Latency {
         self.count += 1;
         self.sum_ns = self.sum_ns.saturating_add(ns);
         self.max_ns = self.max_ns.max(ns);
-        let slot = BUCKET_BOUNDS_NS.partition_point(|&b| b < ns);
-        self.buckets[slot] += 1;
+        if let Some(buckets) = &mut self.buckets {
+            buckets[BUCKET_BOUNDS_NS.partition_point(|&b| b < ns)] += 1;
+        }
         if let Some(h) = &mut self.hist {
             // Auto-resizing (saturating_record would clamp instead); capped at an hour so one
             // absurd value cannot grow every histogram.
@@ -85,8 +96,10 @@ impl Latency {
         self.count += other.count;
         self.sum_ns = self.sum_ns.saturating_add(other.sum_ns);
         self.max_ns = self.max_ns.max(other.max_ns);
-        for (a, b) in self.buckets.iter_mut().zip(other.buckets.iter()) {
-            *a += b;
+        if let (Some(a), Some(b)) = (&mut self.buckets, &other.buckets) {
+            for (a, b) in a.iter_mut().zip(b.iter()) {
+                *a += b;
+            }
         }
         if let (Some(a), Some(b)) = (&mut self.hist, &other.hist) {
             // Both auto-resize, so adding cannot fail on range; a failure only loses percentiles.
@@ -122,12 +135,15 @@ mod tests {
         b.record(20_000_000_000);
         a.merge(&b);
         assert_eq!(a.count, 3);
-        assert_eq!(a.buckets[0], 1);
-        assert_eq!(a.buckets[3], 1);
-        assert_eq!(a.buckets[16], 1);
+        let buckets = a.buckets();
+        assert_eq!((buckets[0], buckets[3], buckets[16]), (1, 1, 1));
         let s = a.summary();
         assert_eq!(s.max_us, 20_000_000.0);
         assert!(s.p50_us.is_some_and(|p| (p - 531.0).abs() < 10.0));
-        assert!(Latency::new(None).summary().p99_us.is_none());
+        let mut light = Latency::new(None);
+        light.record(531_000);
+        light.merge(&a);
+        assert!(light.summary().p99_us.is_none());
+        assert_eq!((light.count, light.max_ns, light.buckets()), (4, 20_000_000_000, [0; 17]));
     }
 }
