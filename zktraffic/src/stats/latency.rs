@@ -58,17 +58,20 @@ pub struct LatencySummary {
 }
 
 impl Latency {
-    /// An empty distribution with buckets and percentiles of `sigfig` significant digits, or
-    /// (`None`) a light one: count, sum and max only.
+    /// An empty distribution with buckets, and percentiles of `sigfig` significant digits
+    /// unless `None`.
     pub fn new(sigfig: Option<u8>) -> Self {
         Latency {
-            count: 0,
-            sum_ns: 0,
-            max_ns: 0,
-            buckets: sigfig.map(|_| Box::new([0; BUCKET_BOUNDS_NS.len() + 1])),
+            buckets: Some(Box::new([0; BUCKET_BOUNDS_NS.len() + 1])),
             // Auto-resizing from a small range: memory follows the largest latency seen.
             hist: sigfig.and_then(|s| Histogram::new(s).ok()).map(Box::new),
+            ..Latency::light()
         }
+    }
+
+    /// An empty light distribution: count, sum and max only.
+    pub fn light() -> Self {
+        Latency { count: 0, sum_ns: 0, max_ns: 0, buckets: None, hist: None }
     }
 
     /// The bucket counts (all zero for a light distribution).
@@ -140,7 +143,8 @@ mod tests {
         let s = a.summary();
         assert_eq!(s.max_us, 20_000_000.0);
         assert!(s.p50_us.is_some_and(|p| (p - 531.0).abs() < 10.0));
-        let mut light = Latency::new(None);
+        assert!(Latency::new(None).summary().p99_us.is_none());
+        let mut light = Latency::light();
         light.record(531_000);
         light.merge(&a);
         assert!(light.summary().p99_us.is_none());

@@ -38,6 +38,14 @@ pub struct TallyLimits {
     pub path_latency: bool,
 }
 
+impl TallyLimits {
+    /// An empty per-path latency: with buckets and percentiles under `--path-latency`, else
+    /// count, sum and max only.
+    fn new_path_latency(&self) -> Latency {
+        if self.path_latency { Latency::new(Some(2)) } else { Latency::light() }
+    }
+}
+
 /// Request counters of one (name, path[, ip or identity]) key.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Cell {
@@ -296,8 +304,8 @@ impl Tally {
         ) += 1;
         if let Some(ns) = r.latency_ns {
             self.latency.entry(r.request).or_insert_with(|| Latency::new(Some(2))).record(ns);
-            let sigfig = self.limits.path_latency.then_some(2);
-            self.path_latency.entry(path).or_insert_with(|| Latency::new(sigfig)).record(ns);
+            let per_path = || self.limits.new_path_latency();
+            self.path_latency.entry(path).or_insert_with(per_path).record(ns);
         }
         if let Some(c) = self.client(r.client) {
             c.replies += 1;
@@ -372,10 +380,10 @@ impl Tally {
         for (n, l) in &other.latency {
             self.latency.entry(*n).or_insert_with(|| Latency::new(Some(2))).merge(l);
         }
-        let sigfig = self.limits.path_latency.then_some(2);
         for (&p, l) in &other.path_latency {
             let p = path(self, p);
-            self.path_latency.entry(p).or_insert_with(|| Latency::new(sigfig)).merge(l);
+            let per_path = || self.limits.new_path_latency();
+            self.path_latency.entry(p).or_insert_with(per_path).merge(l);
         }
         for (conn, c) in &other.client_cells {
             let slot = self.client_slot(*conn);
