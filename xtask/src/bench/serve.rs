@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use super::serde_json_lite::field;
-use super::{Usage, WorkloadArgs, bench_dir, build_release, decode_summary, generate, measure};
+use super::{
+    ROUNDS, Usage, WorkloadArgs, bench_dir, build_release, decode_summary, generate, measure,
+    median,
+};
 use crate::util;
 
 /// Every endpoint the pollers request, in both scopes where there are two.
@@ -138,12 +141,24 @@ pub fn run(p: &Params) -> Result<()> {
     let zk = util::binary_path(true);
     measure(Command::new("cat").arg(&big), false)?;
 
-    let (dec, dec_messages) = decode_summary(&zk, &big)?;
-    let (quiet, out_quiet, _) = serve_run(&zk, &big, &[], 0)?;
+    // The decoder and the quiet daemon alternate, ROUNDS times each; medians are compared.
+    let (mut decs, mut quiets, mut replays) = (Vec::new(), Vec::new(), Vec::new());
+    let mut dec_messages = 0;
+    for _ in 0..ROUNDS {
+        let (dec, m) = decode_summary(&zk, &big)?;
+        decs.push(dec);
+        dec_messages = m;
+        let (quiet, out_quiet, _) = serve_run(&zk, &big, &[], 0)?;
+        quiets.push(quiet);
+        replays.push(field::<f64>(&out_quiet, "replay_seconds")?);
+    }
+    let dec = median(&mut decs);
+    let quiet = median(&mut quiets);
+    replays.sort_by(f64::total_cmp);
+    let replay_quiet_s = replays[replays.len() / 2];
     let (polled, out_polled, mut times) = serve_run(&zk, &big, &[], p.pollers)?;
     let messages: f64 = field(&out_polled, "messages")?;
     let replay_s: f64 = field(&out_polled, "replay_seconds")?;
-    let replay_quiet_s: f64 = field(&out_quiet, "replay_seconds")?;
     let (capped, out_capped, _) = serve_run(&zk, &card, &[], 0)?;
     let all = [
         "--max-paths",
@@ -162,7 +177,7 @@ pub fn run(p: &Params) -> Result<()> {
         w.connections, w.depth, w.mss
     );
     println!(
-        "  dump --summary (decoder)            cpu {:.2} s → {:.2} M messages/s",
+        "  dump --summary (decoder, median)    cpu {:.2} s → {:.2} M messages/s",
         dec.cpu_s,
         dec_messages as f64 / dec.cpu_s / 1e6
     );
@@ -171,7 +186,7 @@ pub fn run(p: &Params) -> Result<()> {
     // messages over its CPU time (one thread, so the same as its wall-clock time).
     let dec_rate = dec_messages as f64 / dec.cpu_s;
     println!(
-        "  serve, no pollers                   replay {:.2} s wall → {:.2} M messages/s aggregated ({:.0} % of the decoder's rate); cpu {:.2} s in all ({:.0} ns per message)",
+        "  serve, no pollers (medians of {ROUNDS}) replay {:.2} s wall → {:.2} M messages/s aggregated ({:.0} % of the decoder's rate); cpu {:.2} s in all ({:.0} ns per message)",
         replay_quiet_s,
         messages / replay_quiet_s / 1e6,
         100.0 * (messages / replay_quiet_s) / dec_rate,
