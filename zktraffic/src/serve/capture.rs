@@ -16,7 +16,6 @@ use super::source::{Poll, SegmentSource};
 use super::{BATCH, ServeConfig};
 use crate::Timestamp;
 use crate::pipeline::Pipeline;
-use crate::stats::PathRules;
 use crate::stats::fact::FactBatch;
 use crate::tcp::{CloseReason, ConnKey};
 use crate::zk::{Message, MessageSink};
@@ -52,7 +51,6 @@ pub(super) struct CaptureStatus {
 /// over, reusing the batches the aggregation thread sends back.
 struct FactSink {
     batch: FactBatch,
-    rules: PathRules,
     work: SyncSender<Work>,
     spare: Receiver<FactBatch>,
     /// The aggregation thread is gone (it stopped or panicked).
@@ -73,7 +71,7 @@ impl FactSink {
 
 impl MessageSink for FactSink {
     fn message(&mut self, msg: &Message<'_>) {
-        self.batch.push(msg, &self.rules);
+        self.batch.push(msg);
         if self.batch.len() >= FACTS_PER_BATCH {
             self.send();
         }
@@ -94,13 +92,7 @@ pub(super) fn run(
 ) {
     let info = source.info();
     let sampler = Sampler::new(config.sampling);
-    let sink = FactSink {
-        batch: FactBatch::default(),
-        rules: config.stats.rules,
-        work: work.clone(),
-        spare,
-        gone: false,
-    };
+    let sink = FactSink { batch: FactBatch::default(), work: work.clone(), spare, gone: false };
     let mut pipeline = Pipeline::new(config.pipeline.clone(), sink);
     let mut unsampled = 0u64;
     let mut last_status = Instant::now();

@@ -181,7 +181,7 @@ impl Aggregator {
                     write,
                     size: fact.size,
                     watch,
-                    path,
+                    path: &self.config.rules.key(path),
                     ids,
                 });
             }
@@ -207,11 +207,12 @@ impl Aggregator {
                 if unpaired {
                     tally.counts.unpaired_replies += 1;
                 }
+                let path = &self.config.rules.key(path);
                 tally.record_reply(&ReplyFact { request, err, path, latency_ns, client });
             }
             FactKind::Event { name } => {
                 self.conns.touch(conn, fact.ts);
-                self.current.record_event(name, path);
+                self.current.record_event(name, &self.config.rules.key(path));
             }
             FactKind::FourLetter => self.current.counts.four_letter_words += 1,
             FactKind::Closed => self.conns.close(&conn, fact.ts),
@@ -223,7 +224,7 @@ impl MessageSink for Aggregator {
     fn message(&mut self, msg: &Message<'_>) {
         let mut batch = std::mem::take(&mut self.scratch);
         batch.clear();
-        batch.push(msg, &self.config.rules);
+        batch.push(msg);
         for f in batch.iter() {
             self.apply(f);
         }

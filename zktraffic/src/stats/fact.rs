@@ -4,7 +4,6 @@
 
 use super::identity;
 use super::name::Name;
-use super::path::PathRules;
 use crate::Timestamp;
 use crate::tcp::{CloseReason, ConnKey};
 use crate::zk::message::{ReplyRecord, RequestRecord};
@@ -22,7 +21,7 @@ pub struct Fact {
     /// The frame's length prefix.
     pub size: u32,
     pub kind: FactKind,
-    /// The path key (after `--aggregation-depth` and sequential folding): `text[start..end]`.
+    /// The raw path (`/<identity>` for an auth request): `text[start..end]`.
     path: (u32, u32),
 }
 
@@ -31,7 +30,7 @@ pub struct Fact {
 pub struct FactRef<'a> {
     pub fact: &'a Fact,
     pub conn: &'a ConnKey,
-    /// The path key.
+    /// The raw path (keyed by the aggregator's [`PathRules`](super::PathRules)).
     pub path: &'a str,
     /// For an auth request, the identity it establishes; empty otherwise.
     pub identity: &'a str,
@@ -75,8 +74,8 @@ pub enum FactKind {
 pub enum AuthChange {
     None,
     /// An auth request, establishing the identity in the batch's text right after the path
-    /// key (whose raw form is `/<identity>`: the original keys auth requests by credential,
-    /// and the identity stands in for it).
+    /// (`/<identity>`: the original keys auth requests by credential, and the identity stands
+    /// in for it).
     Auth {
         identity_len: u32,
     },
@@ -95,8 +94,8 @@ pub struct FactBatch {
 }
 
 impl FactBatch {
-    /// Appends the fact of `msg`, its path keyed by `rules`.
-    pub fn push(&mut self, msg: &Message<'_>, rules: &PathRules) {
+    /// Appends the fact of `msg`.
+    pub fn push(&mut self, msg: &Message<'_>) {
         let mut path = "";
         let mut auth_text = None;
         let kind = match &msg.body {
@@ -153,7 +152,7 @@ impl FactBatch {
             Body::FourLetter(_) => FactKind::FourLetter,
         };
         let start = self.text.len();
-        self.text.push_str(&rules.key(path));
+        self.text.push_str(path);
         let path = (start as u32, self.text.len() as u32);
         if let Some(id) = &auth_text {
             self.text.push_str(&id[1..]);
@@ -181,7 +180,7 @@ impl FactBatch {
         self.conns.len() as u32 - 1
     }
 
-    /// The facts with their connections, path keys and, for auth requests, the identity they
+    /// The facts with their connections, paths and, for auth requests, the identity they
     /// establish (empty otherwise), in arrival order.
     pub fn iter(&self) -> impl Iterator<Item = FactRef<'_>> {
         self.facts.iter().map(|f| {
