@@ -5,7 +5,9 @@ use std::collections::hash_map::Entry;
 use std::hash::Hash;
 use std::net::IpAddr;
 
-use rustc_hash::FxHashMap;
+use std::hash::BuildHasher as _;
+
+use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use super::interner::Interner;
 use super::latency::Latency;
@@ -174,7 +176,13 @@ pub struct Tally {
     pub counts: TallyCounts,
     /// Unique per tally created: ids cached for another generation are stale.
     pub generation: u64,
+    /// (hash, id) of recently interned paths, by hash: a reply's path was interned by its
+    /// request a moment earlier, and finding it here skips a probe of the large interner.
+    recent_paths: Box<[(u64, PathId)]>,
 }
+
+/// Slots of [`Tally::recent_paths`] (64 KiB: stays in the caches).
+const RECENT_PATHS: usize = 4096;
 
 /// Source of [`Tally::generation`].
 static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -221,6 +229,7 @@ impl Tally {
             client_cells: Vec::new(),
             counts: TallyCounts::default(),
             generation: GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            recent_paths: vec![(0, OVERFLOW); RECENT_PATHS].into_boxed_slice(),
         }
     }
 
@@ -230,9 +239,19 @@ impl Tally {
     }
 
     fn path_id(&mut self, path: &str) -> PathId {
+        let hash = FxBuildHasher.hash_one(path);
+        let slot = (hash >> 32) as usize % RECENT_PATHS;
+        if let Some(&(h, id)) = self.recent_paths.get(slot)
+            && h == hash
+            && self.paths.get(id).is_some_and(|p| **p == *path)
+        {
+            return id;
+        }
         let id = self.paths.intern(path, |p: &str| Box::from(p));
         if id == OVERFLOW {
             self.counts.folded_paths += 1;
+        } else if let Some(s) = self.recent_paths.get_mut(slot) {
+            *s = (hash, id);
         }
         id
     }
