@@ -131,7 +131,7 @@ impl Aggregator {
 
     /// Counts one fact.
     pub fn apply(&mut self, f: FactRef<'_>) {
-        let FactRef { fact, path, identity, .. } = f;
+        let FactRef { fact, path, identity: established, .. } = f;
         self.advance_to(fact.ts);
         self.last_ts = self.last_ts.max(fact.ts);
         self.current.end = self.current.end.max(fact.ts);
@@ -154,7 +154,7 @@ impl Aggregator {
                         match auth {
                             AuthChange::None => {}
                             AuthChange::Auth { .. } => {
-                                state.identity = Arc::from(identity);
+                                state.identity = Arc::from(established);
                                 state.ids = None;
                             }
                             AuthChange::Sasl => {
@@ -220,24 +220,25 @@ impl Aggregator {
     }
 }
 
-impl MessageSink for Aggregator {
-    fn message(&mut self, msg: &Message<'_>) {
+impl Aggregator {
+    /// Applies the facts `fill` puts in the scratch batch (the [`MessageSink`] path).
+    fn apply_one(&mut self, fill: impl FnOnce(&mut FactBatch)) {
         let mut batch = std::mem::take(&mut self.scratch);
         batch.clear();
-        batch.push(msg);
+        fill(&mut batch);
         for f in batch.iter() {
             self.apply(f);
         }
         self.scratch = batch;
     }
+}
+
+impl MessageSink for Aggregator {
+    fn message(&mut self, msg: &Message<'_>) {
+        self.apply_one(|b| b.push(msg));
+    }
 
     fn closed(&mut self, conn: &ConnKey, ts: Timestamp, reason: CloseReason) {
-        let mut batch = std::mem::take(&mut self.scratch);
-        batch.clear();
-        batch.push_closed(conn, ts, reason);
-        for f in batch.iter() {
-            self.apply(f);
-        }
-        self.scratch = batch;
+        self.apply_one(|b| b.push_closed(conn, ts, reason));
     }
 }
