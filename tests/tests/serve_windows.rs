@@ -145,3 +145,21 @@ fn closed_connections_leave_the_live_views() {
     assert_eq!(dump, serde_json::json!({ "10.1.0.2:40001": "noauth" }), "{dump}");
     let _ = std::fs::remove_file(&pcap);
 }
+
+#[test]
+fn a_replay_waits_for_a_small_queue_and_loses_nothing() {
+    let pcap = temp_capture("small-queue");
+    let reqs: Vec<_> = (0..20_000).map(|i| (1 + i / 1000, (i % 3) as usize, "/q")).collect();
+    write_capture(&pcap, 3, &reqs);
+    let tiny =
+        ["--max-queued-requests", "1", "--max-queued-replies", "1", "--max-queued-events", "1"];
+    let s = serve(&pcap, &tiny);
+    let c = json(s.addr, "/json/paths?scope=cumulative");
+    assert_eq!(at(&c, "ExistsRequest/q"), 20_000, "{c}");
+    let info = json(s.addr, "/json/info");
+    let q = &info["queue"];
+    assert_eq!(q["capacity_messages"], 8192, "{info}");
+    let dropped = ["requests", "replies", "events", "other"].map(|k| q["dropped"][k].as_u64());
+    assert_eq!(dropped, [Some(0); 4], "{info}");
+    let _ = std::fs::remove_file(&pcap);
+}

@@ -7,8 +7,8 @@
 //! - HTTP (warp on tokio), which only reads the latest snapshot.
 //!
 //! Capture and aggregation run in parallel (on two cores, the daemon goes as fast as the slower
-//! of the two, not their sum); when aggregation falls behind, the full channel makes capture
-//! wait (backpressure). Aggregation never waits for HTTP: it swaps an `Arc` into a
+//! of the two, not their sum); the channel between them is bounded, and when it is full a
+//! replay waits while live capture drops and counts (see [`capture`]). Aggregation never waits for HTTP: it swaps an `Arc` into a
 //! `tokio::sync::watch` channel (never blocking on readers), and a request clones the `Arc` of
 //! the current snapshot and renders from it. Snapshots are published when a window closes and,
 //! for the cumulative scope, at most every `publish_interval`.
@@ -50,6 +50,8 @@ pub struct ServeConfig {
     pub render: RenderOptions,
     /// Fraction of connections analysed (`--sampling`).
     pub sampling: f64,
+    /// Messages that may wait between capture and aggregation (`--max-queued-*` added up).
+    pub queue_messages: usize,
     /// Longest time between two cumulative publications.
     pub publish_interval: Duration,
     /// Stop on SIGINT/SIGTERM (the binary); tests leave signals alone.
@@ -72,8 +74,6 @@ pub enum ServeError {
 
 /// Segments handed to the pipeline per poll: small enough to publish and stop promptly.
 const BATCH: usize = 4096;
-/// Fact batches queued between the capture and aggregation threads.
-const WORK_QUEUE: usize = 4;
 
 /// A running daemon: the capture thread and the HTTP server.
 pub struct Daemon {
@@ -132,7 +132,7 @@ impl Daemon {
         let capture = {
             let stop = stop.clone();
             // Bounded: the capture thread waits when aggregation falls behind (backpressure).
-            let (work_tx, work_rx) = mpsc::sync_channel(WORK_QUEUE);
+            let (work_tx, work_rx) = mpsc::sync_channel(capture::queue_batches(&config));
             let (spare_tx, spare_rx) = mpsc::channel();
             let first = CaptureStatus {
                 info: json!({ "capture": { "source": source.info() }, "connections": {} }),

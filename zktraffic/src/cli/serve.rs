@@ -86,16 +86,18 @@ pub struct ServeArgs {
     #[arg(long = "port", value_name = "PORT", default_values_t = [zktraffic_common::ZK_CLIENT_PORT])]
     pub ports: Vec<u16>,
 
-    /// Accepted for compatibility with zk-stats-daemon: there are no per-kind queues here (one
-    /// bounded queue of message batches links capture and aggregation, with backpressure).
-    #[arg(long, value_name = "N", hide = true)]
-    pub max_queued_requests: Option<usize>,
-    /// See `--max-queued-requests`.
-    #[arg(long, value_name = "N", hide = true)]
-    pub max_queued_replies: Option<usize>,
-    /// See `--max-queued-requests`.
-    #[arg(long, value_name = "N", hide = true)]
-    pub max_queued_events: Option<usize>,
+    /// Requests that may wait between capture and aggregation (with the two below: the
+    /// capacity of the one queue linking them). Live capture drops what does not fit, and
+    /// counts it; a replay waits instead.
+    #[arg(long, value_name = "N", default_value_t = 16_384)]
+    pub max_queued_requests: usize,
+    /// Replies that may wait between capture and aggregation (see `--max-queued-requests`).
+    #[arg(long, value_name = "N", default_value_t = 16_384)]
+    pub max_queued_replies: usize,
+    /// Watch events that may wait between capture and aggregation (see
+    /// `--max-queued-requests`).
+    #[arg(long, value_name = "N", default_value_t = 16_384)]
+    pub max_queued_events: usize,
 
     #[command(flatten)]
     pub live: LiveArgs,
@@ -145,6 +147,10 @@ impl ServeArgs {
                 exclude_bytes: self.exclude_bytes,
             },
             sampling: self.sampling,
+            queue_messages: self
+                .max_queued_requests
+                .saturating_add(self.max_queued_replies)
+                .saturating_add(self.max_queued_events),
             publish_interval: Duration::from_millis(self.publish_interval),
             handle_signals: true,
         }

@@ -180,6 +180,7 @@ impl Collector for SnapshotCollector {
         numbers("pipeline", &self.info["pipeline"], &mut counters);
         numbers("aggregation", &serde_json::to_value(&t.counts).unwrap_or_default(), &mut counters);
         numbers("sampling", &self.info["sampling"], &mut counters);
+        numbers("queue_dropped", &self.info["queue"]["dropped"], &mut counters);
         for (name, v) in counters {
             if name == "sampling_probability" {
                 continue;

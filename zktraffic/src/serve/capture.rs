@@ -1,12 +1,13 @@
 //! The capture thread: source → sampling → reassembly and decoding → facts, sent in batches to
 //! the aggregation thread through a bounded channel.
 //!
-//! The channel is the backpressure: when aggregation falls behind, sending blocks, a replayed
-//! capture is read more slowly, and live capture backs up into the kernel's ring buffer, which
-//! counts what it has to drop.
+//! The channel is bounded (`--max-queued-*`). When aggregation falls behind, a replay waits
+//! (it must stay exact), and live capture drops the batch that does not fit and counts its
+//! messages: capture keeps draining the kernel's ring buffer, so decoding stays in sync and
+//! only the counting of those messages is lost.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -16,13 +17,28 @@ use super::source::{Poll, SegmentSource};
 use super::{BATCH, ServeConfig};
 use crate::Timestamp;
 use crate::pipeline::Pipeline;
-use crate::stats::fact::FactBatch;
+use crate::stats::fact::{FactBatch, FactKind};
 use crate::tcp::{CloseReason, ConnKey};
 use crate::zk::{Message, MessageSink};
 
 /// Facts per batch sent: large enough that a hand-over costs nothing per message, small enough
 /// (about 1 MiB) to stay in the caches.
 const FACTS_PER_BATCH: usize = 8192;
+
+/// Batches the capture → aggregation channel holds for `config.queue_messages` messages.
+pub(super) fn queue_batches(config: &ServeConfig) -> usize {
+    config.queue_messages.div_ceil(FACTS_PER_BATCH).max(1)
+}
+
+/// Messages live capture dropped because the aggregation queue was full.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+struct Dropped {
+    requests: u64,
+    replies: u64,
+    events: u64,
+    /// Pings, four-letter words, connection ends.
+    other: u64,
+}
 
 /// What the capture thread sends the aggregation thread, in order.
 pub(super) enum Work {
@@ -53,6 +69,9 @@ struct FactSink {
     batch: FactBatch,
     work: SyncSender<Work>,
     spare: Receiver<FactBatch>,
+    /// Drop a batch when the queue is full (live capture) instead of waiting (replay).
+    drop_when_full: bool,
+    dropped: Dropped,
     /// The aggregation thread is gone (it stopped or panicked).
     gone: bool,
 }
@@ -65,7 +84,35 @@ impl FactSink {
         }
         let next = self.spare.try_recv().unwrap_or_default();
         let full = std::mem::replace(&mut self.batch, next);
-        self.gone = self.work.send(Work::Facts(full)).is_err();
+        let sent = if self.drop_when_full {
+            match self.work.try_send(Work::Facts(full)) {
+                Err(TrySendError::Full(Work::Facts(mut lost))) => {
+                    self.count_dropped(&lost);
+                    // Its memory serves again.
+                    lost.clear();
+                    self.batch = lost;
+                    Ok(())
+                }
+                Err(TrySendError::Full(_)) => Ok(()),
+                Err(TrySendError::Disconnected(_)) => Err(()),
+                Ok(()) => Ok(()),
+            }
+        } else {
+            self.work.send(Work::Facts(full)).map_err(|_| ())
+        };
+        self.gone = sent.is_err();
+    }
+
+    fn count_dropped(&mut self, batch: &FactBatch) {
+        for f in batch.iter() {
+            let d = &mut self.dropped;
+            match f.fact.kind {
+                FactKind::Request { .. } => d.requests += 1,
+                FactKind::Reply { .. } => d.replies += 1,
+                FactKind::Event { .. } => d.events += 1,
+                FactKind::Ping | FactKind::FourLetter | FactKind::Closed => d.other += 1,
+            }
+        }
     }
 }
 
@@ -92,7 +139,14 @@ pub(super) fn run(
 ) {
     let info = source.info();
     let sampler = Sampler::new(config.sampling);
-    let sink = FactSink { batch: FactBatch::default(), work: work.clone(), spare, gone: false };
+    let sink = FactSink {
+        batch: FactBatch::default(),
+        work: work.clone(),
+        spare,
+        drop_when_full: info.live,
+        dropped: Dropped::default(),
+        gone: false,
+    };
     let mut pipeline = Pipeline::new(config.pipeline.clone(), sink);
     let mut unsampled = 0u64;
     let mut last_status = Instant::now();
@@ -166,10 +220,62 @@ fn status(
             "capture": { "source": info, "stats": source.stats(), "error": error },
             "pipeline": pipeline.stats(),
             "sampling": { "probability": config.sampling, "segments_sampled_out": unsampled },
+            "queue": {
+                "capacity_messages": queue_batches(config) * FACTS_PER_BATCH,
+                "dropped": pipeline.sink().dropped,
+            },
             "connections": { "live": pipeline.connections() },
         }),
         health,
         live_connections: pipeline.connections(),
         finished,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use super::*;
+    use crate::tcp::ConnKey;
+
+    fn sink(work: SyncSender<Work>, spare: Receiver<FactBatch>, drop_when_full: bool) -> FactSink {
+        FactSink {
+            batch: FactBatch::default(),
+            work,
+            spare,
+            drop_when_full,
+            dropped: Dropped::default(),
+            gone: false,
+        }
+    }
+
+    /// Live capture never waits for aggregation: a batch that does not fit is dropped and
+    /// its messages counted; the next one goes through once there is room.
+    #[test]
+    fn a_full_queue_drops_and_counts_in_live_capture() {
+        let (work_tx, work_rx) = mpsc::sync_channel(1);
+        let (_spare_tx, spare_rx) = mpsc::channel();
+        let mut s = sink(work_tx, spare_rx, true);
+        let conn = ConnKey {
+            client: "10.0.0.1:5000".parse().unwrap(),
+            server: "10.0.0.2:2181".parse().unwrap(),
+        };
+        let close = |s: &mut FactSink, n| {
+            for i in 0..n {
+                s.closed(&conn, Timestamp(i), CloseReason::Fin);
+            }
+            s.send();
+        };
+        close(&mut s, 2); // fills the queue
+        close(&mut s, 3); // dropped
+        assert_eq!((s.dropped.other, s.batch.len(), s.gone), (3, 0, false));
+        let Ok(Work::Facts(b)) = work_rx.try_recv() else { panic!("the first batch") };
+        assert_eq!(b.len(), 2);
+        close(&mut s, 1);
+        assert!(matches!(work_rx.try_recv(), Ok(Work::Facts(b)) if b.len() == 1));
+        drop(work_rx);
+        close(&mut s, 1);
+        assert!(s.gone);
     }
 }
