@@ -12,7 +12,7 @@ use crate::zk::{Body, ErrorCode, Message, OpCode};
 /// Name of the request type of a reply whose request was not captured.
 const UNKNOWN_REQUEST: &str = "UnknownRequest";
 
-/// One message as the aggregator sees it. Its connection and path key live in the batch.
+/// One message as the aggregator sees it. Its connection and path live in the batch.
 #[derive(Clone, Copy, Debug)]
 pub struct Fact {
     pub ts: Timestamp,
@@ -83,7 +83,7 @@ pub enum AuthChange {
     Sasl,
 }
 
-/// Facts in arrival order, with the text of their path keys and their connections (stored
+/// Facts in arrival order, with the text of their paths and their connections (stored
 /// once per run of facts of one connection: a segment carries many messages of one
 /// connection, and a connection key is larger than the rest of a fact).
 #[derive(Debug, Default)]
