@@ -1,4 +1,4 @@
-//! What the capture thread publishes and HTTP reads: immutable, shared by `Arc`.
+//! What the aggregation thread publishes and HTTP reads: immutable, shared by `Arc`.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
