@@ -84,23 +84,29 @@ impl FactSink {
         }
         let next = self.spare.try_recv().unwrap_or_default();
         let full = std::mem::replace(&mut self.batch, next);
-        let sent = if self.drop_when_full {
-            match self.work.try_send(Work::Facts(full)) {
-                Err(TrySendError::Full(Work::Facts(mut lost))) => {
-                    self.count_dropped(&lost);
-                    // Its memory serves again.
-                    lost.clear();
-                    self.batch = lost;
-                    Ok(())
-                }
-                Err(TrySendError::Full(_)) => Ok(()),
-                Err(TrySendError::Disconnected(_)) => Err(()),
-                Ok(()) => Ok(()),
+        if let Some(Work::Facts(mut lost)) = self.offer(Work::Facts(full), false) {
+            self.count_dropped(&lost);
+            // Its memory serves again.
+            lost.clear();
+            self.batch = lost;
+        }
+    }
+
+    /// Queues `w`. Live capture does not wait for room unless `must_arrive`: what did not fit
+    /// comes back. Notes when the aggregation thread is gone.
+    fn offer(&mut self, w: Work, must_arrive: bool) -> Option<Work> {
+        if must_arrive || !self.drop_when_full {
+            self.gone |= self.work.send(w).is_err();
+            return None;
+        }
+        match self.work.try_send(w) {
+            Ok(()) => None,
+            Err(TrySendError::Full(w)) => Some(w),
+            Err(TrySendError::Disconnected(_)) => {
+                self.gone = true;
+                None
             }
-        } else {
-            self.work.send(Work::Facts(full)).map_err(|_| ())
-        };
-        self.gone = sent.is_err();
+        }
     }
 
     fn count_dropped(&mut self, batch: &FactBatch) {
@@ -141,7 +147,7 @@ pub(super) fn run(
     let sampler = Sampler::new(config.sampling);
     let sink = FactSink {
         batch: FactBatch::default(),
-        work: work.clone(),
+        work,
         spare,
         drop_when_full: info.live,
         dropped: Dropped::default(),
@@ -181,17 +187,16 @@ pub(super) fn run(
         }
         // Every poll: live traffic is not held back waiting for a batch to fill.
         pipeline.sink_mut().send();
-        if let Some(idle) = idle
-            && work.send(Work::Idle(idle)).is_err()
-        {
-            break;
+        if let Some(idle) = idle {
+            // A tick that does not fit is not missed: the next one carries the time.
+            pipeline.sink_mut().offer(Work::Idle(idle), false);
         }
         if finished || last_status.elapsed() >= config.publish_interval {
             let status = status(&pipeline, &*source, config, unsampled, &error, finished);
-            if work.send(Work::Status(Box::new(status))).is_err() {
-                break;
+            // The last status must arrive; a periodic one that does not fit goes next poll.
+            if pipeline.sink_mut().offer(Work::Status(Box::new(status)), finished).is_none() {
+                last_status = Instant::now();
             }
-            last_status = Instant::now();
         }
         if finished || pipeline.sink().gone {
             break;
