@@ -3,24 +3,16 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use rustc_hash::FxHashMap;
 
 use super::filter::Filter;
+use crate::stats::latency::{Latency, LatencySummary};
 use crate::zk::{Body, ErrorCode, Message, MessageSink};
 
-/// Latency distribution of one request type, in microseconds.
-#[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct LatencySummary {
-    pub count: u64,
-    pub avg_us: f64,
-    pub p50_us: f64,
-    pub p95_us: f64,
-    pub p99_us: f64,
-    pub max_us: f64,
-}
+/// Significant digits of the latency percentiles.
+const LATENCY_SIGFIG: u8 = 3;
 
 /// Counts of one message type.
 #[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
@@ -61,7 +53,7 @@ pub struct Summary {
     commands: BTreeMap<String, u64>,
     /// (request type, error) → count, for replies with an error.
     errors: FxHashMap<(Name, ErrorCode), u64>,
-    latency: FxHashMap<Name, Histogram<u64>>,
+    latency: FxHashMap<Name, Latency>,
 }
 
 /// The finished report (what `--summary --format json` prints, plus the caller's counters).
@@ -110,33 +102,12 @@ impl Summary {
         for ((req, err), n) in &self.errors {
             *errors.entry(req.0.to_owned()).or_default().entry(err.to_string()).or_default() += n;
         }
-        let us = |ns: u64| ns as f64 / 1000.0;
-        let mut merged: BTreeMap<&str, Histogram<u64>> = BTreeMap::new();
-        for (name, h) in &self.latency {
-            match merged.get_mut(name.0) {
-                // Same bounds and auto-resize: adding cannot fail.
-                Some(m) => {
-                    let _ = m.add(h);
-                }
-                None => {
-                    merged.insert(name.0, h.clone());
-                }
-            }
+        // Names are compared by address: equal texts from two literals merge here.
+        let mut merged: BTreeMap<&str, Latency> = BTreeMap::new();
+        for (name, l) in &self.latency {
+            merged.entry(name.0).or_insert_with(|| Latency::new(Some(LATENCY_SIGFIG))).merge(l);
         }
-        let latency = merged
-            .iter()
-            .map(|(name, h)| {
-                let s = LatencySummary {
-                    count: h.len(),
-                    avg_us: h.mean() / 1000.0,
-                    p50_us: us(h.value_at_quantile(0.50)),
-                    p95_us: us(h.value_at_quantile(0.95)),
-                    p99_us: us(h.value_at_quantile(0.99)),
-                    max_us: us(h.max()),
-                };
-                ((*name).to_owned(), s)
-            })
-            .collect();
+        let latency = merged.iter().map(|(name, l)| ((*name).to_owned(), l.summary())).collect();
         SummaryReport {
             requests: total(|t| t.requests),
             replies: total(|t| t.replies),
@@ -163,11 +134,8 @@ impl MessageSink for Summary {
                     *self.errors.entry((Name(req), r.err)).or_default() += 1;
                 }
                 if let (Some(p), Some(ns)) = (r.request, r.latency_ns(msg.ts)) {
-                    let h = self.latency.entry(Name(p.name)).or_insert_with(|| {
-                        Histogram::new(3).expect("3 significant figures is a valid precision")
-                    });
-                    // Auto-resizing histogram: recording cannot fail for a u64 value.
-                    let _ = h.record(ns.max(1));
+                    let l = self.latency.entry(Name(p.name));
+                    l.or_insert_with(|| Latency::new(Some(LATENCY_SIGFIG))).record(ns);
                 }
             }
             Body::Event(e) => self.count(e.type_name()).events += 1,
@@ -206,10 +174,16 @@ impl SummaryReport {
                 "latency (µs)", "count", "avg", "p50", "p95", "p99", "max"
             )?;
             for (name, l) in &self.latency {
+                let p = |q: Option<f64>| q.unwrap_or_default();
                 writeln!(
                     out,
                     "{name:<32} {:>8} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>10.1}",
-                    l.count, l.avg_us, l.p50_us, l.p95_us, l.p99_us, l.max_us
+                    l.count,
+                    l.avg_us,
+                    p(l.p50_us),
+                    p(l.p95_us),
+                    p(l.p99_us),
+                    l.max_us
                 )?;
             }
         }
