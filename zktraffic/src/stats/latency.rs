@@ -113,7 +113,10 @@ impl Latency {
     /// The JSON summary.
     pub fn summary(&self) -> LatencySummary {
         let us = |ns: u64| ns as f64 / 1_000.0;
-        let q = |p: f64| self.hist.as_ref().map(|h| h.value_at_quantile(p) as f64);
+        // A histogram bucket reports its upper end, which can pass the exact maximum.
+        let q = |p: f64| {
+            self.hist.as_ref().map(|h| (h.value_at_quantile(p) as f64).min(us(self.max_ns)))
+        };
         LatencySummary {
             count: self.count,
             avg_us: if self.count == 0 { 0.0 } else { us(self.sum_ns) / self.count as f64 },
@@ -142,6 +145,7 @@ mod tests {
         assert_eq!((buckets[0], buckets[3], buckets[16]), (1, 1, 1));
         let s = a.summary();
         assert_eq!(s.max_us, 20_000_000.0);
+        assert!(s.p99_us.is_some_and(|p| p <= s.max_us), "{s:?}");
         assert!(s.p50_us.is_some_and(|p| (p - 531.0).abs() < 10.0));
         assert!(Latency::new(None).summary().p99_us.is_none());
         let mut light = Latency::light();
