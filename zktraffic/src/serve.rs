@@ -8,10 +8,11 @@
 //!
 //! Capture and aggregation run in parallel (on two cores, the daemon goes as fast as the slower
 //! of the two, not their sum); the channel between them is bounded, and when it is full a
-//! replay waits while live capture drops and counts (see [`capture`]). Aggregation never waits for HTTP: it swaps an `Arc` into a
-//! `tokio::sync::watch` channel (never blocking on readers), and a request clones the `Arc` of
-//! the current snapshot and renders from it. Snapshots are published when a window closes and,
-//! for the cumulative scope, at most every `publish_interval`.
+//! replay waits while live capture drops and counts (see [`capture`]). Aggregation never waits
+//! for HTTP: it swaps an `Arc` into a `tokio::sync::watch` channel (never blocking on readers),
+//! and a request clones the `Arc` of the current snapshot and renders from it. Snapshots are
+//! published when a window closes and, for the cumulative scope, at most every
+//! `publish_interval`.
 
 mod aggregate;
 mod capture;
@@ -131,7 +132,7 @@ impl Daemon {
         };
         let capture = {
             let stop = stop.clone();
-            // Bounded: the capture thread waits when aggregation falls behind (backpressure).
+            // Bounded (`--max-queued-*`): a replay waits for room, live capture drops and counts.
             let (work_tx, work_rx) = mpsc::sync_channel(capture::queue_batches(&config));
             let (spare_tx, spare_rx) = mpsc::channel();
             let first = CaptureStatus {

@@ -25,6 +25,11 @@ use crate::zk::{Message, MessageSink};
 /// (about 1 MiB) to stay in the caches.
 const FACTS_PER_BATCH: usize = 8192;
 
+/// How long a partial batch may wait for more facts. Under load only full batches are sent, so
+/// the queue's capacity (counted in batches) holds the messages `--max-queued-*` promise; when
+/// traffic is light, a partial batch goes at this pace, which aggregation easily keeps up with.
+const FLUSH_INTERVAL: Duration = Duration::from_millis(50);
+
 /// Batches the capture → aggregation channel holds for `config.queue_messages` messages.
 pub(super) fn queue_batches(config: &ServeConfig) -> usize {
     config.queue_messages.div_ceil(FACTS_PER_BATCH).max(1)
@@ -74,6 +79,8 @@ struct FactSink {
     dropped: Dropped,
     /// The aggregation thread is gone (it stopped or panicked).
     gone: bool,
+    /// When the last batch was handed over (or dropped).
+    last_sent: Instant,
 }
 
 impl FactSink {
@@ -82,6 +89,7 @@ impl FactSink {
         if self.batch.is_empty() || self.gone {
             return;
         }
+        self.last_sent = Instant::now();
         let next = self.spare.try_recv().unwrap_or_default();
         let full = std::mem::replace(&mut self.batch, next);
         if let Some(Work::Facts(mut lost)) = self.offer(Work::Facts(full), false) {
@@ -152,6 +160,7 @@ pub(super) fn run(
         drop_when_full: info.live,
         dropped: Dropped::default(),
         gone: false,
+        last_sent: Instant::now(),
     };
     let mut pipeline = Pipeline::new(config.pipeline.clone(), sink);
     let mut unsampled = 0u64;
@@ -185,8 +194,10 @@ pub(super) fn run(
         if finished {
             pipeline.finish();
         }
-        // Every poll: live traffic is not held back waiting for a batch to fill.
-        pipeline.sink_mut().send();
+        let sink = pipeline.sink_mut();
+        if finished || idle.is_some() || sink.last_sent.elapsed() >= FLUSH_INTERVAL {
+            sink.send();
+        }
         if let Some(idle) = idle {
             // A tick that does not fit is not missed: the next one carries the time.
             pipeline.sink_mut().offer(Work::Idle(idle), false);
@@ -252,6 +263,7 @@ mod tests {
             drop_when_full,
             dropped: Dropped::default(),
             gone: false,
+            last_sent: Instant::now(),
         }
     }
 
