@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
-use super::connections::ConnTable;
+use super::connections::{ConnState, ConnTable};
 use super::fact::{AuthChange, FactBatch, FactKind, FactRef};
 use super::identity;
 use super::path::PathRules;
-use super::tally::{ReplyFact, RequestFact, Tally, TallyLimits};
+use super::tally::{ConnIds, ReplyFact, RequestFact, Tally, TallyLimits};
 use super::window::{Advance, WindowClock};
 use crate::Timestamp;
 use crate::tcp::{CloseReason, ConnKey};
@@ -162,17 +162,11 @@ impl Aggregator {
                                 state.ids = None;
                             }
                         }
-                        match state.ids {
+                        if matches!(auth, AuthChange::Auth { .. }) {
                             // The auth request itself has no identity yet.
-                            _ if matches!(auth, AuthChange::Auth { .. }) => {
-                                tally.conn_ids(conn, "")
-                            }
-                            Some((generation, ids)) if generation == tally.generation => ids,
-                            _ => {
-                                let ids = tally.conn_ids(conn, &state.identity);
-                                state.ids = Some((tally.generation, ids));
-                                ids
-                            }
+                            tally.conn_ids(conn, "")
+                        } else {
+                            cached_ids(tally, conn, state)
                         }
                     }
                 };
@@ -194,14 +188,7 @@ impl Aggregator {
                             state.session_id = Some(session);
                             state.timeout_ms = Some(timeout_ms);
                         }
-                        match state.ids {
-                            Some((generation, ids)) if generation == tally.generation => ids.client,
-                            _ => {
-                                let ids = tally.conn_ids(conn, &state.identity);
-                                state.ids = Some((tally.generation, ids));
-                                ids.client
-                            }
-                        }
+                        cached_ids(tally, conn, state).client
                     }
                 };
                 if unpaired {
@@ -216,6 +203,18 @@ impl Aggregator {
             }
             FactKind::FourLetter => self.current.counts.four_letter_words += 1,
             FactKind::Closed => self.conns.close(&conn, fact.ts),
+        }
+    }
+}
+
+/// The ids of `conn` in `tally`, from the connection's cache when it is for this tally.
+fn cached_ids(tally: &mut Tally, conn: ConnKey, state: &mut ConnState) -> ConnIds {
+    match state.ids {
+        Some((generation, ids)) if generation == tally.generation => ids,
+        _ => {
+            let ids = tally.conn_ids(conn, &state.identity);
+            state.ids = Some((tally.generation, ids));
+            ids
         }
     }
 }
