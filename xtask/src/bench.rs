@@ -204,10 +204,15 @@ fn generate(path: &Path, w: &WorkloadArgs) -> Result<u64> {
 /// Runs of each contender in `bench decode`.
 const ROUNDS: usize = 5;
 
+/// The median of `runs` by `key`.
+fn median_by<T: Copy>(runs: &mut [T], key: impl Fn(&T) -> f64) -> T {
+    runs.sort_by(|a, b| key(a).total_cmp(&key(b)));
+    runs[runs.len() / 2]
+}
+
 /// The run with the median CPU time.
 fn median(runs: &mut [Usage]) -> Usage {
-    runs.sort_by(|a, b| a.cpu_s.total_cmp(&b.cpu_s));
-    runs[runs.len() / 2]
+    median_by(runs, |u| u.cpu_s)
 }
 
 fn decode_summary(zk: &Path, pcap: &Path) -> Result<(Usage, u64)> {

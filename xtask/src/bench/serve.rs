@@ -15,7 +15,7 @@ use anyhow::{Context, Result, bail};
 use super::serde_json_lite::field;
 use super::{
     ROUNDS, Usage, WorkloadArgs, bench_dir, build_release, decode_summary, generate, measure,
-    median,
+    median, median_by,
 };
 use crate::util;
 
@@ -154,8 +154,7 @@ pub fn run(p: &Params) -> Result<()> {
     }
     let dec = median(&mut decs);
     let quiet = median(&mut quiets);
-    replays.sort_by(f64::total_cmp);
-    let replay_quiet_s = replays[replays.len() / 2];
+    let replay_quiet_s = median_by(&mut replays, |&r| r);
     let (polled, out_polled, mut times) = serve_run(&zk, &big, &[], p.pollers)?;
     let messages: f64 = field(&out_polled, "messages")?;
     let replay_s: f64 = field(&out_polled, "replay_seconds")?;
