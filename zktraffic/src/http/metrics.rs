@@ -94,7 +94,7 @@ impl Collector for SnapshotCollector {
                 "" => "/",
                 other => other,
             };
-            let e = requests.entry((k.name.0, path)).or_default();
+            let e = requests.entry((t.name(k.name).0, path)).or_default();
             e.0 += c.count;
             e.1 += c.bytes;
         }
@@ -112,7 +112,7 @@ impl Collector for SnapshotCollector {
         )?;
         let mut replies: BTreeMap<(&str, String), u64> = BTreeMap::new();
         for (&(name, err, _), &n) in &t.replies {
-            *replies.entry((name.0, err.to_string())).or_default() += n;
+            *replies.entry((t.name(name).0, err.to_string())).or_default() += n;
         }
         counter_family(
             &mut enc,
@@ -122,7 +122,7 @@ impl Collector for SnapshotCollector {
         )?;
         let mut events: BTreeMap<(&str, &str), u64> = BTreeMap::new();
         for (&(name, p), &n) in &t.events {
-            *events.entry((name.0, t.path(p))).or_default() += n;
+            *events.entry((t.name(name).0, t.path(p))).or_default() += n;
         }
         counter_family(
             &mut enc,

@@ -6,7 +6,8 @@ use super::connections::{ConnState, ConnTable};
 use super::fact::{AuthChange, FactBatch, FactKind, FactRef};
 use super::identity;
 use super::path::PathRules;
-use super::tally::{ConnIds, ReplyFact, RequestFact, Tally, TallyLimits};
+use super::raw_paths::RawPathIds;
+use super::tally::{ConnIds, OVERFLOW, PathId, ReplyFact, RequestFact, Tally, TallyLimits};
 use super::window::{Advance, WindowClock};
 use crate::Timestamp;
 use crate::tcp::{CloseReason, ConnKey};
@@ -43,6 +44,8 @@ pub struct Aggregator {
     sasl: Arc<str>,
     /// One message's fact, when fed messages directly ([`MessageSink`]).
     scratch: FactBatch,
+    /// Raw path → id in `current`.
+    raw_paths: RawPathIds,
 }
 
 impl Aggregator {
@@ -59,6 +62,7 @@ impl Aggregator {
             last_ts: Timestamp::default(),
             sasl: Arc::from(identity::SASL),
             scratch: FactBatch::default(),
+            raw_paths: RawPathIds::default(),
         }
     }
 
@@ -129,6 +133,20 @@ impl Aggregator {
         self.clock.start()
     }
 
+    /// The id in the current tally of a raw path's key.
+    fn path_id(&mut self, raw: &str) -> PathId {
+        let (tally, rules) = (&mut self.current, &self.config.rules);
+        let mut resolved = false;
+        let id = self.raw_paths.id(raw, tally.generation, |raw| {
+            resolved = true;
+            tally.path_id(&rules.key(raw))
+        });
+        if id == OVERFLOW && !resolved {
+            tally.counts.folded_paths += 1;
+        }
+        id
+    }
+
     /// Counts one fact.
     pub fn apply(&mut self, f: FactRef<'_>) {
         let FactRef { fact, path, identity: established, .. } = f;
@@ -143,6 +161,7 @@ impl Aggregator {
                 self.conns.touch(conn, fact.ts);
             }
             FactKind::Request { name, write, watch, session, auth } => {
+                let path = self.path_id(path);
                 let state = self.conns.touch(conn, fact.ts);
                 let tally = &mut self.current;
                 let ids = match state {
@@ -175,11 +194,12 @@ impl Aggregator {
                     write,
                     size: fact.size,
                     watch,
-                    path: &self.config.rules.key(path),
+                    path,
                     ids,
                 });
             }
             FactKind::Reply { request, unpaired, err, latency_ns, connect } => {
+                let path = self.path_id(path);
                 let tally = &mut self.current;
                 let client = match self.conns.touch(conn, fact.ts) {
                     None => tally.conn_ids(conn, identity::NOAUTH).client,
@@ -194,12 +214,12 @@ impl Aggregator {
                 if unpaired {
                     tally.counts.unpaired_replies += 1;
                 }
-                let path = &self.config.rules.key(path);
                 tally.record_reply(&ReplyFact { request, err, path, latency_ns, client });
             }
             FactKind::Event { name } => {
                 self.conns.touch(conn, fact.ts);
-                self.current.record_event(name, &self.config.rules.key(path));
+                let path = self.path_id(path);
+                self.current.record_event(name, path);
             }
             FactKind::FourLetter => self.current.counts.four_letter_words += 1,
             FactKind::Closed => self.conns.close(&conn, fact.ts),

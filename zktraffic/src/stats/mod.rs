@@ -13,6 +13,7 @@ pub mod interner;
 pub mod latency;
 pub mod name;
 pub mod path;
+pub mod raw_paths;
 pub mod render;
 pub mod tally;
 pub mod window;

@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 
 use super::connections::ConnTable;
 use super::name::Name;
-use super::tally::{Cell, Tally};
+use super::tally::{Cell, RequestKey, Tally};
 
 /// Presentation options.
 #[derive(Clone, Copy, Debug)]
@@ -117,9 +117,10 @@ pub fn compatible(t: &Tally, dim: Dimension, opts: RenderOptions) -> Value {
         s.add(Op::Fixed("total"), total_write_bytes, 0);
         s.add(Op::Fixed("total"), total_read_bytes, 0);
     }
-    let add_request = |s: &mut OpStats, name: Name, key: PathKey, c: &Cell| {
+    let add_request = |s: &mut OpStats, k: &RequestKey, key: PathKey, c: &Cell| {
+        let name = t.name(k.name);
         s.add(Op::Request(name), key, c.count);
-        let (rw, rw_bytes, total, total_bytes) = if c.write {
+        let (rw, rw_bytes, total, total_bytes) = if k.write {
             ("writes", "writesBytes", total_writes, total_write_bytes)
         } else {
             ("reads", "readsBytes", total_reads, total_read_bytes)
@@ -141,21 +142,21 @@ pub fn compatible(t: &Tally, dim: Dimension, opts: RenderOptions) -> Value {
             for (k, c) in &t.requests {
                 // The original maps a request without a path to "/".
                 let key = if Some(k.path) == empty { slash } else { (k.path, NO_SUFFIX) };
-                add_request(&mut s, k.name, key, c);
+                add_request(&mut s, k, key, c);
             }
             // Events keep their path as is (the original applies no "" → "/" fix to them).
             for (&(name, p), &n) in &t.events {
-                s.add(Op::Event(name), (p, NO_SUFFIX), n);
+                s.add(Op::Event(t.name(name)), (p, NO_SUFFIX), n);
             }
         }
         Dimension::Ip => {
             for (k, c) in &t.requests {
-                add_request(&mut s, k.name, (k.path, k.ip), c);
+                add_request(&mut s, k, (k.path, k.ip), c);
             }
         }
         Dimension::Auth => {
             for (k, c) in &t.requests {
-                add_request(&mut s, k.name, (k.path, k.identity), c);
+                add_request(&mut s, k, (k.path, k.identity), c);
             }
         }
     }
@@ -222,7 +223,7 @@ pub fn errors(t: &Tally) -> Value {
         }
         failed += n;
         *by_type
-            .entry(name.0)
+            .entry(t.name(name).0)
             .or_default()
             .entry(err.to_string())
             .or_default()
@@ -286,12 +287,13 @@ mod tests {
                 server: "10.0.0.100:2181".parse().unwrap(),
             };
             let ids = t.conn_ids(conn, "noauth");
+            let path = t.path_id("/a");
             t.record_request(&RequestFact {
                 name: Name("GetDataRequest"),
                 write: false,
                 size: 30,
                 watch: false,
-                path: "/a",
+                path,
                 ids,
             });
         }

@@ -5,9 +5,7 @@ use std::collections::hash_map::Entry;
 use std::hash::Hash;
 use std::net::IpAddr;
 
-use std::hash::BuildHasher as _;
-
-use rustc_hash::{FxBuildHasher, FxHashMap};
+use rustc_hash::FxHashMap;
 
 use super::interner::Interner;
 use super::latency::Latency;
@@ -48,7 +46,7 @@ impl TallyLimits {
     }
 }
 
-/// Request counters of one (name, path[, ip or identity]) key.
+/// Request counters of one [`RequestKey`].
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Cell {
     pub count: u64,
@@ -56,8 +54,6 @@ pub struct Cell {
     pub bytes: u64,
     /// Requests that set a watch.
     pub watches: u64,
-    /// The request is a write in the original's classification.
-    pub write: bool,
 }
 
 impl Cell {
@@ -65,9 +61,13 @@ impl Cell {
         self.count += other.count;
         self.bytes += other.bytes;
         self.watches += other.watches;
-        self.write |= other.write;
     }
 }
+
+/// Id of an interned request or event [`Name`] in one tally (see [`Tally::name`]): two bytes
+/// in the keys of the large maps instead of a 16-byte string reference, so more of their
+/// entries share the caches.
+pub type NameId = u16;
 
 /// Counters of one client connection.
 #[derive(Clone, Debug, Default)]
@@ -102,9 +102,13 @@ pub struct TallyCounts {
 
 /// Key of the request counters. `/json/paths`, `/json/ips` and `/json/auths` are sums over
 /// one map with this key, so a request costs one map update instead of one per view.
+/// 16 bytes: with its [`Cell`], an entry is 40 bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct RequestKey {
-    pub name: Name,
+    pub name: NameId,
+    /// The request is a write in the original's classification (a property of the name, so
+    /// it adds no keys).
+    pub write: bool,
     pub path: PathId,
     /// The client IP's id.
     pub ip: u32,
@@ -125,24 +129,25 @@ pub struct ConnIds {
 
 /// A request as a tally records it.
 #[derive(Clone, Copy, Debug)]
-pub struct RequestFact<'a> {
+pub struct RequestFact {
     pub name: Name,
     pub write: bool,
     pub size: u32,
     pub watch: bool,
-    /// The path key (after depth and folding); `""` for a request without a path.
-    pub path: &'a str,
+    /// The path key's id in this tally ([`Tally::path_id`]).
+    pub path: PathId,
     /// From [`Tally::conn_ids`] of this tally.
     pub ids: ConnIds,
 }
 
 /// A reply as a tally records it.
 #[derive(Clone, Copy, Debug)]
-pub struct ReplyFact<'a> {
+pub struct ReplyFact {
     /// The answered request's name (`UnknownReply` when it was not captured).
     pub request: Name,
     pub err: ErrorCode,
-    pub path: &'a str,
+    /// The path key's id in this tally ([`Tally::path_id`]).
+    pub path: PathId,
     pub latency_ns: Option<u64>,
     /// The connection's client slot (see [`ConnIds::client`]).
     pub client: u32,
@@ -162,10 +167,12 @@ pub struct Tally {
     /// `/json/auths` sum them. Past `max_keys` entries a new key keeps its name and path and
     /// folds its IP and identity into [`OVERFLOW`] (so per-path counts stay exact).
     pub requests: FxHashMap<RequestKey, Cell>,
+    /// Names of requests and events, by [`NameId`].
+    pub names: Interner<Name>,
     /// (event name, path) → count.
-    pub events: FxHashMap<(Name, PathId), u64>,
+    pub events: FxHashMap<(NameId, PathId), u64>,
     /// (request name, error, path) → replies.
-    pub replies: FxHashMap<(Name, ErrorCode, PathId), u64>,
+    pub replies: FxHashMap<(NameId, ErrorCode, PathId), u64>,
     /// Latency by request name.
     pub latency: FxHashMap<Name, Latency>,
     /// Latency by path (all request types).
@@ -176,13 +183,7 @@ pub struct Tally {
     pub counts: TallyCounts,
     /// Unique per tally created: ids cached for another generation are stale.
     pub generation: u64,
-    /// (hash, id) of recently interned paths, by hash: a reply's path was interned by its
-    /// request a moment earlier, and finding it here skips a probe of the large interner.
-    recent_paths: Box<[(u64, PathId)]>,
 }
-
-/// Slots of [`Tally::recent_paths`] (64 KiB: stays in the caches).
-const RECENT_PATHS: usize = 4096;
 
 /// Source of [`Tally::generation`].
 static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -221,6 +222,7 @@ impl Tally {
             ips: Interner::new(limits.max_ips),
             identities: Interner::new(limits.max_ips),
             requests: FxHashMap::default(),
+            names: Interner::new(usize::from(NameId::MAX)),
             events: FxHashMap::default(),
             replies: FxHashMap::default(),
             latency: FxHashMap::default(),
@@ -229,7 +231,6 @@ impl Tally {
             client_cells: Vec::new(),
             counts: TallyCounts::default(),
             generation: GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-            recent_paths: vec![(0, OVERFLOW); RECENT_PATHS].into_boxed_slice(),
         }
     }
 
@@ -238,22 +239,24 @@ impl Tally {
         Tally { start, end, ..Tally::new(limits) }
     }
 
-    fn path_id(&mut self, path: &str) -> PathId {
-        let hash = FxBuildHasher.hash_one(path);
-        let slot = (hash >> 32) as usize % RECENT_PATHS;
-        if let Some(&(h, id)) = self.recent_paths.get(slot)
-            && h == hash
-            && self.paths.get(id).is_some_and(|p| **p == *path)
-        {
-            return id;
-        }
-        let id = self.paths.intern(path, |p: &str| Box::from(p));
+    /// The id of a path key (after depth and folding; `""` for a message without a path),
+    /// interning it; [`OVERFLOW`] past `max_paths`, counted in `folded_paths`.
+    pub fn path_id(&mut self, key: &str) -> PathId {
+        let id = self.paths.intern(key, |p: &str| Box::from(p));
         if id == OVERFLOW {
             self.counts.folded_paths += 1;
-        } else if let Some(s) = self.recent_paths.get_mut(slot) {
-            *s = (hash, id);
         }
         id
+    }
+
+    /// The id of `name` (names are a small fixed set, far below the interner's cap).
+    fn name_id(&mut self, name: Name) -> NameId {
+        self.names.intern(&name, |n| *n) as NameId
+    }
+
+    /// The name of `id`.
+    pub fn name(&self, id: NameId) -> Name {
+        self.names.get(u32::from(id)).copied().unwrap_or(Name(OTHER))
     }
 
     fn client_slot(&mut self, conn: ConnKey) -> u32 {
@@ -289,17 +292,12 @@ impl Tally {
     }
 
     /// Counts a request (pings excluded by the caller).
-    pub fn record_request(&mut self, r: &RequestFact<'_>) {
+    pub fn record_request(&mut self, r: &RequestFact) {
         self.counts.requests += 1;
-        let path = self.path_id(r.path);
+        let path = r.path;
         let ConnIds { ip, identity, client } = r.ids;
-        let delta = Cell {
-            count: 1,
-            bytes: u64::from(r.size),
-            watches: u64::from(r.watch),
-            write: r.write,
-        };
-        let key = RequestKey { name: r.name, path, ip, identity };
+        let delta = Cell { count: 1, bytes: u64::from(r.size), watches: u64::from(r.watch) };
+        let key = RequestKey { name: self.name_id(r.name), write: r.write, path, ip, identity };
         let cap = self.limits.max_keys;
         bump(&mut self.requests, cap, key, || fold_conn(key), &mut self.counts.folded_keys)
             .add(&delta);
@@ -310,15 +308,16 @@ impl Tally {
     }
 
     /// Counts a reply.
-    pub fn record_reply(&mut self, r: &ReplyFact<'_>) {
+    pub fn record_reply(&mut self, r: &ReplyFact) {
         self.counts.replies += 1;
-        let path = self.path_id(r.path);
+        let path = r.path;
+        let name = self.name_id(r.request);
         let cap = self.limits.max_keys;
         *bump(
             &mut self.replies,
             cap,
-            (r.request, r.err, path),
-            || (r.request, r.err, OVERFLOW),
+            (name, r.err, path),
+            || (name, r.err, OVERFLOW),
             &mut self.counts.folded_keys,
         ) += 1;
         if let Some(ns) = r.latency_ns {
@@ -336,9 +335,9 @@ impl Tally {
     }
 
     /// Counts a watch event.
-    pub fn record_event(&mut self, name: Name, path: &str) {
+    pub fn record_event(&mut self, name: Name, path: PathId) {
         self.counts.events += 1;
-        let path = self.path_id(path);
+        let name = self.name_id(name);
         *self.events.entry((name, path)).or_default() += 1;
     }
 
@@ -376,9 +375,11 @@ impl Tally {
             Some(i) => me.identities.intern(&**i, |p: &str| Box::from(p)),
             None => OVERFLOW,
         };
+        let name = |me: &mut Tally, id: NameId| me.name_id(other.name(id));
         let cap = self.limits.max_keys;
         for (k, c) in &other.requests {
             let key = RequestKey {
+                name: name(self, k.name),
                 path: path(self, k.path),
                 ip: ip(self, k.ip),
                 identity: identity(self, k.identity),
@@ -388,11 +389,11 @@ impl Tally {
             bump(&mut self.requests, cap, key, || fold_conn(key), folded).add(c);
         }
         for (&(n, p), c) in &other.events {
-            let p = path(self, p);
+            let (n, p) = (name(self, n), path(self, p));
             *self.events.entry((n, p)).or_default() += c;
         }
         for (&(n, e, p), c) in &other.replies {
-            let p = path(self, p);
+            let (n, p) = (name(self, n), path(self, p));
             let folded = &mut self.counts.folded_keys;
             *bump(&mut self.replies, cap, (n, e, p), || (n, e, OVERFLOW), folded) += c;
         }
