@@ -4,6 +4,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
@@ -48,6 +49,10 @@ pub enum Bench {
         /// HTTP pollers looping over every endpoint.
         #[arg(long, default_value_t = 2)]
         pollers: usize,
+        /// Milliseconds between the starts of a paced poller's rounds over every endpoint (the
+        /// rate-under-polling run; the stress run's pollers never pause).
+        #[arg(long, default_value_t = 100)]
+        poll_interval_ms: u64,
         /// Distinct paths in the cardinality capture.
         #[arg(long, default_value_t = 100_000)]
         paths: usize,
@@ -124,8 +129,9 @@ fn measure(cmd: &mut Command, keep_stdout: bool) -> Result<(Usage, String)> {
 pub fn run(which: Bench) -> Result<()> {
     match which {
         Bench::Decode { workload } => decode(&workload),
-        Bench::Serve { workload, pollers, paths, clients } => {
-            serve::run(&serve::Params { workload, pollers, paths, clients })
+        Bench::Serve { workload, pollers, poll_interval_ms, paths, clients } => {
+            let poll_interval = Duration::from_millis(poll_interval_ms);
+            serve::run(&serve::Params { workload, pollers, poll_interval, paths, clients })
         }
         Bench::Live { requests, connections, depth, offloads, ring_bytes } => {
             live(requests, connections, depth, offloads, ring_bytes)
@@ -199,9 +205,7 @@ fn generate(path: &Path, w: &WorkloadArgs) -> Result<u64> {
     Ok(serde_json_lite::parse(&out)?.messages())
 }
 
-/// Runs `zktraffic dump --summary --format json --include-pings` on `pcap`; returns its usage
-/// and how many messages it decoded.
-/// Runs of each contender in `bench decode`.
+/// Runs of each contender in `bench decode` and `bench serve`.
 const ROUNDS: usize = 5;
 
 /// The median of `runs` by `key`.
@@ -215,6 +219,8 @@ fn median(runs: &mut [Usage]) -> Usage {
     median_by(runs, |u| u.cpu_s)
 }
 
+/// Runs `zktraffic dump --summary --format json --include-pings` on `pcap`; returns its usage
+/// and how many messages it decoded.
 fn decode_summary(zk: &Path, pcap: &Path) -> Result<(Usage, u64)> {
     let (u, out) = measure(
         Command::new(zk).args([
