@@ -57,6 +57,8 @@ fn parse_options() -> Result<Options, String> {
 /// CPU time and exit status of a finished child, from `wait4`.
 struct Usage {
     cpu_s: f64,
+    /// The user-mode part of `cpu_s`.
+    user_s: f64,
     max_rss_mib: f64,
     success: bool,
 }
@@ -74,6 +76,7 @@ fn wait_usage(child: &Child) -> Result<Usage, String> {
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     Ok(Usage {
         cpu_s: tv(usage.ru_utime) + tv(usage.ru_stime),
+        user_s: tv(usage.ru_utime),
         max_rss_mib: usage.ru_maxrss as f64 / 1024.0,
         success: libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
     })
@@ -362,19 +365,23 @@ fn run() -> Result<(), String> {
         println!("  kernel program run time: unavailable (no BPF statistics)");
     }
     println!(
-        "  zktraffic agent: cpu {:.2} s = {:.2} s per million messages, peak RSS {:.1} MiB",
+        "  zktraffic agent: cpu {:.2} s (user {:.2} s) = {:.2} s per million messages, peak RSS {:.1} MiB",
         ag_usage.cpu_s,
+        ag_usage.user_s,
         per_m(ag_usage.cpu_s),
         ag_usage.max_rss_mib
     );
     println!(
-        "  of which start-up and shutdown (an agent run without traffic): cpu {:.2} s; the rest = {:.2} s per million messages",
+        "  of which start-up and shutdown (an agent run without traffic): cpu {:.2} s (user {:.2} s); the rest = {:.2} s per million messages (user {:.2} s)",
         fixed.cpu_s,
-        per_m((ag_usage.cpu_s - fixed.cpu_s).max(0.0))
+        fixed.user_s,
+        per_m((ag_usage.cpu_s - fixed.cpu_s).max(0.0)),
+        per_m((ag_usage.user_s - fixed.user_s).max(0.0))
     );
     println!(
-        "  tcpdump -w /dev/null: cpu {:.2} s = {:.2} s per million messages ({}; {})",
+        "  tcpdump -w /dev/null: cpu {:.2} s (user {:.2} s) = {:.2} s per million messages ({}; {})",
         td_usage.cpu_s,
+        td_usage.user_s,
         per_m(td_usage.cpu_s),
         td_line("captured"),
         td_line("dropped by kernel")
