@@ -430,3 +430,65 @@ impl Tally {
         a.clients_not_tracked += b.clients_not_tracked;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Names compare by address: one literal each.
+    const GET: &str = "GetDataRequest";
+    const EXISTS: &str = "ExistsRequest";
+
+    fn limits() -> TallyLimits {
+        TallyLimits {
+            max_paths: 100,
+            max_ips: 100,
+            max_keys: 100,
+            max_clients: 100,
+            path_latency: false,
+        }
+    }
+
+    fn request(t: &mut Tally, name: &'static str, path: &str) {
+        let conn = ConnKey {
+            client: "10.0.0.1:5000".parse().unwrap(),
+            server: "10.0.0.2:2181".parse().unwrap(),
+        };
+        let ids = t.conn_ids(conn, "noauth");
+        let path = t.path_id(path);
+        t.record_request(&RequestFact {
+            name: Name(name),
+            write: false,
+            size: 10,
+            watch: false,
+            path,
+            ids,
+        });
+        t.record_reply(&ReplyFact {
+            request: Name(name),
+            err: ErrorCode::OK,
+            path,
+            latency_ns: Some(1000),
+            client: ids.client,
+        });
+    }
+
+    /// Name and path ids are per tally: a merge goes through their text, whatever order each
+    /// tally met them in.
+    #[test]
+    fn merge_translates_name_and_path_ids() {
+        let (mut a, mut b) = (Tally::new(limits()), Tally::new(limits()));
+        request(&mut a, GET, "/a");
+        request(&mut b, EXISTS, "/b");
+        request(&mut b, GET, "/a");
+        a.merge(&b);
+        let mut counts: Vec<(&str, &str, u64)> =
+            a.requests.iter().map(|(k, c)| (a.name(k.name).0, a.path(k.path), c.count)).collect();
+        counts.sort();
+        assert_eq!(counts, [("ExistsRequest", "/b", 1), ("GetDataRequest", "/a", 2)]);
+        let mut replies: Vec<(&str, &str, u64)> =
+            a.replies.iter().map(|(&(n, _, p), &c)| (a.name(n).0, a.path(p), c)).collect();
+        replies.sort();
+        assert_eq!(replies, [("ExistsRequest", "/b", 1), ("GetDataRequest", "/a", 2)]);
+    }
+}
