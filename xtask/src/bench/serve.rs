@@ -1,7 +1,7 @@
 //! `cargo xtask bench serve`: the stats daemon replays the decode benchmark's capture while
 //! pollers hit every endpoint; then a high-cardinality capture measures peak memory.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -63,8 +63,57 @@ fn get(addr: SocketAddr, path: &str) -> std::io::Result<Duration> {
     Ok(start.elapsed())
 }
 
-/// Polls every endpoint in a loop until `stop`, a round per `pace` (back to back without one);
-/// returns each endpoint's response times.
+/// One `GET` on a kept-alive connection (as Prometheus scrapes), opened if needed; the time to
+/// the last byte of the body. The connection is dropped on any error.
+fn get_kept_alive(
+    conn: &mut Option<BufReader<TcpStream>>,
+    addr: SocketAddr,
+    path: &str,
+) -> std::io::Result<Duration> {
+    let start = Instant::now();
+    let result = (|| {
+        let r = match conn {
+            Some(r) => r,
+            None => {
+                let s = TcpStream::connect(addr)?;
+                s.set_nodelay(true)?;
+                conn.insert(BufReader::new(s))
+            }
+        };
+        // One write: a request split over several segments waits on delayed ACKs.
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+        r.get_mut().write_all(request.as_bytes())?;
+        let (mut line, mut len, mut ok) = (String::new(), None, false);
+        loop {
+            line.clear();
+            if r.read_line(&mut line)? == 0 {
+                return Err(std::io::Error::other("connection closed"));
+            }
+            let l = line.trim_end().to_ascii_lowercase();
+            if l.is_empty() {
+                break;
+            }
+            ok |= l.starts_with("http/1.1 200");
+            if let Some(v) = l.strip_prefix("content-length:") {
+                len = v.trim().parse::<u64>().ok();
+            }
+        }
+        let len = len.ok_or_else(|| std::io::Error::other(format!("{path}: no length")))?;
+        std::io::copy(&mut r.by_ref().take(len), &mut std::io::sink())?;
+        if !ok {
+            return Err(std::io::Error::other(format!("{path}: not 200")));
+        }
+        Ok(start.elapsed())
+    })();
+    if result.is_err() {
+        *conn = None;
+    }
+    result
+}
+
+/// Polls every endpoint in a loop until `stop`: paced (`Some`), a round per interval on one
+/// kept-alive connection, as a collector does; otherwise back to back, each request on a fresh
+/// connection (the stress case). Returns each endpoint's response times.
 fn poller(
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
@@ -72,10 +121,15 @@ fn poller(
 ) -> JoinHandle<Vec<Vec<Duration>>> {
     std::thread::spawn(move || {
         let mut times = vec![Vec::new(); ENDPOINTS.len()];
+        let mut conn = None;
         while !stop.load(Ordering::Relaxed) {
             let round = Instant::now();
             for (i, e) in ENDPOINTS.iter().enumerate() {
-                match get(addr, e) {
+                let got = match pace {
+                    Some(_) => get_kept_alive(&mut conn, addr, e),
+                    None => get(addr, e),
+                };
+                match got {
                     Ok(t) => times[i].push(t),
                     // Not listening yet, or already gone.
                     Err(_) => std::thread::sleep(Duration::from_millis(2)),
@@ -216,7 +270,7 @@ pub fn run(p: &Params) -> Result<()> {
         quiet.cpu_s / messages * 1e9
     );
     println!(
-        "  serve, {} pollers, a round over every endpoint each {} ms (medians of {ROUNDS}) replay {:.2} s wall → {:.2} M messages/s aggregated ({:.0} % of the decoder's rate); {} requests, p99 {:.2} ms",
+        "  serve, {} pollers, a round over every endpoint each {} ms on a kept-alive connection (medians of {ROUNDS}) replay {:.2} s wall → {:.2} M messages/s aggregated ({:.0} % of the decoder's rate); {} requests, p99 {:.2} ms",
         p.pollers,
         p.poll_interval.as_millis(),
         replay_paced_s,
