@@ -184,6 +184,24 @@ fn serve_run(
     Ok((usage, out, times))
 }
 
+/// CPU seconds of two decoders run at once (their mean), to set against one run alone: about
+/// the same when the machine's two CPUs are separate cores; well above when they share one, as
+/// the vCPUs of a VM may, and then two threads do less than twice the work of one, the daemon's
+/// capture and aggregation included.
+fn decoder_pair_cpu(zk: &Path, pcap: &Path) -> Result<f64> {
+    let pcap = pcap.to_str().context("utf-8 path")?;
+    let run = || {
+        let args = ["dump", "--pcap", pcap, "--summary", "--format", "json"];
+        measure(Command::new(zk).args(args), false).map(|(u, _)| u.cpu_s)
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let other = s.spawn(run);
+        (run(), other.join())
+    });
+    let b = b.map_err(|_| anyhow::anyhow!("a decoder thread panicked"))?;
+    Ok((a? + b?) / 2.0)
+}
+
 /// Runs the benchmark.
 pub fn run(p: &Params) -> Result<()> {
     let w = &p.workload;
@@ -209,14 +227,15 @@ pub fn run(p: &Params) -> Result<()> {
 
     // The decoder, the quiet daemon and the daemon under paced polling alternate, ROUNDS times
     // each; medians are compared.
-    let (mut decs, mut quiets, mut replays, mut paced) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut decs, mut quiets, mut replays, mut paced, mut pairs) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut paced_times = vec![Vec::new(); ENDPOINTS.len()];
     let mut dec_messages = 0;
     for _ in 0..ROUNDS {
         let (dec, m) = decode_summary(&zk, &big)?;
         decs.push(dec);
         dec_messages = m;
+        pairs.push(decoder_pair_cpu(&zk, &big)? / dec.cpu_s);
         let (quiet, out_quiet, _) = serve_run(&zk, &big, &[], 0, None)?;
         quiets.push(quiet);
         replays.push(field::<f64>(&out_quiet, "replay_seconds")?);
@@ -230,6 +249,7 @@ pub fn run(p: &Params) -> Result<()> {
     let quiet = median(&mut quiets);
     let replay_quiet_s = median_by(&mut replays, |&r| r);
     let replay_paced_s = median_by(&mut paced, |&r| r);
+    let pair_slowdown = median_by(&mut pairs, |&r| r);
     let mut paced_times: Vec<Duration> = paced_times.concat();
     paced_times.sort();
     let (polled, out_polled, mut times) = serve_run(&zk, &big, &[], p.pollers, None)?;
@@ -256,6 +276,9 @@ pub fn run(p: &Params) -> Result<()> {
         "  dump --summary (decoder, median)    cpu {:.2} s → {:.2} M messages/s",
         dec.cpu_s,
         dec_messages as f64 / dec.cpu_s / 1e6
+    );
+    println!(
+        "  machine: two decoders run at once take {pair_slowdown:.2}× the CPU of one alone (median; above 1.00 the two CPUs slow each other down, and the daemon's two threads with them)"
     );
     // The daemon decodes on one thread and aggregates on another: its rate is messages over
     // the wall-clock time from the first packet to the last publication; the decoder's is
