@@ -24,7 +24,7 @@ pub const OVERFLOW: u32 = u32::MAX;
 pub const OTHER: &str = "<other>";
 
 /// Caps and options of a [`Tally`].
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TallyLimits {
     /// Distinct paths (`--max-paths`); the rest count under [`OTHER`].
     pub max_paths: usize,
@@ -341,6 +341,18 @@ impl Tally {
         *self.events.entry((name, path)).or_default() += 1;
     }
 
+    /// Nothing counted or interned yet.
+    fn is_blank(&self) -> bool {
+        let c = &self.counts;
+        c.requests + c.replies + c.events + c.pings + c.four_letter_words == 0
+            && self.paths.is_empty()
+            && self.ips.is_empty()
+            && self.identities.is_empty()
+            && self.names.is_empty()
+            && self.client_cells.is_empty()
+            && self.latency.is_empty()
+    }
+
     /// The text of a path id (`<other>` for the overflow id).
     pub fn path(&self, id: PathId) -> &str {
         self.paths.get(id).map_or(OTHER, |p| p)
@@ -358,6 +370,12 @@ impl Tally {
 
     /// Adds every counter of `other` (its ids are translated through their text).
     pub fn merge(&mut self, other: &Tally) {
+        if self.is_blank() && self.limits == other.limits {
+            // The first window into the cumulative totals (and a replay's only one): its ids
+            // are as good as any, and a copy costs far less than re-interning every key.
+            *self = Tally { generation: self.generation, ..other.clone() };
+            return;
+        }
         if self.counts.requests + self.counts.replies + self.counts.events == 0 {
             self.start = other.start;
         }
@@ -490,5 +508,24 @@ mod tests {
             a.replies.iter().map(|(&(n, _, p), &c)| (a.name(n).0, a.path(p), c)).collect();
         replies.sort();
         assert_eq!(replies, [("ExistsRequest", "/b", 1), ("GetDataRequest", "/a", 2)]);
+    }
+
+    /// The first merge into an empty tally is a copy (keeping the tally's own generation), and
+    /// merges go on as usual after it.
+    #[test]
+    fn merging_into_a_blank_tally_copies() {
+        let mut b = Tally::new(limits());
+        request(&mut b, EXISTS, "/b");
+        request(&mut b, GET, "/a");
+        let mut c = Tally::new(limits());
+        let generation = c.generation;
+        c.merge(&b);
+        assert_eq!((c.generation, c.counts.requests, c.counts.replies), (generation, 2, 2));
+        c.merge(&b);
+        let mut counts: Vec<(&str, &str, u64)> =
+            c.requests.iter().map(|(k, n)| (c.name(k.name).0, c.path(k.path), n.count)).collect();
+        counts.sort();
+        assert_eq!(counts, [("ExistsRequest", "/b", 2), ("GetDataRequest", "/a", 2)]);
+        assert_eq!(c.latency.values().map(|l| l.count).sum::<u64>(), 4);
     }
 }
