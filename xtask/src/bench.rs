@@ -95,7 +95,11 @@ struct Usage {
 fn measure(cmd: &mut Command, keep_stdout: bool) -> Result<(Usage, String)> {
     let shown = format!("{cmd:?}");
     let start = std::time::Instant::now();
-    let out_path = std::env::temp_dir().join(format!("zktraffic-bench-{}.out", std::process::id()));
+    // One file per call: calls may run at once on several threads.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let out_path =
+        std::env::temp_dir().join(format!("zktraffic-bench-{}-{call}.out", std::process::id()));
     let stdout =
         if keep_stdout { Stdio::from(fs::File::create(&out_path)?) } else { Stdio::null() };
     let child = cmd.stdout(stdout).spawn().with_context(|| format!("could not start {shown}"))?;

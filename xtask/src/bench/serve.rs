@@ -50,22 +50,10 @@ pub struct Params {
     pub clients: usize,
 }
 
-/// One `GET` over a fresh connection (as a scraper does); the time to the last byte.
-fn get(addr: SocketAddr, path: &str) -> std::io::Result<Duration> {
-    let start = Instant::now();
-    let mut s = TcpStream::connect(addr)?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
-    let mut sink = Vec::new();
-    s.read_to_end(&mut sink)?;
-    if !sink.starts_with(b"HTTP/1.1 200") {
-        return Err(std::io::Error::other(format!("{path}: not 200")));
-    }
-    Ok(start.elapsed())
-}
-
-/// One `GET` on a kept-alive connection (as Prometheus scrapes), opened if needed; the time to
-/// the last byte of the body. The connection is dropped on any error.
-fn get_kept_alive(
+/// One `GET` on `conn`, opened first if `None` (the time includes connecting then); the time
+/// to the last byte of the body. The connection stays open for the next request (as Prometheus
+/// scrapes) and is dropped on any error; pass a fresh `None` for a connection per request.
+fn get(
     conn: &mut Option<BufReader<TcpStream>>,
     addr: SocketAddr,
     path: &str,
@@ -126,8 +114,8 @@ fn poller(
             let round = Instant::now();
             for (i, e) in ENDPOINTS.iter().enumerate() {
                 let got = match pace {
-                    Some(_) => get_kept_alive(&mut conn, addr, e),
-                    None => get(addr, e),
+                    Some(_) => get(&mut conn, addr, e),
+                    None => get(&mut None, addr, e),
                 };
                 match got {
                     Ok(t) => times[i].push(t),
@@ -189,11 +177,7 @@ fn serve_run(
 /// the vCPUs of a VM may, and then two threads do less than twice the work of one, the daemon's
 /// capture and aggregation included.
 fn decoder_pair_cpu(zk: &Path, pcap: &Path) -> Result<f64> {
-    let pcap = pcap.to_str().context("utf-8 path")?;
-    let run = || {
-        let args = ["dump", "--pcap", pcap, "--summary", "--format", "json"];
-        measure(Command::new(zk).args(args), false).map(|(u, _)| u.cpu_s)
-    };
+    let run = || decode_summary(zk, pcap).map(|(u, _)| u.cpu_s);
     let (a, b) = std::thread::scope(|s| {
         let other = s.spawn(run);
         (run(), other.join())
