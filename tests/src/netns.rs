@@ -13,9 +13,9 @@ const CAP_NET_ADMIN: u32 = 12;
 const CAP_SYS_ADMIN: u32 = 21;
 const CAP_BPF: u32 = 39;
 
-/// True when live and kernel tests can run (CAP_BPF or CAP_SYS_ADMIN, CAP_NET_ADMIN, CAP_SYS_ADMIN for
-/// namespaces). Otherwise prints a loud notice, or fails when `ZKTRAFFIC_REQUIRE_KERNEL_TESTS=1`
-/// so that CI never passes on skipped tests.
+/// True when live and kernel tests can run (CAP_BPF or CAP_SYS_ADMIN, CAP_NET_ADMIN,
+/// CAP_SYS_ADMIN for namespaces). Otherwise prints a loud notice, or fails when
+/// `ZKTRAFFIC_REQUIRE_KERNEL_TESTS=1` so that CI never passes on skipped tests.
 pub fn privileged(test: &str) -> bool {
     let caps = std::fs::read_to_string("/proc/self/status")
         .ok()

@@ -499,10 +499,7 @@ fn capture<P: Packet>(pkt: &P, hook: u8) -> Result<(), Skip> {
         if !emit::<P, BIG_CHUNK>(pkt, ctr, &hdr, payload_off, off, n, i, false) {
             return Ok(());
         }
-        if i == 0 {
-            bump(ctr, stat::KEPT, 1);
-        }
-        bump(ctr, stat::BYTES_KEPT, n as u64);
+        count_sent(ctr, i, n);
         off += n;
         index = i + 1;
     }
@@ -521,12 +518,18 @@ fn capture<P: Packet>(pkt: &P, hook: u8) -> Result<(), Skip> {
         emit::<P, BIG_CHUNK>(pkt, ctr, &hdr, payload_off, off, n, index, true)
     };
     if ok {
-        if index == 0 {
-            bump(ctr, stat::KEPT, 1);
-        }
-        bump(ctr, stat::BYTES_KEPT, rest as u64);
+        count_sent(ctr, index, rest);
     }
     Ok(())
+}
+
+/// Counts a record sent: its payload bytes, and the segment with its first record.
+#[inline(always)]
+fn count_sent(ctr: Counters, index: u32, bytes: u32) {
+    if index == 0 {
+        bump(ctr, stat::KEPT, 1);
+    }
+    bump(ctr, stat::BYTES_KEPT, bytes as u64);
 }
 
 #[inline(always)]

@@ -1,17 +1,18 @@
 //! The `serve` front-end, the stats daemon, on three threads:
 //!
-//! - capture (`serve/capture.rs`): a [`SegmentSource`] feeds sampling, reassembly and decoding, and
-//!   the decoded messages leave as batches of owned facts through a bounded channel;
-//! - aggregation (`serve/aggregate.rs`): the [`Aggregator`](crate::stats::Aggregator) applies them
-//!   and publishes immutable [`Snapshot`]s;
+//! - capture (`serve/capture.rs`): a [`SegmentSource`] feeds sampling, reassembly and
+//!   decoding, and the decoded messages leave as batches of owned facts through a bounded
+//!   channel;
+//! - aggregation (`serve/aggregate.rs`): the [`Aggregator`](crate::stats::Aggregator) applies
+//!   them and publishes immutable [`Snapshot`]s;
 //! - HTTP (warp on tokio), which only reads the latest snapshot.
 //!
 //! Capture and aggregation run in parallel (on two cores, the daemon goes as fast as the slower
 //! of the two, not their sum); the channel between them is bounded, and when it is full a
-//! replay waits while live capture drops and counts (see `serve/capture.rs`). Aggregation never waits
-//! for HTTP: it swaps an `Arc` into a `tokio::sync::watch` channel (never blocking on readers),
-//! and a request clones the `Arc` of the current snapshot and renders from it. Snapshots are
-//! published when a window closes and, for the cumulative scope, at most every
+//! replay waits while live capture drops and counts (see `serve/capture.rs`). Aggregation never
+//! waits for HTTP: it swaps an `Arc` into a `tokio::sync::watch` channel (never blocking on
+//! readers), and a request clones the `Arc` of the current snapshot and renders from it.
+//! Snapshots are published when a window closes and, for the cumulative scope, at most every
 //! `publish_interval`.
 
 mod aggregate;

@@ -27,7 +27,7 @@ fn has_sequential_suffix(component: &[u8]) -> bool {
 }
 
 /// Does some component end in `-` and exactly ten digits? The common answer is no, and this
-/// runs on every message: only the dashes (found with SIMD) are looked at.
+/// runs on every new path of a window: only the dashes (found with SIMD) are looked at.
 fn any_sequential_suffix(path: &[u8]) -> bool {
     memchr::memchr_iter(b'-', path).any(|dash| {
         let end = dash + 1 + SEQUENTIAL_DIGITS;

@@ -143,7 +143,8 @@ pub struct RequestFact {
 /// A reply as a tally records it.
 #[derive(Clone, Copy, Debug)]
 pub struct ReplyFact {
-    /// The answered request's name (`UnknownReply` when it was not captured).
+    /// The answered request's name (when it was not captured, the type its opcode implies, or
+    /// `UnknownRequest`).
     pub request: Name,
     pub err: ErrorCode,
     /// The path key's id in this tally ([`Tally::path_id`]).
