@@ -171,21 +171,18 @@ impl Aggregator {
                             state.session_id = session;
                         }
                         match auth {
-                            AuthChange::None => {}
+                            AuthChange::None => cached_ids(tally, conn, state),
                             AuthChange::Auth { .. } => {
                                 state.identity = Arc::from(established);
                                 state.ids = None;
+                                // The auth request itself has no identity yet.
+                                tally.conn_ids(conn, "")
                             }
                             AuthChange::Sasl => {
                                 state.identity = self.sasl.clone();
                                 state.ids = None;
+                                cached_ids(tally, conn, state)
                             }
-                        }
-                        if matches!(auth, AuthChange::Auth { .. }) {
-                            // The auth request itself has no identity yet.
-                            tally.conn_ids(conn, "")
-                        } else {
-                            cached_ids(tally, conn, state)
                         }
                     }
                 };
