@@ -4,8 +4,17 @@
 //! path until the reply arrives. The server answers a session's requests in order, except auth
 //! and SASL, which it answers out of band; so a reply for an ordinary request also settles every
 //! ordinary request queued before it (their replies were lost, or never sent).
+//!
+//! Pairing costs O(1) whatever the input: ordinary requests leave their queue only from the
+//! front (a match settles everything before it), so a request's position is its sequence number
+//! minus the front's; once more than [`SCAN_LIMIT`] are waiting, an index from xid to the
+//! oldest such request finds it without a scan (a reply with an unknown xid, or a flood of them,
+//! costs one lookup instead of a walk over 10 000 requests). Short queues, the common case, are
+//! scanned and never hashed.
 
 use std::collections::VecDeque;
+
+use rustc_hash::FxHashMap;
 
 use crate::Timestamp;
 
@@ -14,16 +23,30 @@ use super::opcode::OpCode;
 /// Paths longer than this are not remembered for pairing (the reply is still paired).
 pub const MAX_REMEMBERED_PATH: usize = 4096;
 
+/// Ordinary requests waiting up to this many are found by a scan; beyond it, by the index.
+pub const SCAN_LIMIT: usize = 16;
+
+/// No next request with the same xid.
+const NONE: u64 = u64::MAX;
+
 /// A request waiting for its reply.
 #[derive(Debug)]
 pub struct Pending {
+    /// The request's xid.
     pub xid: i32,
+    /// The request's opcode.
     pub op: OpCode,
     /// The request's user-facing name (e.g. `CreateEphemeralRequest`).
     pub name: &'static str,
+    /// When the request was captured.
     pub ts: Timestamp,
     path: String,
     has_path: bool,
+    /// Ordinary requests: the sequence number. Out-of-band ones: the sequence number the next
+    /// ordinary request would have had (it is younger than every ordinary request before that).
+    seq: u64,
+    /// Ordinary requests, while the index is kept: the next one waiting with the same xid.
+    next_same: u64,
 }
 
 impl Pending {
@@ -32,8 +55,8 @@ impl Pending {
         self.has_path.then_some(self.path.as_str())
     }
 
-    fn answered_out_of_band(&self) -> bool {
-        matches!(self.op, OpCode::Auth | OpCode::Sasl)
+    fn answered_out_of_band(op: OpCode) -> bool {
+        matches!(op, OpCode::Auth | OpCode::Sasl)
     }
 }
 
@@ -46,10 +69,25 @@ pub struct Taken {
     pub unanswered: u64,
 }
 
-/// The requests of one connection still waiting for a reply, oldest first.
+/// The oldest and newest ordinary requests waiting with one xid.
+#[derive(Clone, Copy, Debug)]
+struct SameXid {
+    oldest: u64,
+    newest: u64,
+}
+
+/// The requests of one connection still waiting for a reply.
 #[derive(Debug, Default)]
 pub struct PendingRequests {
+    /// Ordinary requests, oldest first, with consecutive sequence numbers from `front_seq`.
     queue: VecDeque<Pending>,
+    /// The sequence number of `queue`'s front (of the next request pushed, when empty).
+    front_seq: u64,
+    /// Auth and SASL requests, oldest first: answered out of band, they settle nothing.
+    out_of_band: VecDeque<Pending>,
+    /// While `indexed`: every xid waiting in `queue`, to its oldest and newest request.
+    index: FxHashMap<i32, SameXid>,
+    indexed: bool,
     /// Path buffers of answered requests, reused so the steady state does not allocate.
     spare: Vec<String>,
 }
@@ -57,12 +95,12 @@ pub struct PendingRequests {
 impl PendingRequests {
     /// Number of requests waiting.
     pub fn len(&self) -> usize {
-        self.queue.len()
+        self.queue.len() + self.out_of_band.len()
     }
 
     /// True when nothing is waiting.
     pub fn is_empty(&self) -> bool {
-        self.queue.is_empty()
+        self.queue.is_empty() && self.out_of_band.is_empty()
     }
 
     /// Remembers a request; `false` (not remembered) when `cap` requests are already waiting.
@@ -75,7 +113,7 @@ impl PendingRequests {
         path: Option<&str>,
         cap: usize,
     ) -> bool {
-        if self.queue.len() >= cap {
+        if self.len() >= cap {
             return false;
         }
         let mut buf = self.spare.pop().unwrap_or_default();
@@ -87,40 +125,119 @@ impl PendingRequests {
             }
             _ => false,
         };
-        self.queue.push_back(Pending { xid, op, name, ts, path: buf, has_path });
+        let seq = self.front_seq + self.queue.len() as u64;
+        let p = Pending { xid, op, name, ts, path: buf, has_path, seq, next_same: NONE };
+        if Pending::answered_out_of_band(op) {
+            self.out_of_band.push_back(p);
+            return true;
+        }
+        self.queue.push_back(p);
+        if self.indexed {
+            self.index_newest();
+        } else if self.queue.len() > SCAN_LIMIT {
+            self.indexed = true;
+            self.index.clear();
+            for k in 0..self.queue.len() {
+                self.queue[k].next_same = NONE;
+                self.index_at(k);
+            }
+        }
         true
+    }
+
+    /// Adds the newest ordinary request to the index.
+    fn index_newest(&mut self) {
+        self.index_at(self.queue.len() - 1);
+    }
+
+    /// Adds the ordinary request at `k` (younger than every one indexed) to the index.
+    fn index_at(&mut self, k: usize) {
+        let (xid, seq) = (self.queue[k].xid, self.queue[k].seq);
+        match self.index.get_mut(&xid) {
+            Some(same) => {
+                let newest = (same.newest - self.front_seq) as usize;
+                same.newest = seq;
+                if let Some(p) = self.queue.get_mut(newest) {
+                    p.next_same = seq;
+                }
+            }
+            None => {
+                self.index.insert(xid, SameXid { oldest: seq, newest: seq });
+            }
+        }
+    }
+
+    /// Where the oldest ordinary request waiting with `xid` is in `queue`.
+    fn position(&self, xid: i32) -> Option<usize> {
+        if self.indexed {
+            self.index.get(&xid).map(|same| (same.oldest - self.front_seq) as usize)
+        } else {
+            self.queue.iter().position(|p| p.xid == xid)
+        }
+    }
+
+    /// The oldest out-of-band request with `xid`, if it is older than the ordinary request at
+    /// `ordinary` (when there is one).
+    fn out_of_band_first(&self, xid: i32, ordinary: Option<usize>) -> Option<usize> {
+        let before = ordinary.and_then(|k| self.queue.get(k)).map_or(u64::MAX, |p| p.seq);
+        // Out-of-band requests are few (auth at start-up, SASL): a scan, stopped at the first
+        // one younger than the ordinary match.
+        self.out_of_band.iter().take_while(|p| p.seq <= before).position(|p| p.xid == xid)
     }
 
     /// The opcode of the oldest request waiting with `xid`, if any.
     pub fn peek_op(&self, xid: i32) -> Option<OpCode> {
-        self.queue.iter().find(|p| p.xid == xid).map(|p| p.op)
+        let ordinary = self.position(xid);
+        match self.out_of_band_first(xid, ordinary) {
+            Some(k) => Some(self.out_of_band[k].op),
+            None => ordinary.and_then(|k| self.queue.get(k)).map(|p| p.op),
+        }
     }
 
     /// The opcode of the oldest request waiting.
     pub fn front_op(&self) -> Option<OpCode> {
-        self.queue.front().map(|p| p.op)
+        match (self.queue.front(), self.out_of_band.front()) {
+            (Some(o), Some(b)) if b.seq <= o.seq => Some(b.op),
+            (Some(o), _) => Some(o.op),
+            (None, b) => b.map(|b| b.op),
+        }
     }
 
     /// Takes the request a reply with `xid` answers.
     pub fn take(&mut self, xid: i32) -> Taken {
-        let Some(k) = self.queue.iter().position(|p| p.xid == xid) else {
+        let ordinary = self.position(xid);
+        if let Some(k) = self.out_of_band_first(xid, ordinary) {
+            return Taken { request: self.out_of_band.remove(k), unanswered: 0 };
+        }
+        let Some(k) = ordinary else {
             return Taken { request: None, unanswered: 0 };
         };
-        let request = self.queue.remove(k);
-        let mut unanswered = 0;
-        if request.as_ref().is_some_and(|r| !r.answered_out_of_band()) && k > 0 {
-            // In-order replies: every ordinary request before this one is settled.
-            let mut i = 0;
-            for _ in 0..k {
-                if self.queue[i].answered_out_of_band() {
-                    i += 1;
-                } else if let Some(p) = self.queue.remove(i) {
-                    unanswered += 1;
-                    self.recycle(p);
-                }
+        // In-order replies: every ordinary request before this one is settled.
+        for _ in 0..k {
+            if let Some(p) = self.pop_front() {
+                self.recycle(p);
             }
         }
-        Taken { request, unanswered }
+        Taken { request: self.pop_front(), unanswered: k as u64 }
+    }
+
+    /// Removes the oldest ordinary request.
+    fn pop_front(&mut self) -> Option<Pending> {
+        let p = self.queue.pop_front()?;
+        self.front_seq += 1;
+        if self.indexed {
+            if p.next_same == NONE {
+                self.index.remove(&p.xid);
+            } else if let Some(same) = self.index.get_mut(&p.xid) {
+                same.oldest = p.next_same;
+            }
+            if self.queue.is_empty() {
+                // Back to scanning; the map keeps its allocation for the next burst.
+                self.indexed = false;
+                self.index.clear();
+            }
+        }
+        Some(p)
     }
 
     /// Returns an answered request's path buffer for reuse.
@@ -132,8 +249,12 @@ impl PendingRequests {
 
     /// Forgets everything (connection closed); returns how many requests went unanswered.
     pub fn clear(&mut self) -> u64 {
-        let n = self.queue.len() as u64;
+        let n = self.len() as u64;
+        self.front_seq += self.queue.len() as u64;
         self.queue.clear();
+        self.out_of_band.clear();
+        self.index.clear();
+        self.indexed = false;
         self.spare.clear();
         n
     }
@@ -193,5 +314,81 @@ mod tests {
         let long = "/".repeat(MAX_REMEMBERED_PATH + 1);
         p.push(1, OpCode::Sync, "SyncRequest", ts(1), Some(&long), 10);
         assert_eq!(p.take(1).request.and_then(|r| r.path().map(str::len)), None);
+    }
+
+    /// The pairing rules as first written: one queue, scanned.
+    #[derive(Default)]
+    struct Model(Vec<(i32, OpCode, u64)>);
+
+    impl Model {
+        fn take(&mut self, xid: i32) -> (Option<u64>, u64) {
+            let Some(k) = self.0.iter().position(|p| p.0 == xid) else { return (None, 0) };
+            let (_, op, ts) = self.0.remove(k);
+            let mut unanswered = 0;
+            if !matches!(op, OpCode::Auth | OpCode::Sasl) {
+                let mut i = 0;
+                for _ in 0..k {
+                    if matches!(self.0[i].1, OpCode::Auth | OpCode::Sasl) {
+                        i += 1;
+                    } else {
+                        self.0.remove(i);
+                        unanswered += 1;
+                    }
+                }
+            }
+            (Some(ts), unanswered)
+        }
+    }
+
+    proptest::proptest! {
+        /// Index or scan, pairing answers as the single scanned queue did.
+        #[test]
+        fn pairs_as_the_scanned_queue(ops in proptest::collection::vec((0u8..8, -4i32..40), 1..400)) {
+            let mut p = PendingRequests::default();
+            let mut m = Model::default();
+            for (i, (kind, xid)) in ops.into_iter().enumerate() {
+                let t = i as u64;
+                match kind {
+                    0..=3 => {
+                        let op = if xid == -4 { OpCode::Auth } else if kind == 3 { OpCode::Sasl } else { OpCode::GetData };
+                        let pushed = p.push(xid, op, "R", ts(t), Some("/p"), 64);
+                        proptest::prop_assert_eq!(pushed, m.0.len() < 64);
+                        if pushed {
+                            m.0.push((xid, op, t));
+                        }
+                    }
+                    4..=6 => {
+                        let got = p.take(xid);
+                        let (want, unanswered) = m.take(xid);
+                        proptest::prop_assert_eq!(got.request.map(|r| r.ts.0), want);
+                        proptest::prop_assert_eq!(got.unanswered, unanswered);
+                    }
+                    _ => {
+                        let want = m.0.iter().find(|q| q.0 == xid).map(|q| q.1);
+                        proptest::prop_assert_eq!(p.peek_op(xid), want);
+                        proptest::prop_assert_eq!(p.front_op(), m.0.first().map(|q| q.1));
+                    }
+                }
+                proptest::prop_assert_eq!(p.len(), m.0.len());
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_xids_do_not_walk_a_long_queue() {
+        let mut p = PendingRequests::default();
+        for xid in 1..=10_000 {
+            assert!(p.push(xid, OpCode::GetData, "GetDataRequest", ts(xid as u64), None, 10_000));
+        }
+        assert!(p.indexed, "a long queue is indexed");
+        for xid in 20_000..21_000 {
+            assert!(p.take(xid).request.is_none());
+        }
+        // The reply to 5 000 settles the 4 999 before it; the index follows.
+        let t = p.take(5_000);
+        assert_eq!((t.request.map(|r| r.xid), t.unanswered), (Some(5_000), 4_999));
+        assert_eq!(p.peek_op(5_001), Some(OpCode::GetData));
+        assert_eq!(p.peek_op(4_000), None);
+        assert_eq!(p.len(), 5_000);
     }
 }
