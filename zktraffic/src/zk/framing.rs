@@ -5,6 +5,9 @@
 //! complete frame. In the common case (whole frames inside one delivery) frames are handed out
 //! straight from the delivered bytes; only a frame split across deliveries is copied.
 
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap};
+
 use crate::Timestamp;
 
 /// Bytes of the length prefix.
@@ -37,8 +40,9 @@ pub const PROBATION_MAX_FRAME: usize = 64 << 10;
 pub enum Candidate {
     /// A complete, valid frame starts here.
     Frame,
-    /// Plausible so far; more bytes are needed to decide.
-    NeedMore,
+    /// Plausible so far; the answer cannot change before this many bytes (from the candidate's
+    /// first byte) are here.
+    NeedMore(usize),
     /// No frame starts here.
     No,
 }
@@ -73,6 +77,8 @@ pub struct FramingStats {
     pub frames_lost_to_gaps: u64,
     /// Resyncs found false by the frames that followed (the search went on).
     pub false_resyncs: u64,
+    /// Candidate frame starts given up unjudged: more than [`MAX_WAITING`] were in question.
+    pub resync_candidates_shed: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,6 +104,8 @@ pub struct Framer {
     min_frame: usize,
     /// Frames that looked right since the last resync (saturating at the probation length).
     trusted: u32,
+    /// While searching: what has been judged (boxed: most streams never search).
+    scan: Option<Box<Scan>>,
 }
 
 impl Framer {
@@ -110,6 +118,7 @@ impl Framer {
             max_frame,
             min_frame,
             trusted: PROBATION_FRAMES,
+            scan: None,
         }
     }
 
@@ -127,11 +136,12 @@ impl Framer {
     pub fn make_opaque(&mut self) {
         self.state = State::Opaque;
         self.buf = Vec::new();
+        self.scan = None;
     }
 
     /// Bytes held for an incomplete frame or a search.
     pub fn buffered(&self) -> usize {
-        self.buf.len()
+        self.buf.len() - self.scan.as_ref().map_or(0, |s| s.dead)
     }
 
     /// Consumes the next delivered bytes of the stream.
@@ -188,13 +198,14 @@ impl Framer {
                 Self::after_skip(total.saturating_sub(self.buf.len()) as u64, lost)
             }
             State::Synced | State::Start | State::Searching => {
-                if !self.buf.is_empty() {
+                if self.buffered() > 0 {
                     stats.frames_lost_to_gaps += 1;
                 }
                 State::Searching
             }
         };
         self.buf.clear();
+        self.scan = None;
     }
 
     /// The state after losing `lost` bytes while `remaining` bytes of a frame were still due.
@@ -368,55 +379,148 @@ impl Framer {
     }
 
     /// Looks for a frame boundary; returns the bytes from it on when one is found.
+    ///
+    /// Linear whatever the segmentation: each offset is judged when first seen, and again only
+    /// once the bytes its judge asked for have arrived (a few times at most), never rescanned.
     fn search<H: FrameHandler>(
         &mut self,
         data: &[u8],
         h: &mut H,
         stats: &mut FramingStats,
     ) -> Option<Vec<u8>> {
+        let mut scan = self.scan.take().unwrap_or_default();
         // Bound the search window: a plausible frame is at most `max_frame` long, so older
         // bytes can never be part of the frame we are waiting for.
         let window = self.max_frame + PREFIX;
-        let excess = (self.buf.len() + data.len()).saturating_sub(window);
-        if excess > 0 {
-            let from_buf = excess.min(self.buf.len());
-            self.buf.drain(..from_buf);
+        let live = self.buf.len() - scan.dead;
+        let excess = (live + data.len()).saturating_sub(window);
+        let data = if excess > 0 {
+            let from_buf = excess.min(live);
+            scan.dead += from_buf;
             stats.resync_skipped_bytes += excess as u64;
-            self.buf.extend_from_slice(&data[excess - from_buf..]);
+            &data[excess - from_buf..]
         } else {
-            self.buf.extend_from_slice(data);
+            data
+        };
+        if scan.dead == self.buf.len() {
+            // Nothing live is held: start over rather than copy behind dead bytes.
+            scan.base += scan.dead as u64;
+            scan.dead = 0;
+            self.buf.clear();
         }
-        // The first offset where a complete frame looks right wins. An offset that needs more
-        // bytes does not stop the scan: a plausible length inside noise would otherwise hold
-        // the search until that many bytes arrived; it only marks where to keep bytes from.
-        let mut keep_from = None;
-        let mut i = 0;
-        while self.buf.len() - i >= PREFIX {
-            let rest = &self.buf[i..];
-            let complete =
-                matches!(self.check(frame_len(rest)), Length::Frame(t) if t <= rest.len());
-            match h.candidate(rest) {
-                Candidate::Frame if complete => {
-                    stats.resyncs += 1;
-                    stats.resync_skipped_bytes += i as u64;
-                    self.state = State::Synced;
-                    self.trusted = 0;
-                    let mut held = std::mem::take(&mut self.buf);
-                    held.drain(..i);
-                    return Some(held);
-                }
-                Candidate::NeedMore => {
-                    keep_from.get_or_insert(i);
-                }
-                Candidate::Frame | Candidate::No => {}
+        self.buf.extend_from_slice(data);
+        let start = scan.base + scan.dead as u64;
+        scan.next = scan.next.max(start);
+        while scan.waiting.first().is_some_and(|&off| off < start) {
+            scan.waiting.pop_first();
+        }
+        let end = scan.base + self.buf.len() as u64;
+
+        // Offsets whose awaited bytes are here: the earliest that is now a frame wins (they
+        // all precede the offsets not judged yet).
+        let mut winner: Option<u64> = None;
+        let mut again = Vec::new();
+        while let Some(&Reverse((due, off))) = scan.due.peek() {
+            if due > end {
+                break;
             }
-            i += 1;
+            scan.due.pop();
+            if off < start || !scan.waiting.remove(&off) {
+                continue;
+            }
+            match self.judge(&self.buf[(off - scan.base) as usize..], h) {
+                Verdict::Frame => winner = Some(winner.map_or(off, |w| w.min(off))),
+                Verdict::Wait(need) => again.push((off, need)),
+                Verdict::No => {}
+            }
         }
-        let drop = keep_from.unwrap_or(i);
-        stats.resync_skipped_bytes += drop as u64;
-        self.buf.drain(..drop);
+        if winner.is_none() {
+            while scan.next + PREFIX as u64 <= end {
+                let off = scan.next;
+                scan.next += 1;
+                match self.judge(&self.buf[(off - scan.base) as usize..], h) {
+                    Verdict::Frame => {
+                        winner = Some(off);
+                        break;
+                    }
+                    Verdict::Wait(need) => again.push((off, need)),
+                    Verdict::No => {}
+                }
+            }
+        }
+        if let Some(off) = winner {
+            stats.resyncs += 1;
+            stats.resync_skipped_bytes += off - start;
+            self.state = State::Synced;
+            self.trusted = 0;
+            let mut held = std::mem::take(&mut self.buf);
+            held.drain(..(off - scan.base) as usize);
+            return Some(held);
+        }
+        for (off, need) in again {
+            scan.waiting.insert(off);
+            scan.due.push(Reverse((off + need as u64, off)));
+        }
+        while scan.waiting.len() > MAX_WAITING {
+            // Noise dense with plausible headers: the oldest candidates go first.
+            scan.waiting.pop_first();
+            stats.resync_candidates_shed += 1;
+        }
+        // Bytes before the oldest offset still in question can never be part of a frame.
+        let keep_from = scan.waiting.first().copied().unwrap_or(scan.next).min(scan.next);
+        stats.resync_skipped_bytes += keep_from - start;
+        scan.dead = (keep_from - scan.base) as usize;
+        if scan.dead * 2 >= self.buf.len() {
+            // Compact only when at least half is dead: moving the rest stays linear overall.
+            self.buf.drain(..scan.dead);
+            scan.base = keep_from;
+            scan.dead = 0;
+        }
+        self.scan = Some(scan);
         None
     }
+
+    /// Judges a possible frame start while searching.
+    fn judge<H: FrameHandler>(&self, rest: &[u8], h: &H) -> Verdict {
+        if rest.len() < PREFIX {
+            return Verdict::Wait(PREFIX);
+        }
+        // A length this framer would not take now can never become a frame here.
+        let Length::Frame(total) = self.check(frame_len(rest)) else { return Verdict::No };
+        match h.candidate(rest) {
+            Candidate::Frame if total <= rest.len() => Verdict::Frame,
+            Candidate::Frame => Verdict::Wait(total),
+            // Asking again before more bytes are here would only repeat the answer.
+            Candidate::NeedMore(need) => Verdict::Wait(need.max(rest.len() + 1)),
+            Candidate::No => Verdict::No,
+        }
+    }
+}
+
+/// Candidate frame starts in question at once, per direction, before the oldest are shed.
+pub const MAX_WAITING: usize = 4096;
+
+/// The search's bookkeeping, positions counted from where the search began.
+#[derive(Debug, Default)]
+struct Scan {
+    /// The position of `buf[0]`.
+    base: u64,
+    /// Bytes at the front of `buf` no longer held (moved out only in bulk).
+    dead: usize,
+    /// The first offset not judged yet.
+    next: u64,
+    /// Offsets that need more bytes, by the end position they wait for.
+    due: BinaryHeap<Reverse<(u64, u64)>>,
+    /// The same offsets, in order (entries in `due` not here are stale).
+    waiting: BTreeSet<u64>,
+}
+
+/// A judgement of one offset while searching.
+enum Verdict {
+    Frame,
+    /// Judge again once this many bytes from the offset are here.
+    Wait(usize),
+    No,
 }
 
 enum Length {

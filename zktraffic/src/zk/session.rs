@@ -378,13 +378,13 @@ fn complete_frame(
 ) -> Result<&[u8], Candidate> {
     let n = match frame_len(bytes) {
         Some(n) if n >= min && n <= max => n,
-        None if bytes.len() < PREFIX => return Err(Candidate::NeedMore),
+        None if bytes.len() < PREFIX => return Err(Candidate::NeedMore(PREFIX)),
         _ => return Err(Candidate::No),
     };
     match bytes.get(PREFIX..PREFIX + min) {
-        None => Err(Candidate::NeedMore),
+        None => Err(Candidate::NeedMore(PREFIX + min)),
         Some(header) if !header_ok(header) => Err(Candidate::No),
-        Some(_) => bytes.get(PREFIX..PREFIX + n).ok_or(Candidate::NeedMore),
+        Some(_) => bytes.get(PREFIX..PREFIX + n).ok_or(Candidate::NeedMore(PREFIX + n)),
     }
 }
 
@@ -506,7 +506,7 @@ fn reply_candidate(bytes: &[u8], max: usize, pending: &PendingRequests) -> Candi
                 Ok(body) if reply_plausibility(body, pending) != Plausibility::No => {
                     Candidate::Frame
                 }
-                Err(Candidate::NeedMore) => Candidate::NeedMore,
+                Err(Candidate::NeedMore(need)) => Candidate::NeedMore(PREFIX + body.len() + need),
                 _ => Candidate::No,
             }
         }

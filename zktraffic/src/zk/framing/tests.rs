@@ -29,10 +29,10 @@ impl FrameHandler for Recorder {
                 if bytes.len() >= PREFIX + n {
                     Candidate::Frame
                 } else {
-                    Candidate::NeedMore
+                    Candidate::NeedMore(PREFIX + n)
                 }
             }
-            (Some(n), None) if (1..=64).contains(&n) => Candidate::NeedMore,
+            (Some(n), None) if (1..=64).contains(&n) => Candidate::NeedMore(PREFIX + 1),
             _ => Candidate::No,
         }
     }
@@ -183,7 +183,7 @@ impl FrameHandler for Credulous {
                 if bytes.len() >= PREFIX + n {
                     Candidate::Frame
                 } else {
-                    Candidate::NeedMore
+                    Candidate::NeedMore(PREFIX + n)
                 }
             }
             _ => Candidate::No,
@@ -216,4 +216,96 @@ fn an_oversized_length_on_probation_is_not_skipped() {
     let (r, s) = feed(&mut f, &[&bytes]);
     assert_eq!(r.frames.last().map(Vec::as_slice), Some(&b"Zfour-four-four"[..]));
     assert_eq!(s.oversized_frames, 0);
+}
+
+/// Counts the judgements asked of a [`Recorder`] that takes lengths up to 64 KiB; a body
+/// starting with `W` looks plausible until it is complete, then is no frame.
+#[derive(Default)]
+struct Counting {
+    inner: Recorder,
+    judged: std::cell::Cell<u64>,
+}
+
+impl FrameHandler for Counting {
+    fn stream_start(&mut self, first: [u8; 4]) -> StreamKind {
+        self.inner.stream_start(first)
+    }
+    fn frame(&mut self, frame: &[u8], ts: Timestamp, on_probation: bool) -> StreamKind {
+        self.inner.frame(frame, ts, on_probation)
+    }
+    fn candidate(&self, bytes: &[u8]) -> Candidate {
+        self.judged.set(self.judged.get() + 1);
+        match (frame_len(bytes), bytes.get(PREFIX)) {
+            (Some(n), Some(b'Z')) if (1..=PROBATION_MAX_FRAME).contains(&n) => {
+                if bytes.len() >= PREFIX + n {
+                    Candidate::Frame
+                } else {
+                    Candidate::NeedMore(PREFIX + n)
+                }
+            }
+            (Some(n), Some(b'W'))
+                if (1..=PROBATION_MAX_FRAME).contains(&n) && bytes.len() < PREFIX + n =>
+            {
+                Candidate::NeedMore(PREFIX + n)
+            }
+            (Some(n), None) if (1..=PROBATION_MAX_FRAME).contains(&n) => {
+                Candidate::NeedMore(PREFIX + 1)
+            }
+            _ => Candidate::No,
+        }
+    }
+    fn opaque(&mut self, n: u64, ts: Timestamp) {
+        self.inner.opaque(n, ts)
+    }
+}
+
+/// Issue 9, attack 1: a plausible header waiting for its bytes used to make every later segment
+/// rescan the whole buffer (1 MB in 100-byte segments: 15 s). Each offset is judged a bounded
+/// number of times now, whatever the segmentation.
+#[test]
+fn search_is_linear_whatever_the_segmentation() {
+    // Plausible headers that never complete (each claims 60 000 bytes but is cut short by the
+    // next), then noise, 1 MB in all, then real frames.
+    let mut bytes = Vec::new();
+    while bytes.len() < 1_000_000 {
+        bytes.extend_from_slice(&60_000u32.to_be_bytes());
+        bytes.push(b'W');
+        bytes.extend(std::iter::repeat_n(0xff, 995));
+    }
+    let filler = bytes.len() as u64;
+    let mut tail = Vec::new();
+    for _ in 0..8 {
+        tail.extend(stream(&BODIES));
+    }
+    bytes.extend(&tail);
+    let mut f = Framer::mid_stream(1, 2 << 20);
+    let mut h = Counting::default();
+    let mut s = FramingStats::default();
+    for chunk in bytes.chunks(100) {
+        f.push(chunk, Timestamp(0), &mut h, &mut s);
+    }
+    let judged = h.judged.get();
+    assert!(judged <= 3 * bytes.len() as u64, "{judged} judgements for {} bytes", bytes.len());
+    assert!(h.inner.frames.len() >= 4 * BODIES.len(), "resynchronised on the real frames");
+    assert!(s.resync_skipped_bytes >= filler, "the noise was skipped");
+    assert!(f.buffered() <= 65_536 + 8, "held: {}", f.buffered());
+}
+
+#[test]
+fn dense_candidates_are_shed_oldest_first() {
+    // A plausible header every 5 bytes, each waiting for 64 KiB: at most MAX_WAITING are kept.
+    let mut bytes = Vec::new();
+    for _ in 0..20_000 {
+        bytes.extend_from_slice(&60_000u32.to_be_bytes());
+        bytes.push(b'Z');
+    }
+    let mut f = Framer::mid_stream(1, 2 << 20);
+    let mut h = Counting::default();
+    let mut s = FramingStats::default();
+    for chunk in bytes.chunks(64) {
+        f.push(chunk, Timestamp(0), &mut h, &mut s);
+    }
+    assert!(s.resync_candidates_shed > 0);
+    assert!(f.buffered() <= MAX_WAITING * 5 + 8, "held: {}", f.buffered());
+    assert!(h.judged.get() <= 3 * bytes.len() as u64);
 }
