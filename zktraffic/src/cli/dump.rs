@@ -134,6 +134,10 @@ pub struct LimitArgs {
     #[arg(long, value_name = "N", default_value_t = DecoderConfig::default().max_pending)]
     pub max_outstanding: usize,
 
+    /// Most bytes of requests awaiting replies, over all connections (their paths included).
+    #[arg(long, value_name = "BYTES", default_value_t = DecoderConfig::default().max_pending_bytes)]
+    pub max_pending_bytes: usize,
+
     /// Most connections tracked at once.
     #[arg(long, value_name = "N", default_value_t = TcpLimits::default().max_connections)]
     pub max_connections: usize,
@@ -180,6 +184,7 @@ impl LimitArgs {
             decoder: DecoderConfig {
                 max_frame_bytes: self.max_frame_bytes,
                 max_pending: self.max_outstanding,
+                max_pending_bytes: self.max_pending_bytes,
             },
         }
     }

@@ -36,11 +36,13 @@ pub struct DecoderConfig {
     pub max_frame_bytes: usize,
     /// Most requests remembered per connection while waiting for their replies.
     pub max_pending: usize,
+    /// Most bytes of waiting requests (entries and their paths) over all connections.
+    pub max_pending_bytes: usize,
 }
 
 impl Default for DecoderConfig {
     fn default() -> Self {
-        DecoderConfig { max_frame_bytes: 2 << 20, max_pending: 10_000 }
+        DecoderConfig { max_frame_bytes: 2 << 20, max_pending: 10_000, max_pending_bytes: 64 << 20 }
     }
 }
 
@@ -69,6 +71,10 @@ pub struct ProtocolStats {
     pub unanswered_requests: u64,
     /// Requests not remembered because `max_pending` were already waiting.
     pub pending_cap_hits: u64,
+    /// Requests not remembered because `max_pending_bytes` were in use.
+    pub pending_budget_hits: u64,
+    /// Bytes of requests waiting for their replies now, over all connections (a gauge).
+    pub pending_bytes: u64,
 }
 
 /// Every decoding counter.

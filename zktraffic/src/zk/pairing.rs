@@ -60,6 +60,17 @@ impl Pending {
     }
 }
 
+/// What pushing a request did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pushed {
+    /// Remembered for pairing.
+    Remembered,
+    /// Not remembered: the connection's cap of waiting requests was reached.
+    CapHit,
+    /// Not remembered: the decoder's budget of pending-request bytes was spent.
+    BudgetHit,
+}
+
 /// What taking a reply's request found.
 #[derive(Debug)]
 pub struct Taken {
@@ -90,6 +101,15 @@ pub struct PendingRequests {
     indexed: bool,
     /// Path buffers of answered requests, reused so the steady state does not allocate.
     spare: Vec<String>,
+    /// Bytes charged to the decoder's pending budget: [`ENTRY_BYTES`] and the path per request.
+    bytes: usize,
+}
+
+/// What one waiting request costs, besides its path.
+pub const ENTRY_BYTES: usize = std::mem::size_of::<Pending>();
+
+fn cost(p: &Pending) -> usize {
+    ENTRY_BYTES + p.path.len()
 }
 
 impl PendingRequests {
@@ -103,7 +123,14 @@ impl PendingRequests {
         self.queue.is_empty() && self.out_of_band.is_empty()
     }
 
-    /// Remembers a request; `false` (not remembered) when `cap` requests are already waiting.
+    /// Bytes charged to the pending budget.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Remembers a request, unless `cap` requests are already waiting or it would cost more
+    /// than `budget_left` bytes.
+    #[allow(clippy::too_many_arguments)]
     pub fn push(
         &mut self,
         xid: i32,
@@ -112,24 +139,30 @@ impl PendingRequests {
         ts: Timestamp,
         path: Option<&str>,
         cap: usize,
-    ) -> bool {
+        budget_left: usize,
+    ) -> Pushed {
         if self.len() >= cap {
-            return false;
+            return Pushed::CapHit;
+        }
+        let path = path.filter(|p| p.len() <= MAX_REMEMBERED_PATH);
+        if ENTRY_BYTES + path.map_or(0, str::len) > budget_left {
+            return Pushed::BudgetHit;
         }
         let mut buf = self.spare.pop().unwrap_or_default();
         buf.clear();
         let has_path = match path {
-            Some(p) if p.len() <= MAX_REMEMBERED_PATH => {
+            Some(p) => {
                 buf.push_str(p);
                 true
             }
-            _ => false,
+            None => false,
         };
         let seq = self.front_seq + self.queue.len() as u64;
         let p = Pending { xid, op, name, ts, path: buf, has_path, seq, next_same: NONE };
+        self.bytes += cost(&p);
         if Pending::answered_out_of_band(op) {
             self.out_of_band.push_back(p);
-            return true;
+            return Pushed::Remembered;
         }
         self.queue.push_back(p);
         if self.indexed {
@@ -142,7 +175,7 @@ impl PendingRequests {
                 self.index_at(k);
             }
         }
-        true
+        Pushed::Remembered
     }
 
     /// Adds the newest ordinary request to the index.
@@ -207,7 +240,9 @@ impl PendingRequests {
     pub fn take(&mut self, xid: i32) -> Taken {
         let ordinary = self.position(xid);
         if let Some(k) = self.out_of_band_first(xid, ordinary) {
-            return Taken { request: self.out_of_band.remove(k), unanswered: 0 };
+            let request = self.out_of_band.remove(k);
+            self.bytes -= request.as_ref().map_or(0, cost);
+            return Taken { request, unanswered: 0 };
         }
         let Some(k) = ordinary else {
             return Taken { request: None, unanswered: 0 };
@@ -225,6 +260,7 @@ impl PendingRequests {
     fn pop_front(&mut self) -> Option<Pending> {
         let p = self.queue.pop_front()?;
         self.front_seq += 1;
+        self.bytes -= cost(&p);
         if self.indexed {
             if p.next_same == NONE {
                 self.index.remove(&p.xid);
@@ -256,6 +292,7 @@ impl PendingRequests {
         self.index.clear();
         self.indexed = false;
         self.spare.clear();
+        self.bytes = 0;
         n
     }
 }
@@ -272,7 +309,18 @@ mod tests {
     fn pairs_in_order_and_settles_skipped_requests() {
         let mut p = PendingRequests::default();
         for xid in 1..=3 {
-            assert!(p.push(xid, OpCode::Exists, "ExistsRequest", ts(xid as u64), Some("/a"), 10));
+            assert_eq!(
+                p.push(
+                    xid,
+                    OpCode::Exists,
+                    "ExistsRequest",
+                    ts(xid as u64),
+                    Some("/a"),
+                    10,
+                    usize::MAX
+                ),
+                Pushed::Remembered
+            );
         }
         let t = p.take(1);
         assert_eq!((t.request.as_ref().map(|r| r.ts), t.unanswered), (Some(ts(1)), 0));
@@ -287,9 +335,9 @@ mod tests {
     #[test]
     fn auth_is_answered_out_of_band() {
         let mut p = PendingRequests::default();
-        p.push(5, OpCode::GetData, "GetDataRequest", ts(1), Some("/x"), 10);
-        p.push(-4, OpCode::Auth, "SetAuthRequest", ts(2), None, 10);
-        p.push(6, OpCode::GetData, "GetDataRequest", ts(3), Some("/y"), 10);
+        p.push(5, OpCode::GetData, "GetDataRequest", ts(1), Some("/x"), 10, usize::MAX);
+        p.push(-4, OpCode::Auth, "SetAuthRequest", ts(2), None, 10, usize::MAX);
+        p.push(6, OpCode::GetData, "GetDataRequest", ts(3), Some("/y"), 10, usize::MAX);
         // The auth reply overtakes the GetData reply without settling it.
         let t = p.take(-4);
         assert_eq!((t.request.map(|r| r.op), t.unanswered), (Some(OpCode::Auth), 0));
@@ -300,9 +348,18 @@ mod tests {
     #[test]
     fn pings_pair_oldest_first_and_cap_holds() {
         let mut p = PendingRequests::default();
-        assert!(p.push(-2, OpCode::Ping, "PingRequest", ts(1), None, 2));
-        assert!(p.push(-2, OpCode::Ping, "PingRequest", ts(2), None, 2));
-        assert!(!p.push(-2, OpCode::Ping, "PingRequest", ts(3), None, 2), "cap");
+        assert_eq!(
+            p.push(-2, OpCode::Ping, "PingRequest", ts(1), None, 2, usize::MAX),
+            Pushed::Remembered
+        );
+        assert_eq!(
+            p.push(-2, OpCode::Ping, "PingRequest", ts(2), None, 2, usize::MAX),
+            Pushed::Remembered
+        );
+        assert_eq!(
+            p.push(-2, OpCode::Ping, "PingRequest", ts(3), None, 2, usize::MAX),
+            Pushed::CapHit
+        );
         assert_eq!(p.take(-2).request.map(|r| r.ts), Some(ts(1)));
         assert_eq!(p.peek_op(-2), Some(OpCode::Ping));
         assert_eq!(p.clear(), 1);
@@ -312,7 +369,7 @@ mod tests {
     fn long_paths_are_not_remembered() {
         let mut p = PendingRequests::default();
         let long = "/".repeat(MAX_REMEMBERED_PATH + 1);
-        p.push(1, OpCode::Sync, "SyncRequest", ts(1), Some(&long), 10);
+        p.push(1, OpCode::Sync, "SyncRequest", ts(1), Some(&long), 10, usize::MAX);
         assert_eq!(p.take(1).request.and_then(|r| r.path().map(str::len)), None);
     }
 
@@ -351,9 +408,9 @@ mod tests {
                 match kind {
                     0..=3 => {
                         let op = if xid == -4 { OpCode::Auth } else if kind == 3 { OpCode::Sasl } else { OpCode::GetData };
-                        let pushed = p.push(xid, op, "R", ts(t), Some("/p"), 64);
-                        proptest::prop_assert_eq!(pushed, m.0.len() < 64);
-                        if pushed {
+                        let pushed = p.push(xid, op, "R", ts(t), Some("/p"), 64, usize::MAX);
+                        proptest::prop_assert_eq!(pushed == Pushed::Remembered, m.0.len() < 64);
+                        if pushed == Pushed::Remembered {
                             m.0.push((xid, op, t));
                         }
                     }
@@ -370,6 +427,7 @@ mod tests {
                     }
                 }
                 proptest::prop_assert_eq!(p.len(), m.0.len());
+                proptest::prop_assert_eq!(p.bytes(), m.0.len() * (ENTRY_BYTES + 2));
             }
         }
     }
@@ -378,7 +436,18 @@ mod tests {
     fn unknown_xids_do_not_walk_a_long_queue() {
         let mut p = PendingRequests::default();
         for xid in 1..=10_000 {
-            assert!(p.push(xid, OpCode::GetData, "GetDataRequest", ts(xid as u64), None, 10_000));
+            assert_eq!(
+                p.push(
+                    xid,
+                    OpCode::GetData,
+                    "GetDataRequest",
+                    ts(xid as u64),
+                    None,
+                    10_000,
+                    usize::MAX
+                ),
+                Pushed::Remembered
+            );
         }
         assert!(p.indexed, "a long queue is indexed");
         for xid in 20_000..21_000 {
@@ -390,5 +459,27 @@ mod tests {
         assert_eq!(p.peek_op(5_001), Some(OpCode::GetData));
         assert_eq!(p.peek_op(4_000), None);
         assert_eq!(p.len(), 5_000);
+    }
+
+    #[test]
+    fn the_budget_holds_and_is_given_back() {
+        let mut p = PendingRequests::default();
+        let path = "/".repeat(100);
+        let one = ENTRY_BYTES + 100;
+        for xid in 1..=3 {
+            let r = p.push(
+                xid,
+                OpCode::Sync,
+                "SyncRequest",
+                ts(1),
+                Some(&path),
+                10,
+                2 * one - p.bytes(),
+            );
+            assert_eq!(r, if xid <= 2 { Pushed::Remembered } else { Pushed::BudgetHit });
+        }
+        assert_eq!(p.bytes(), 2 * one);
+        p.take(2);
+        assert_eq!(p.bytes(), 0);
     }
 }

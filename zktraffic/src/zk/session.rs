@@ -14,7 +14,7 @@ use super::message::{
     Body, FourLetterWord, Message, PairedRequest, Reply, ReplyRecord, Request, RequestRecord,
 };
 use super::opcode::OpCode;
-use super::pairing::{PendingRequests, Taken};
+use super::pairing::{PendingRequests, Pushed, Taken};
 use super::records;
 
 /// RequestHeader bytes.
@@ -117,6 +117,8 @@ impl Session {
                         body: Body::FourLetter(FourLetterWord { command, response_len }),
                     });
                 }
+                let held = self.pending.bytes() as u64;
+                stats.protocol.pending_bytes = stats.protocol.pending_bytes.saturating_sub(held);
                 stats.protocol.unanswered_requests += self.pending.clear();
             }
         }
@@ -266,10 +268,16 @@ impl<K: MessageSink> Side<'_, K> {
     ) {
         let msg =
             Message { ts, conn: self.conn, size, body: Body::Request(Request { xid, op, record }) };
-        if let Body::Request(req) = &msg.body
-            && !self.pending.push(xid, op, req.name(), ts, req.path(), self.cfg.max_pending)
-        {
-            self.stats.pending_cap_hits += 1;
+        if let Body::Request(req) = &msg.body {
+            let before = self.pending.bytes();
+            let left = self.cfg.max_pending_bytes.saturating_sub(self.stats.pending_bytes as usize);
+            match self.pending.push(xid, op, req.name(), ts, req.path(), self.cfg.max_pending, left)
+            {
+                Pushed::Remembered => {}
+                Pushed::CapHit => self.stats.pending_cap_hits += 1,
+                Pushed::BudgetHit => self.stats.pending_budget_hits += 1,
+            }
+            self.stats.pending_bytes += (self.pending.bytes() - before) as u64;
         }
         self.stats.requests += 1;
         self.emit(&msg);
@@ -281,7 +289,7 @@ impl<K: MessageSink> Side<'_, K> {
         if handshake || (connect_due && records::CONNECT_RESPONSE_LENS.contains(&body.len())) {
             match records::connect_response(body) {
                 Ok(r) => {
-                    let taken = self.pending.take(0);
+                    let taken = self.take(0);
                     let err =
                         if r.is_expired() { ErrorCode::SESSION_EXPIRED } else { ErrorCode::OK };
                     self.emit_reply(taken, 0, 0, err, ReplyRecord::Connect(r), size, ts);
@@ -307,7 +315,7 @@ impl<K: MessageSink> Side<'_, K> {
             }
             return;
         }
-        let taken = self.pending.take(xid);
+        let taken = self.take(xid);
         let op = taken.request.as_ref().map(|r| r.op).or_else(|| special_xid_op(xid));
         let record = match op {
             _ if !err.is_ok() => ReplyRecord::Empty,
@@ -318,6 +326,15 @@ impl<K: MessageSink> Side<'_, K> {
             None => ReplyRecord::Undecoded { body_len: body.len() - REPLY_HEADER },
         };
         self.emit_reply(taken, xid, zxid, err, record, size, ts);
+    }
+
+    /// Takes a reply's request, giving its bytes back to the pending budget.
+    fn take(&mut self, xid: i32) -> Taken {
+        let before = self.pending.bytes();
+        let taken = self.pending.take(xid);
+        let freed = (before - self.pending.bytes()) as u64;
+        self.stats.pending_bytes = self.stats.pending_bytes.saturating_sub(freed);
+        taken
     }
 
     #[allow(clippy::too_many_arguments)]

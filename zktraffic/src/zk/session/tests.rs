@@ -465,6 +465,23 @@ fn the_pending_cap_holds() {
     assert_eq!(c.decoder.stats.protocol.pending_cap_hits, 7);
 }
 
+/// Issue 9, attack 3a: waiting requests and their paths are charged to one decoder-wide budget.
+#[test]
+fn the_pending_budget_holds() {
+    let one = crate::zk::pairing::ENTRY_BYTES + "/a".len();
+    let mut c = Conv::new(true);
+    c.decoder.config.max_pending_bytes = 3 * one;
+    c.handshake();
+    let before = c.decoder.stats.protocol.pending_bytes;
+    for xid in 1..=10 {
+        c.req(&request(xid, OpCode::Sync).string("/a").finish());
+    }
+    let stats = &c.decoder.stats.protocol;
+    assert!(stats.pending_bytes <= 3 * one as u64);
+    assert_eq!(stats.pending_budget_hits + (stats.pending_bytes - before) / one as u64, 10);
+    assert!(stats.pending_budget_hits >= 7);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
