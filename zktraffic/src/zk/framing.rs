@@ -417,9 +417,9 @@ impl Framer {
         let end = scan.base + self.buf.len() as u64;
 
         // Offsets whose awaited bytes are here: the earliest that is now a frame wins (they
-        // all precede the offsets not judged yet).
+        // all precede the offsets not judged yet). A wait is always for bytes beyond `end`, so
+        // an offset queued again is not popped again in this call.
         let mut winner: Option<u64> = None;
-        let mut again = Vec::new();
         while let Some(&Reverse((due, off))) = scan.due.peek() {
             if due > end {
                 break;
@@ -430,7 +430,7 @@ impl Framer {
             }
             match self.judge(&self.buf[(off - scan.base) as usize..], h) {
                 Verdict::Frame => winner = Some(winner.map_or(off, |w| w.min(off))),
-                Verdict::Wait(need) => again.push((off, need)),
+                Verdict::Wait(need) => scan.wait(off, need),
                 Verdict::No => {}
             }
         }
@@ -443,7 +443,7 @@ impl Framer {
                         winner = Some(off);
                         break;
                     }
-                    Verdict::Wait(need) => again.push((off, need)),
+                    Verdict::Wait(need) => scan.wait(off, need),
                     Verdict::No => {}
                 }
             }
@@ -456,10 +456,6 @@ impl Framer {
             let mut held = std::mem::take(&mut self.buf);
             held.drain(..(off - scan.base) as usize);
             return Some(held);
-        }
-        for (off, need) in again {
-            scan.waiting.insert(off);
-            scan.due.push(Reverse((off + need as u64, off)));
         }
         while scan.waiting.len() > MAX_WAITING {
             // Noise dense with plausible headers: the oldest candidates go first.
@@ -513,6 +509,14 @@ struct Scan {
     due: BinaryHeap<Reverse<(u64, u64)>>,
     /// The same offsets, in order (entries in `due` not here are stale).
     waiting: BTreeSet<u64>,
+}
+
+impl Scan {
+    /// `off` is judged again once `need` bytes from it are here.
+    fn wait(&mut self, off: u64, need: usize) {
+        self.waiting.insert(off);
+        self.due.push(Reverse((off + need as u64, off)));
+    }
 }
 
 /// A judgement of one offset while searching.
