@@ -181,3 +181,80 @@ fn metrics_parse_and_hold_the_counters() {
     let le = |b: f64| buckets.iter().find(|h| h.less_than == b).map(|h| h.count);
     assert_eq!((le(0.005), le(0.01), le(f64::INFINITY)), (Some(0.0), Some(1.0), Some(1.0)));
 }
+
+/// Label pairs of one sample, in exposition order.
+type Labels = Vec<(String, String)>;
+
+/// One sample line by the exposition grammar: `name{k="v",…} value`, label values unescaped
+/// (`\\`, `\"`, `\n`); `None` for a line that does not follow it. (prometheus-parse skips
+/// lines with escaped quotes, so it cannot judge escaping.)
+fn parse_sample(line: &str) -> Option<(String, Labels, f64)> {
+    let (name, mut rest) = match line.find(['{', ' ']) {
+        Some(i) => line.split_at(i),
+        None => return None,
+    };
+    let mut labels = Vec::new();
+    if let Some(r) = rest.strip_prefix('{') {
+        rest = r;
+        loop {
+            if let Some(r) = rest.strip_prefix('}') {
+                rest = r;
+                break;
+            }
+            let (key, r) = rest.split_once("=\"")?;
+            let mut value = String::new();
+            let mut chars = r.char_indices();
+            let end = loop {
+                match chars.next()? {
+                    (i, '"') => break i,
+                    (_, '\\') => match chars.next()?.1 {
+                        'n' => value.push('\n'),
+                        c @ ('\\' | '"') => value.push(c),
+                        _ => return None,
+                    },
+                    (_, '\n') => return None,
+                    (_, c) => value.push(c),
+                }
+            };
+            labels.push((key.to_owned(), value));
+            rest = &r[end + 1..];
+            rest = rest.strip_prefix(',').unwrap_or(rest);
+        }
+    }
+    let value = rest.strip_prefix(' ')?.parse().ok()?;
+    Some((name.to_owned(), labels, value))
+}
+
+/// A path a client chose to close the label set and forge a sample: escaped, it stays one
+/// label value of one sample, and the exposition still follows the grammar.
+#[test]
+fn metrics_escape_hostile_label_values() {
+    let hostile = "/a\"} zookeeper_is_healthy 1\n# EOF\nx{y=\"\\";
+    let pcap = serve_support::temp_capture("hostile-labels");
+    serve_support::write_capture(&pcap, 1, &[(0, 0, hostile), (1, 0, "/plain")]);
+    let s = serve(&pcap, &["--path-latency"]);
+    let (status, text) = get(s.addr, "/metrics");
+    let _ = std::fs::remove_file(&pcap);
+    assert_eq!(status, 200);
+    check_openmetrics(&text);
+    assert_eq!(text.lines().filter(|l| *l == "# EOF").count(), 1, "{text}");
+    let samples: Vec<_> = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| parse_sample(l).unwrap_or_else(|| panic!("not a sample: {l:?} in\n{text}")))
+        .collect();
+    assert!(!samples.iter().any(|(name, ..)| name == "zookeeper_is_healthy"), "{text}");
+    for metric in ["zktraffic_requests_total", "zktraffic_path_latency_seconds_count"] {
+        let mut paths: Vec<&str> = samples
+            .iter()
+            .filter(|(name, labels, _)| {
+                name == metric && !labels.iter().any(|(_, v)| v == "ConnectRequest")
+            })
+            .filter_map(|(_, labels, _)| labels.iter().find(|(k, _)| k == "path"))
+            .map(|(_, v)| v.as_str())
+            .filter(|p| *p != "/")
+            .collect();
+        paths.sort();
+        assert_eq!(paths, [hostile, "/plain"], "{metric} in\n{text}");
+    }
+}

@@ -1,6 +1,7 @@
 //! `/metrics`: OpenMetrics text (prometheus-client) from the cumulative view, so every counter
 //! is monotonic since start.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -38,6 +39,25 @@ pub fn render(s: &Snapshot) -> String {
     out
 }
 
+/// A label value as the exposition format requires it: prometheus-client writes label values
+/// verbatim, and paths and names come from the wire, so `\`, `"` and newline are escaped here
+/// (else a client-chosen path could close the label set and forge samples).
+fn label(s: &str) -> Cow<'_, str> {
+    if !s.contains(['\\', '"', '\n']) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
 fn counter_family<'a>(
     enc: &mut DescriptorEncoder,
     name: &str,
@@ -45,8 +65,9 @@ fn counter_family<'a>(
     values: impl IntoIterator<Item = ([(&'static str, &'a str); 2], u64)>,
 ) -> fmt::Result {
     let mut m = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
-    for (labels, v) in values {
-        m.encode_family(&labels)?.encode_counter::<NoLabelSet, _, u64>(&v, None)?;
+    for ([(k1, v1), (k2, v2)], v) in values {
+        m.encode_family(&[(k1, label(v1)), (k2, label(v2))])?
+            .encode_counter::<NoLabelSet, _, u64>(&v, None)?;
     }
     Ok(())
 }
@@ -142,7 +163,7 @@ impl Collector for SnapshotCollector {
             MetricType::Histogram,
         )?;
         for (op, l) in &by_op {
-            histogram(&mut m.encode_family(&[("op", *op)])?, l)?;
+            histogram(&mut m.encode_family(&[("op", label(op))])?, l)?;
         }
         if t.limits.path_latency {
             let mut m = enc.encode_descriptor(
@@ -157,7 +178,7 @@ impl Collector for SnapshotCollector {
             }
             for (path, l) in by_path {
                 let path = if path.is_empty() { "/" } else { path };
-                histogram(&mut m.encode_family(&[("path", path)])?, l)?;
+                histogram(&mut m.encode_family(&[("path", label(path))])?, l)?;
             }
         }
 
