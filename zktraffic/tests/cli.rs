@@ -136,3 +136,54 @@ fn ipv6_addresses_are_bracketed() {
     assert!(line.contains(r#""server":"[2001:db8::1]:2181""#), "{line}");
     assert!(line.contains(r#""type":"SyncRequest""#), "{line}");
 }
+
+/// A client that puts terminal escapes, newlines and bidi overrides in a path and an auth
+/// scheme cannot forge a `dump` line or drive the operator's terminal: text shows them
+/// escaped, one line per message; JSON carries them exactly.
+#[test]
+fn wire_text_is_escaped_in_text_output_and_exact_in_json() {
+    let path =
+        "/a\x1b[2J\n10:00:00:000000 DeleteRequest(xid=9, path=/forged)\r\\\u{9b}1m\u{202e}\x7f";
+    let scheme = "x\x1b]0;owned\x07";
+    let client = "10.0.0.2:40000".parse().unwrap();
+    let server = "10.0.0.1:2181".parse().unwrap();
+    let get = FrameWriter::new()
+        .request_header(1, OpCode::GetData.to_wire())
+        .string(path)
+        .bool(false)
+        .finish();
+    let auth = FrameWriter::new()
+        .request_header(-4, OpCode::Auth.to_wire())
+        .i32(0)
+        .string(scheme)
+        .buffer(Some(b"u\x1b[31m:secret"))
+        .finish();
+    let mut w = PcapWriter::new(Vec::new()).unwrap();
+    let mut seq = 1;
+    for (i, payload) in [get, auth].iter().enumerate() {
+        let frame = FrameBuilder::new(client, server).seq(seq).payload(payload).ethernet().unwrap();
+        w.write_packet(Timestamp::from_parts(1_700_000_000, i as u32), &frame).unwrap();
+        seq += payload.len() as u32;
+    }
+    let p = tmp("escapes.pcap", &w.into_inner());
+
+    let out = run(&["dump", "--pcap", p.to_str().unwrap(), "--show-secrets"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert_eq!(text.lines().count(), 2, "{text:?}");
+    assert!(!text.bytes().any(|b| b < 0x20 && b != b'\n' || b == 0x7f), "{text:?}");
+    assert!(
+        text.contains(
+            r"path=/a\x1b[2J\n10:00:00:000000 DeleteRequest(xid=9, path=/forged)\r\\\u{9b}1m\u{202e}\x7f, watch=False"
+        ),
+        "{text}"
+    );
+    assert!(text.contains(r"scheme=x\x1b]0;owned\x07, credential=u\x1b[31m:secret"), "{text}");
+
+    let out = run(&["dump", "--pcap", p.to_str().unwrap(), "--format", "json"]);
+    let lines: Vec<serde_json::Value> =
+        stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["path"], path);
+    assert_eq!(lines[1]["scheme"], scheme);
+}

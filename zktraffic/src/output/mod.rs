@@ -60,6 +60,42 @@ pub fn credential(scheme: &str, credential: &[u8], show_secrets: bool) -> String
     }
 }
 
+/// Appends `s` to `out` with everything that could forge a line or drive a terminal made
+/// visible: `\\` doubled, `\n` `\r` `\t`, other C0 controls and DEL as `\xNN`, C1 controls,
+/// line separators and bidirectional overrides as `\u{NNNN}`. Text from the wire (paths, auth
+/// schemes and ids, reconfig members) goes through it before it reaches a terminal or a log.
+pub fn escape_into(out: &mut String, s: &str) {
+    use std::fmt::Write as _;
+    if !may_need_escape(s) {
+        out.push_str(s);
+        return;
+    }
+    for c in s.chars() {
+        let _ = match c {
+            '\\' => out.write_str("\\\\"),
+            '\n' => out.write_str("\\n"),
+            '\r' => out.write_str("\\r"),
+            '\t' => out.write_str("\\t"),
+            '\0'..='\x1f' | '\x7f' => write!(out, "\\x{:02x}", c as u32),
+            '\u{80}'..='\u{9f}'
+            | '\u{2028}'
+            | '\u{2029}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2066}'..='\u{2069}' => write!(out, "\\u{{{:x}}}", c as u32),
+            c => {
+                out.push(c);
+                Ok(())
+            }
+        };
+    }
+}
+
+/// False when [`escape_into`] would copy `s` unchanged (plain printable ASCII, no backslash):
+/// the common case, checked without decoding characters.
+pub fn may_need_escape(s: &str) -> bool {
+    s.bytes().any(|b| b < 0x20 || b == 0x7f || b == b'\\' || b >= 0x80)
+}
+
 /// True for requests that change data (and so for their replies), in the original's
 /// classification.
 pub fn is_write(msg: &Message<'_>) -> bool {

@@ -167,8 +167,20 @@ fn py_list(items: &[&str]) -> String {
 }
 
 /// Appends the `Name(field=value, …)` description of a message (the original's `__str__`
-/// formats, extended to what it never decoded).
+/// formats, extended to what it never decoded), with wire text escaped by
+/// [`escape_into`](super::escape_into): a client cannot forge a line or drive the terminal.
 pub fn describe(s: &mut String, msg: &Message<'_>, show_secrets: bool) {
+    let start = s.len();
+    describe_raw(s, msg, show_secrets);
+    // The formats themselves hold no control characters or backslashes, so escaping the whole
+    // description escapes exactly the wire's text, with no field forgotten.
+    if super::may_need_escape(&s[start..]) {
+        let raw = s.split_off(start);
+        super::escape_into(s, &raw);
+    }
+}
+
+fn describe_raw(s: &mut String, msg: &Message<'_>, show_secrets: bool) {
     let client = msg.conn.client;
     let server = msg.conn.server;
     let name = super::type_name(msg);
