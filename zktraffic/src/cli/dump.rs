@@ -138,6 +138,11 @@ pub struct LimitArgs {
     #[arg(long, value_name = "BYTES", default_value_t = DecoderConfig::default().max_pending_bytes)]
     pub max_pending_bytes: usize,
 
+    /// Most bytes of incomplete frames (and of searches for a frame boundary), over all
+    /// connections; past it the largest holder's are dropped and counted.
+    #[arg(long, value_name = "BYTES", default_value_t = DecoderConfig::default().max_partial_bytes)]
+    pub max_partial_bytes: usize,
+
     /// Most connections tracked at once.
     #[arg(long, value_name = "N", default_value_t = TcpLimits::default().max_connections)]
     pub max_connections: usize,
@@ -145,6 +150,12 @@ pub struct LimitArgs {
     /// Most out-of-order bytes buffered per connection direction.
     #[arg(long, value_name = "BYTES", default_value_t = TcpLimits::default().max_buffered_bytes)]
     pub max_buffered_bytes: usize,
+
+    /// Most out-of-order bytes buffered over all connections (with a small per-segment
+    /// overhead); past it a connection that needs room gives up waiting for its hole (a gap,
+    /// counted in `buffer_cap_hits`).
+    #[arg(long, value_name = "BYTES", default_value_t = TcpLimits::default().max_total_buffered_bytes)]
+    pub max_total_buffered_bytes: usize,
 
     /// Seconds without a segment after which a connection is forgotten.
     #[arg(long, value_name = "SECS", default_value_t = TcpLimits::default().idle_timeout_ns / 1_000_000_000)]
@@ -178,6 +189,7 @@ impl LimitArgs {
             tcp: TcpLimits {
                 max_connections: self.max_connections,
                 max_buffered_bytes: self.max_buffered_bytes,
+                max_total_buffered_bytes: self.max_total_buffered_bytes,
                 idle_timeout_ns: self.idle_timeout.saturating_mul(1_000_000_000),
                 ..TcpLimits::default()
             },
@@ -185,6 +197,7 @@ impl LimitArgs {
                 max_frame_bytes: self.max_frame_bytes,
                 max_pending: self.max_outstanding,
                 max_pending_bytes: self.max_pending_bytes,
+                max_partial_bytes: self.max_partial_bytes,
             },
         }
     }

@@ -209,6 +209,11 @@ impl<S: Default> FlowTable<S> {
         self.budget.used
     }
 
+    /// The handler's state of a live connection.
+    pub fn state_mut(&mut self, key: &ConnKey) -> Option<&mut S> {
+        self.conns.get_mut(key).map(|conn| &mut conn.state)
+    }
+
     /// Number of live connections.
     pub fn len(&self) -> usize {
         self.conns.len()

@@ -1,6 +1,8 @@
 //! The decoding stage as the flow table sees it: a [`StreamHandler`] whose per-connection state
 //! is a [`Session`], and which hands every decoded [`Message`] to a [`MessageSink`].
 
+use std::collections::BTreeSet;
+
 use serde::Serialize;
 
 use crate::Timestamp;
@@ -38,11 +40,19 @@ pub struct DecoderConfig {
     pub max_pending: usize,
     /// Most bytes of waiting requests (entries and their paths) over all connections.
     pub max_pending_bytes: usize,
+    /// Most bytes of incomplete frames and searches over all connections; past it the largest
+    /// holder's are dropped (counted) until the total fits.
+    pub max_partial_bytes: usize,
 }
 
 impl Default for DecoderConfig {
     fn default() -> Self {
-        DecoderConfig { max_frame_bytes: 2 << 20, max_pending: 10_000, max_pending_bytes: 64 << 20 }
+        DecoderConfig {
+            max_frame_bytes: 2 << 20,
+            max_pending: 10_000,
+            max_pending_bytes: 64 << 20,
+            max_partial_bytes: 128 << 20,
+        }
     }
 }
 
@@ -92,12 +102,48 @@ pub struct Decoder<K> {
     pub config: DecoderConfig,
     pub stats: DecodeStats,
     pub sink: K,
+    /// Connections holding partial-frame bytes, by how many: the budget sheds the largest.
+    partial: BTreeSet<(usize, ConnKey)>,
 }
 
 impl<K: MessageSink> Decoder<K> {
     /// A decoder handing messages to `sink`.
     pub fn new(config: DecoderConfig, sink: K) -> Self {
-        Decoder { config, stats: DecodeStats::default(), sink }
+        Decoder { config, stats: DecodeStats::default(), sink, partial: BTreeSet::new() }
+    }
+
+    /// The connection whose partial frames should be dropped now, the largest holder, while
+    /// all of them together are over `max_partial_bytes`.
+    pub fn partial_budget_victim(&self) -> Option<ConnKey> {
+        if self.stats.framing.partial_bytes as usize <= self.config.max_partial_bytes {
+            return None;
+        }
+        self.partial.last().map(|&(_, conn)| conn)
+    }
+
+    /// Drops `conn`'s partial frames (see [`Session::shed_partial`]); false when that gave
+    /// nothing back.
+    pub fn shed_partial(&mut self, conn: &ConnKey, state: &mut Session) -> bool {
+        let before = state.partial_bytes();
+        state.shed_partial(&mut self.stats);
+        let after = state.partial_bytes();
+        self.account_partial(conn, before, after);
+        after < before
+    }
+
+    /// Keeps the index of partial-frame holders and the total in step with one connection.
+    fn account_partial(&mut self, conn: &ConnKey, before: usize, after: usize) {
+        if before == after {
+            return;
+        }
+        if before > 0 {
+            self.partial.remove(&(before, *conn));
+        }
+        if after > 0 {
+            self.partial.insert((after, *conn));
+        }
+        let total = &mut self.stats.framing.partial_bytes;
+        *total = (*total + after as u64).saturating_sub(before as u64);
     }
 }
 
@@ -109,7 +155,9 @@ impl<K: MessageSink> StreamHandler for Decoder<K> {
             StreamEvent::Closed { ts, reason } => Some((ts, reason)),
             _ => None,
         };
+        let before = state.partial_bytes();
         state.on_event(conn, event, &self.config, &mut self.stats, &mut self.sink);
+        self.account_partial(conn, before, state.partial_bytes());
         if let Some((ts, reason)) = closed {
             self.sink.closed(conn, ts, reason);
         }

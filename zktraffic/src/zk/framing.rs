@@ -30,6 +30,10 @@ pub enum StreamKind {
 /// Frames after a resync that must look right before the boundary is trusted: until then a
 /// frame that looks wrong, or a length too large to buffer, means the resync was mistaken.
 pub const PROBATION_FRAMES: u32 = 4;
+/// A buffer that held a large frame is given back once the frame is done, rather than kept
+/// (cleared) for the connection's life: idle connections must not pin megabytes each.
+const KEEP_CAPACITY: usize = 64 << 10;
+
 /// Largest frame believed while on probation: a false boundary reads a "length" out of the
 /// middle of some record, and waiting for megabytes that never form a frame would stall the
 /// stream. A real large frame right after a resync is lost instead (and counted).
@@ -79,6 +83,20 @@ pub struct FramingStats {
     pub false_resyncs: u64,
     /// Candidate frame starts given up unjudged: more than [`MAX_WAITING`] were in question.
     pub resync_candidates_shed: u64,
+    /// Bytes passed over undecoded inside frames that were skipped: oversized, partly lost to a
+    /// gap, or shed for the partial-frame budget.
+    pub skipped_frame_bytes: u64,
+    /// Incomplete frames (and searches) dropped to keep all connections within
+    /// `--max-partial-bytes`, the largest holder first.
+    pub partial_frames_shed: u64,
+    /// Bytes those held when they were dropped.
+    pub partial_bytes_shed: u64,
+    /// Incomplete frames (and searches) held when their stream ended: never decoded.
+    pub partial_frames_at_close: u64,
+    /// Bytes those held.
+    pub partial_bytes_at_close: u64,
+    /// Bytes of incomplete frames and searches held now, over all connections (a gauge).
+    pub partial_bytes: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -175,6 +193,7 @@ impl Framer {
                 }
                 State::Skipping(n) => {
                     let k = n.min(data.len() as u64);
+                    stats.skipped_frame_bytes += k;
                     self.state = if k == n { State::Synced } else { State::Skipping(n - k) };
                     &data[k as usize..]
                 }
@@ -186,6 +205,53 @@ impl Framer {
         None
     }
 
+    /// Drops what is held (an incomplete frame, or the bytes of a search) to give memory back;
+    /// counted as a lost frame with its bytes. A frame whose length is known is skipped to its
+    /// end, so the frames after it still decode; a search starts over with what comes next.
+    pub fn shed(&mut self, stats: &mut FramingStats) {
+        let held = self.buffered();
+        // A stream's first bytes, or a frame's first bytes short of its length, are kept: they
+        // are a few bytes, and dropping them would lose the frame boundaries.
+        if held == 0 || self.state == State::Start || self.buf.len() < PREFIX {
+            return;
+        }
+        stats.partial_frames_shed += 1;
+        stats.partial_bytes_shed += held as u64;
+        if self.state == State::Synced
+            && let Length::Frame(total) = self.check(frame_len(&self.buf))
+        {
+            self.state = State::Skipping((total - self.buf.len()) as u64);
+        } else if self.state == State::Synced && self.buf.len() >= PREFIX {
+            self.state = State::Searching;
+        }
+        self.release();
+    }
+
+    /// The stream ended: what is held can never become a frame; counted.
+    pub fn close(&mut self, stats: &mut FramingStats) {
+        let held = self.buffered();
+        if held > 0 && self.state != State::Opaque {
+            stats.partial_frames_at_close += 1;
+            stats.partial_bytes_at_close += held as u64;
+        }
+        self.release();
+    }
+
+    /// Empties the buffer and the search, giving their memory back.
+    fn release(&mut self) {
+        self.buf = Vec::new();
+        self.scan = None;
+    }
+
+    /// Empties the buffer after a frame, keeping a small allocation for the next one.
+    fn clear_buf(&mut self) {
+        if self.buf.capacity() > KEEP_CAPACITY {
+            self.buf = Vec::new();
+        } else {
+            self.buf.clear();
+        }
+    }
+
     /// `lost` bytes of the stream will never arrive.
     pub fn gap(&mut self, lost: u64, stats: &mut FramingStats) {
         self.state = match self.state {
@@ -194,17 +260,24 @@ impl Framer {
             State::Synced if self.buf.len() >= PREFIX => {
                 // The frame in progress is lost, but its length says where the next one starts.
                 stats.frames_lost_to_gaps += 1;
+                stats.skipped_frame_bytes += self.buf.len() as u64;
                 let total = PREFIX + frame_len(&self.buf).unwrap_or(0);
                 Self::after_skip(total.saturating_sub(self.buf.len()) as u64, lost)
             }
             State::Synced | State::Start | State::Searching => {
-                if self.buffered() > 0 {
+                let held = self.buffered() as u64;
+                if held > 0 {
                     stats.frames_lost_to_gaps += 1;
+                }
+                if self.state == State::Searching {
+                    stats.resync_skipped_bytes += held;
+                } else {
+                    stats.skipped_frame_bytes += held;
                 }
                 State::Searching
             }
         };
-        self.buf.clear();
+        self.clear_buf();
         self.scan = None;
     }
 
@@ -318,7 +391,7 @@ impl Framer {
                             self.buf.remove(0);
                             stats.resync_skipped_bytes += 1;
                         } else {
-                            self.buf.clear();
+                            self.clear_buf();
                         }
                         self.judged(kind, stats);
                     }
@@ -326,8 +399,9 @@ impl Framer {
                 }
                 Length::Oversized(total) => {
                     stats.oversized_frames += 1;
+                    stats.skipped_frame_bytes += self.buf.len() as u64;
                     self.state = State::Skipping((total - self.buf.len()) as u64);
-                    self.buf.clear();
+                    self.clear_buf();
                     return data;
                 }
                 Length::Bad => {

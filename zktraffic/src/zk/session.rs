@@ -117,10 +117,28 @@ impl Session {
                         body: Body::FourLetter(FourLetterWord { command, response_len }),
                     });
                 }
+                for f in self.framers.iter_mut().flatten() {
+                    f.close(&mut stats.framing);
+                }
                 let held = self.pending.bytes() as u64;
                 stats.protocol.pending_bytes = stats.protocol.pending_bytes.saturating_sub(held);
                 stats.protocol.unanswered_requests += self.pending.clear();
             }
+        }
+    }
+}
+
+impl Session {
+    /// Bytes both directions hold for incomplete frames and searches.
+    pub fn partial_bytes(&self) -> usize {
+        self.framers.iter().flatten().map(Framer::buffered).sum()
+    }
+
+    /// Drops what both directions hold for incomplete frames and searches (see
+    /// [`Framer::shed`]).
+    pub fn shed_partial(&mut self, stats: &mut DecodeStats) {
+        for f in self.framers.iter_mut().flatten() {
+            f.shed(&mut stats.framing);
         }
     }
 }
