@@ -4,8 +4,8 @@
 //! state `S`, opens connections on their first SYN or payload, closes them on FIN, RST, port
 //! reuse, idleness or end of capture, and keeps everything within [`TcpLimits`].
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{HashMap, VecDeque};
 
 use serde::Serialize;
 
@@ -22,7 +22,9 @@ const IDLE_SCAN_INTERVAL_NS: u64 = 1_000_000_000;
 /// Caps on reassembly state. Every cap has a counter in [`TcpStats`] that counts when it bites.
 #[derive(Clone, Debug)]
 pub struct TcpLimits {
-    /// Most connections tracked at once; new ones are refused beyond it.
+    /// Most connections tracked at once. Beyond it a new connection takes the place of the
+    /// oldest one the server has not answered (a SYN flood's, spoofed data's), and is refused
+    /// when every tracked connection has been answered.
     pub max_connections: usize,
     /// Most out-of-order bytes buffered per direction of a connection.
     pub max_buffered_bytes: usize,
@@ -67,8 +69,11 @@ pub struct TcpStats {
     pub closed_end_of_capture: u64,
     /// Connections closed because a new SYN reused their ports (also counted in `closed_fin`).
     pub port_reuses: u64,
-    /// Segments of new connections refused because the table was full.
+    /// Segments of new connections refused because the table was full of answered ones.
     pub connection_cap_hits: u64,
+    /// Connections the server had sent nothing on (half-open, or spoofed data), closed to make
+    /// room for a new one when the table was full.
+    pub unanswered_evicted: u64,
     /// Bytes received again after being delivered or skipped (retransmissions, overlaps), or
     /// lying before the point where the capture joined the stream; dropped.
     pub duplicate_bytes: u64,
@@ -97,6 +102,9 @@ pub struct FlowTable<S> {
     budget: BufferBudget,
     /// Packet time of the last idle scan (none yet: the first push scans).
     last_idle_scan: Option<Timestamp>,
+    /// Connections in the order they opened, with their serial, as candidates for eviction
+    /// when the table is full; entries of closed or answered ones are dropped lazily.
+    unanswered: VecDeque<(ConnKey, u64)>,
 }
 
 /// One connection: both directions and the handler's state.
@@ -106,6 +114,8 @@ struct Conn<S> {
     state: S,
     /// Latest packet time of any of its segments.
     last_seen: Timestamp,
+    /// Its place in the order connections opened (tells a reopened key from the old entry).
+    serial: u64,
 }
 
 impl<S: Default> FlowTable<S> {
@@ -118,6 +128,7 @@ impl<S: Default> FlowTable<S> {
             stats: TcpStats::default(),
             budget,
             last_idle_scan: None,
+            unanswered: VecDeque::new(),
         }
     }
 
@@ -137,9 +148,26 @@ impl<S: Default> FlowTable<S> {
         if view.syn && !view.has_ack {
             self.close_if_port_reused(key, dir, view.seq, ts, handler);
         }
-        let Some(conn) =
-            open_or_get(&mut self.conns, &mut self.stats, &self.limits, key, &view, ts)
-        else {
+        if self.conns.len() >= self.limits.max_connections
+            && can_open(&view)
+            && !self.conns.contains_key(&key)
+        {
+            self.evict_unanswered(ts, handler);
+        }
+        if self.unanswered.len() > 2 * self.conns.len().max(64) {
+            // Entries of closed and answered connections pile up while nothing is evicted:
+            // drop them once they outnumber the table (amortised O(1) per connection).
+            compact(&mut self.unanswered, &self.conns);
+        }
+        let Some(conn) = open_or_get(
+            &mut self.conns,
+            &mut self.unanswered,
+            &mut self.stats,
+            &self.limits,
+            key,
+            &view,
+            ts,
+        ) else {
             return;
         };
         let cx = Ctx {
@@ -245,6 +273,21 @@ impl<S: Default> FlowTable<S> {
         }
     }
 
+    /// Closes the oldest connection the server has not answered, if there is one.
+    fn evict_unanswered<H>(&mut self, ts: Timestamp, handler: &mut H)
+    where
+        H: StreamHandler<State = S>,
+    {
+        while let Some((key, serial)) = self.unanswered.pop_front() {
+            let evictable =
+                self.conns.get(&key).is_some_and(|c| c.serial == serial && !c.is_answered());
+            if evictable {
+                self.close(key, CloseReason::Evicted, ts, handler);
+                return;
+            }
+        }
+    }
+
     /// A SYN without ACK on a connection that already moved on opens a new connection on the
     /// same ports: close the old one first.
     fn close_if_port_reused<H>(
@@ -290,24 +333,29 @@ impl<S: Default> FlowTable<S> {
             CloseReason::Reset => &mut self.stats.closed_reset,
             CloseReason::Idle => &mut self.stats.closed_idle,
             CloseReason::EndOfCapture => &mut self.stats.closed_end_of_capture,
-            // This table refuses rather than evicts; should it ever evict, that is a cap hit.
-            CloseReason::Evicted => &mut self.stats.connection_cap_hits,
+            CloseReason::Evicted => &mut self.stats.unanswered_evicted,
         };
         *counter = counter.saturating_add(1);
     }
 }
 
 impl<S: Default> Conn<S> {
-    fn new(ts: Timestamp) -> Self {
+    fn new(ts: Timestamp, serial: u64) -> Self {
         Conn {
             halves: [HalfStream::new(Direction::ToServer), HalfStream::new(Direction::ToClient)],
             state: S::default(),
             last_seen: ts,
+            serial,
         }
     }
 }
 
 impl<S> Conn<S> {
+    /// True once the server sent payload: a session, not a half-open or spoofed flow.
+    fn is_answered(&self) -> bool {
+        self.halves[Direction::ToClient.index()].delivered_any()
+    }
+
     /// True when a SYN (without ACK) at `syn_seq` travelling in `dir` starts a new connection
     /// rather than repeating this one's SYN or completing its handshake.
     fn is_reused_by_syn(&self, dir: Direction, syn_seq: u32) -> bool {
@@ -353,9 +401,16 @@ impl<S> Conn<S> {
     }
 }
 
+/// True when the segment can start a connection: without payload or SYN there is nothing to
+/// anchor a stream on.
+fn can_open(view: &SegmentView<'_>) -> bool {
+    !view.rst && (view.syn || view.has_payload())
+}
+
 /// The connection's entry, created when the segment can start one and there is room.
 fn open_or_get<'a, S: Default>(
     conns: &'a mut HashMap<ConnKey, Conn<S>>,
+    unanswered: &mut VecDeque<(ConnKey, u64)>,
     stats: &mut TcpStats,
     limits: &TcpLimits,
     key: ConnKey,
@@ -366,8 +421,7 @@ fn open_or_get<'a, S: Default>(
     match conns.entry(key) {
         Entry::Occupied(entry) => Some(entry.into_mut()),
         Entry::Vacant(entry) => {
-            // Without payload or SYN there is nothing to anchor a stream on.
-            if view.rst || !(view.syn || view.has_payload()) {
+            if !can_open(view) {
                 stats.ignored_segments = stats.ignored_segments.saturating_add(1);
                 return None;
             }
@@ -376,9 +430,18 @@ fn open_or_get<'a, S: Default>(
                 return None;
             }
             stats.connections_opened = stats.connections_opened.saturating_add(1);
-            Some(entry.insert(Conn::new(ts)))
+            let serial = stats.connections_opened;
+            unanswered.push_back((key, serial));
+            Some(entry.insert(Conn::new(ts, serial)))
         }
     }
+}
+
+/// Keeps only the eviction candidates still live and unanswered, in order.
+fn compact<S>(unanswered: &mut VecDeque<(ConnKey, u64)>, conns: &HashMap<ConnKey, Conn<S>>) {
+    unanswered.retain(|(key, serial)| {
+        conns.get(key).is_some_and(|c| c.serial == *serial && !c.is_answered())
+    });
 }
 
 /// Keys ordered by last activity, then by key: a deterministic close order.
@@ -747,8 +810,11 @@ mod tests {
     fn full_table_refuses_new_connections_until_one_goes_idle() {
         let limits = TcpLimits { max_connections: 2, ..TcpLimits::default() };
         let mut h = Harness::new(limits);
-        h.push_on(key_n(1), &seg(ToServer, 1, b"a").at(SEC));
-        h.push_on(key_n(2), &seg(ToServer, 1, b"b").at(SEC));
+        // Both answered by the server: sessions, protected from eviction.
+        for k in [1, 2] {
+            h.push_on(key_n(k), &seg(ToServer, 1, b"a").at(SEC));
+            h.push_on(key_n(k), &seg(ToClient, 1, b"r").at(SEC));
+        }
         h.push_on(key_n(3), &seg(ToServer, 1, b"c").syn().at(2 * SEC));
         h.push_on(key_n(3), &seg(ToServer, 2, b"c").at(2 * SEC));
         assert_eq!(h.table.len(), 2);
@@ -878,7 +944,57 @@ mod tests {
             h.push_on(key, &seg(ToServer, n, b"x").syn().at(u64::from(n) * 1_000));
         }
         assert_eq!(h.table.len(), 1_000);
-        assert_eq!(h.table.stats().connection_cap_hits, 49_000);
+        // Nothing was answered: each new flow took the oldest one's place.
+        assert_eq!(h.table.stats().unanswered_evicted, 49_000);
+        assert_eq!(h.table.stats().connection_cap_hits, 0);
+    }
+
+    /// A SYN flood (spoofed, never answered) fills the table; established sessions keep their
+    /// place, and a real session opened during the flood still decodes.
+    #[test]
+    fn a_syn_flood_cannot_lock_out_sessions() {
+        let limits = TcpLimits { max_connections: 100, ..TcpLimits::default() };
+        let mut h = Harness::new(limits);
+        let session = |h: &mut Harness, key: ConnKey, at: u64| {
+            h.push_on(key, &seg(ToServer, CISN, b"").syn().at(at));
+            h.push_on(key, &seg(ToClient, SISN, b"").syn().ack(CISN + 1).at(at));
+            h.push_on(key, &seg(ToServer, CISN + 1, b"hello").ack(SISN + 1).at(at));
+            h.push_on(key, &seg(ToClient, SISN + 1, b"welcome").ack(CISN + 6).at(at));
+        };
+        let flood = |n: u32| ConnKey {
+            client: std::net::SocketAddr::from(([10, 9, (n >> 8) as u8, n as u8], 1024)),
+            server: key_n(0).server,
+        };
+        for k in 0..10 {
+            session(&mut h, key_n(k), SEC);
+        }
+        for n in 0..50_000 {
+            // The server answers a spoofed SYN with a SYN-ACK that is never acknowledged.
+            h.push_on(flood(n), &seg(ToServer, n, b"").syn().at(2 * SEC));
+            h.push_on(flood(n), &seg(ToClient, 7, b"").syn().ack(n + 1).at(2 * SEC));
+        }
+        session(&mut h, key_n(10), 3 * SEC);
+        for n in 50_000..50_200 {
+            h.push_on(flood(n), &seg(ToServer, n, b"").syn().at(4 * SEC));
+        }
+        h.finish();
+        let stats = h.table.stats();
+        assert_eq!(stats.connection_cap_hits, 0);
+        assert_eq!(stats.unanswered_evicted, 50_200 - 89);
+        for k in 0..11 {
+            let instance = if k < 10 { k } else { 10 + 50_000 };
+            assert_eq!(h.rec.bytes(instance, ToServer), b"hello", "session {k}");
+            assert_eq!(h.rec.bytes(instance, ToClient), b"welcome", "session {k}");
+        }
+        let evicted = h.rec.closes().iter().filter(|(_, r)| *r == CloseReason::Evicted).count();
+        assert_eq!(evicted as u64, stats.unanswered_evicted);
+        assert!(
+            h.rec
+                .closes()
+                .iter()
+                .all(|&(i, r)| r != CloseReason::Evicted || !(i < 10 || i == 50_010)),
+            "no session was evicted"
+        );
     }
 
     #[test]

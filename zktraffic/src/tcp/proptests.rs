@@ -109,8 +109,11 @@ fn check_table(h: &Harness, limits: &TcpLimits, checker: &Checker) -> Result<(),
     prop_assert!(h.table.buffered_bytes() <= limits.max_total_buffered_bytes);
     prop_assert!(h.table.len() <= limits.max_connections);
     let stats = h.table.stats();
-    let closed =
-        stats.closed_fin + stats.closed_reset + stats.closed_idle + stats.closed_end_of_capture;
+    let closed = stats.closed_fin
+        + stats.closed_reset
+        + stats.closed_idle
+        + stats.closed_end_of_capture
+        + stats.unanswered_evicted;
     prop_assert_eq!(stats.connections_opened, closed + h.table.len() as u64);
     prop_assert_eq!(stats.payload_bytes, checker.payload_bytes);
     prop_assert_eq!((stats.gaps, stats.lost_bytes), (checker.gaps, checker.lost_bytes));

@@ -147,6 +147,11 @@ impl HalfStream {
         self.next_off > 0 || self.fin_off.is_some() || !self.pending.is_empty()
     }
 
+    /// True once some byte of this direction was delivered.
+    pub fn delivered_any(&self) -> bool {
+        self.next_off > 0
+    }
+
     /// Captured bytes and chunks held out of order.
     #[cfg(test)]
     pub fn pending_usage(&self) -> (usize, usize) {
