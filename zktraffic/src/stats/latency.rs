@@ -23,8 +23,8 @@ pub const BUCKET_BOUNDS_NS: [u64; 16] = [
     10_000_000_000,
 ];
 
-/// Largest latency a histogram records (an hour, in µs); larger ones are recorded as this.
-const MAX_RECORDED_US: u64 = 3_600_000_000;
+/// Largest latency a histogram records, in µs; the decoder gives no latency beyond it.
+const MAX_RECORDED_US: u64 = crate::zk::message::MAX_LATENCY_NS / 1_000;
 
 /// Non-cumulative counts per [`BUCKET_BOUNDS_NS`] bound; the last slot is +Inf.
 pub type Buckets = [u64; BUCKET_BOUNDS_NS.len() + 1];

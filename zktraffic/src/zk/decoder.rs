@@ -77,6 +77,12 @@ pub struct ProtocolStats {
     pub handshakes_missing: u64,
     /// Replies whose request was not captured.
     pub unpaired_replies: u64,
+    /// Paired replies timestamped before their request (a clock step, or timestamps taken on
+    /// different CPUs): their latency is taken as 0.
+    pub replies_before_request: u64,
+    /// Paired replies more than an hour after their request (a timestamp jump, or a reused
+    /// xid): no latency is recorded for them.
+    pub latencies_out_of_range: u64,
     /// Requests that never got a reply (lost, or the connection ended first).
     pub unanswered_requests: u64,
     /// Requests not remembered because `max_pending` were already waiting.

@@ -305,10 +305,18 @@ impl Reply<'_> {
     }
 
     /// Nanoseconds from the request to this reply, when both were seen.
+    ///
+    /// A reply timestamped before its request (a clock step, or timestamps taken on different
+    /// CPUs) has latency 0; one more than [`MAX_LATENCY_NS`] after it has none (a timestamp
+    /// jump or a reused xid: no such wait is real). The decoder counts both.
     pub fn latency_ns(&self, reply_ts: Timestamp) -> Option<u64> {
-        self.request.as_ref().map(|r| reply_ts.saturating_nanos_since(r.ts))
+        let ns = reply_ts.saturating_nanos_since(self.request.as_ref()?.ts);
+        (ns <= MAX_LATENCY_NS).then_some(ns)
     }
 }
+
+/// The longest latency believed: an hour (ZooKeeper sessions time out within a minute).
+pub const MAX_LATENCY_NS: u64 = 3_600 * 1_000_000_000;
 
 /// What the decoder remembered of the request a reply answers.
 #[derive(Clone, Copy, Debug)]

@@ -11,7 +11,8 @@ use super::error::ErrorCode;
 use super::fourletter;
 use super::framing::{Candidate, FrameHandler, Framer, PREFIX, StreamKind, frame_len};
 use super::message::{
-    Body, FourLetterWord, Message, PairedRequest, Reply, ReplyRecord, Request, RequestRecord,
+    Body, FourLetterWord, MAX_LATENCY_NS, Message, PairedRequest, Reply, ReplyRecord, Request,
+    RequestRecord,
 };
 use super::opcode::OpCode;
 use super::pairing::{PendingRequests, Pushed, Taken};
@@ -368,8 +369,13 @@ impl<K: MessageSink> Side<'_, K> {
     ) {
         self.stats.replies += 1;
         self.stats.unanswered_requests += taken.unanswered;
-        if taken.request.is_none() {
-            self.stats.unpaired_replies += 1;
+        match &taken.request {
+            None => self.stats.unpaired_replies += 1,
+            Some(p) if p.ts > ts => self.stats.replies_before_request += 1,
+            Some(p) if ts.saturating_nanos_since(p.ts) > MAX_LATENCY_NS => {
+                self.stats.latencies_out_of_range += 1
+            }
+            Some(_) => {}
         }
         let request = taken.request.as_ref().map(|p| PairedRequest {
             op: p.op,

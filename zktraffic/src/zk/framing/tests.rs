@@ -133,7 +133,26 @@ fn oversized_frames_are_skipped_without_buffering() {
     let (r, s) = feed(&mut f, &chunks);
     assert_eq!(r.frames, vec![b"Za".to_vec(), b"Zb".to_vec()]);
     assert_eq!(s.oversized_frames, 1);
+    assert_eq!(s.skipped_frame_bytes, 1004, "every byte passed over is counted");
     assert!(f.buffered() < 100);
+}
+
+#[test]
+fn what_is_held_when_the_stream_ends_is_counted() {
+    // Half a frame.
+    let bytes = stream(&[b"Zone", b"Ztwo-two"]);
+    let mut f = Framer::at_start(1, 64);
+    let (_, mut s) = feed(&mut f, &[&bytes[..14]]);
+    f.close(&mut s);
+    assert_eq!((s.partial_frames_at_close, s.partial_bytes_at_close), (1, 6));
+    // Bytes of a search, still in question.
+    let mut f = Framer::mid_stream(1, 64);
+    let (_, mut s) = feed(&mut f, &[b"xx\0\0\0\x09Zpart"]);
+    let held = f.buffered() as u64;
+    assert!(held > 0);
+    f.close(&mut s);
+    assert_eq!((s.partial_frames_at_close, s.partial_bytes_at_close), (1, held));
+    assert_eq!(f.buffered(), 0);
 }
 
 #[test]

@@ -541,3 +541,26 @@ fn unknown_opcodes_are_reported_with_their_number() {
     assert_eq!(c.names(), ["ConnectRequest", "ConnectReply", "Unknown(503)", "UnknownReply"]);
     assert_eq!(c.decoder.sink[3].request.as_deref(), Some("UnknownRequest"));
 }
+
+/// Replies stamped before their request, or absurdly long after it: latency 0 and none, each
+/// counted, so a clock step cannot pass unnoticed or skew every percentile.
+#[test]
+fn latencies_from_bad_timestamps_are_counted() {
+    let mut c = Conv::new(true);
+    c.handshake();
+    let exists = |xid| request(xid, OpCode::Exists).string("/a").bool(false).finish();
+    c.req(&exists(1));
+    c.ts -= 5_000;
+    c.rep(&ok(1).stat(1).finish());
+    c.req(&exists(2));
+    c.ts += 3_601 * 1_000_000_000;
+    c.rep(&ok(2).stat(1).finish());
+    c.req(&exists(3));
+    c.rep(&ok(3).stat(1).finish());
+    let latencies: Vec<Option<u64>> =
+        c.decoder.sink[2..].iter().skip(1).step_by(2).map(|s| s.latency_ns).collect();
+    assert_eq!(latencies, [Some(0), None, Some(1_000)]);
+    let p = &c.decoder.stats.protocol;
+    assert_eq!((p.replies_before_request, p.latencies_out_of_range), (1, 1));
+    assert_eq!(p.unpaired_replies, 0);
+}
