@@ -89,13 +89,14 @@ pub struct FramingStats {
     /// Incomplete frames (and searches) dropped to keep all connections within
     /// `--max-partial-bytes`, the largest holder first.
     pub partial_frames_shed: u64,
-    /// Bytes those held when they were dropped.
+    /// Stream bytes those held when they were dropped.
     pub partial_bytes_shed: u64,
     /// Incomplete frames (and searches) held when their stream ended: never decoded.
     pub partial_frames_at_close: u64,
-    /// Bytes those held.
+    /// Stream bytes those held.
     pub partial_bytes_at_close: u64,
-    /// Bytes of incomplete frames and searches held now, over all connections (a gauge).
+    /// Memory held for incomplete frames and searches now, over all connections (a gauge):
+    /// their bytes and the searches' bookkeeping.
     pub partial_bytes: u64,
 }
 
@@ -162,6 +163,12 @@ impl Framer {
         self.buf.len() - self.scan.as_ref().map_or(0, |s| s.dead)
     }
 
+    /// Memory held for an incomplete frame or a search: [`Self::buffered`] and the search's
+    /// bookkeeping (what the partial-frame budget counts).
+    pub fn held_bytes(&self) -> usize {
+        self.buffered() + self.scan.as_ref().map_or(0, |s| s.cost())
+    }
+
     /// Consumes the next delivered bytes of the stream.
     pub fn push<H: FrameHandler>(
         &mut self,
@@ -209,14 +216,14 @@ impl Framer {
     /// counted as a lost frame with its bytes. A frame whose length is known is skipped to its
     /// end, so the frames after it still decode; a search starts over with what comes next.
     pub fn shed(&mut self, stats: &mut FramingStats) {
-        let held = self.buffered();
+        let held = self.held_bytes();
         // A stream's first bytes, or a frame's first bytes short of its length, are kept: they
         // are a few bytes, and dropping them would lose the frame boundaries.
         if held == 0 || self.state == State::Start || self.buf.len() < PREFIX {
             return;
         }
         stats.partial_frames_shed += 1;
-        stats.partial_bytes_shed += held as u64;
+        stats.partial_bytes_shed += self.buffered() as u64;
         if self.state == State::Synced
             && let Length::Frame(total) = self.check(frame_len(&self.buf))
         {
@@ -229,10 +236,10 @@ impl Framer {
 
     /// The stream ended: what is held can never become a frame; counted.
     pub fn close(&mut self, stats: &mut FramingStats) {
-        let held = self.buffered();
+        let held = self.held_bytes();
         if held > 0 && self.state != State::Opaque {
             stats.partial_frames_at_close += 1;
-            stats.partial_bytes_at_close += held as u64;
+            stats.partial_bytes_at_close += self.buffered() as u64;
         }
         self.release();
     }
@@ -536,6 +543,12 @@ impl Framer {
             scan.waiting.pop_first();
             stats.resync_candidates_shed += 1;
         }
+        if scan.due.len() > 2 * MAX_WAITING {
+            // Shed candidates leave their entries in `due` until their bytes come: drop them
+            // once they outnumber the live ones (amortised O(1) per candidate).
+            let waiting = &scan.waiting;
+            scan.due.retain(|Reverse((_, off))| waiting.contains(off));
+        }
         // Bytes before the oldest offset still in question can never be part of a frame.
         let keep_from = scan.waiting.first().copied().unwrap_or(scan.next).min(scan.next);
         stats.resync_skipped_bytes += keep_from - start;
@@ -586,6 +599,11 @@ struct Scan {
 }
 
 impl Scan {
+    /// Bytes of bookkeeping, roughly: an entry in `due` and one in `waiting` per candidate.
+    fn cost(&self) -> usize {
+        (self.due.len() + self.waiting.len()) * 16
+    }
+
     /// `off` is judged again once `need` bytes from it are here.
     fn wait(&mut self, off: u64, need: usize) {
         self.waiting.insert(off);

@@ -132,7 +132,7 @@ impl Session {
 impl Session {
     /// Bytes both directions hold for incomplete frames and searches.
     pub fn partial_bytes(&self) -> usize {
-        self.framers.iter().flatten().map(Framer::buffered).sum()
+        self.framers.iter().flatten().map(Framer::held_bytes).sum()
     }
 
     /// Drops what both directions hold for incomplete frames and searches (see
