@@ -258,3 +258,31 @@ fn metrics_escape_hostile_label_values() {
         assert_eq!(paths, [hostile, "/plain"], "{metric} in\n{text}");
     }
 }
+
+/// Every budget shows its cap, its use and what it shed, in `/json/info` and `/metrics`; caps
+/// and levels are gauges, the rest counters.
+#[test]
+fn every_budget_shows_its_cap_use_and_shedding() {
+    let pcap = serve_support::temp_capture("budgets");
+    serve_support::write_capture(&pcap, 1, &[(0, 0, "/a")]);
+    let s = serve(&pcap, &["--max-partial-bytes", "1000000"]);
+    let info = json(s.addr, "/json/info");
+    let (status, text) = get(s.addr, "/metrics");
+    let _ = std::fs::remove_file(&pcap);
+    assert_eq!(info["pipeline"]["limits"]["decode"]["max_partial_bytes"], 1_000_000);
+    assert_eq!(info["pipeline"]["decode"]["partial_bytes"], 0);
+    assert_eq!(status, 200);
+    check_openmetrics(&text);
+    for (line, what) in [
+        ("# TYPE zktraffic_pipeline_limits_decode_max_partial_bytes gauge", "cap"),
+        ("zktraffic_pipeline_limits_decode_max_partial_bytes 1000000", "cap value"),
+        ("# TYPE zktraffic_pipeline_limits_tcp_max_total_buffered_bytes gauge", "cap"),
+        ("# TYPE zktraffic_pipeline_decode_partial_bytes gauge", "use"),
+        ("# TYPE zktraffic_pipeline_decode_pending_bytes gauge", "use"),
+        ("zktraffic_pipeline_decode_partial_frames_shed_total 0", "shed"),
+        ("zktraffic_pipeline_tcp_unanswered_evicted_total 0", "shed"),
+        ("zktraffic_pipeline_decode_pending_budget_hits_total 0", "shed"),
+    ] {
+        assert!(text.lines().any(|l| l == line), "{what}: no {line:?} in\n{text}");
+    }
+}

@@ -54,13 +54,22 @@ impl Default for PipelineConfig {
     }
 }
 
-/// Counters of every stage after capture.
+/// Counters of every stage after capture, and the caps they are counted against.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct PipelineStats {
     /// Segments between two ports neither of which is a server port.
     pub segments_not_zookeeper: u64,
     pub tcp: TcpStats,
     pub decode: DecodeStats,
+    /// The caps in force (flags), next to the counters of their use and of what they shed.
+    pub limits: PipelineLimits,
+}
+
+/// The caps of the reassembly and decoding stages.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PipelineLimits {
+    pub tcp: TcpLimits,
+    pub decode: DecoderConfig,
 }
 
 /// The reassembly and decoding stages, feeding `K`.
@@ -69,16 +78,19 @@ pub struct Pipeline<K: MessageSink> {
     flows: FlowTable<Session>,
     decoder: Decoder<K>,
     segments_not_zookeeper: u64,
+    limits: PipelineLimits,
 }
 
 impl<K: MessageSink> Pipeline<K> {
     /// A pipeline handing messages to `sink`.
     pub fn new(config: PipelineConfig, sink: K) -> Self {
+        let limits = PipelineLimits { tcp: config.tcp.clone(), decode: config.decoder.clone() };
         Pipeline {
             ports: PortSet::new(&config.ports),
             flows: FlowTable::new(config.tcp),
             decoder: Decoder::new(config.decoder, sink),
             segments_not_zookeeper: 0,
+            limits,
         }
     }
 
@@ -121,6 +133,7 @@ impl<K: MessageSink> Pipeline<K> {
             segments_not_zookeeper: self.segments_not_zookeeper,
             tcp: self.flows.stats().clone(),
             decode: self.decoder.stats.clone(),
+            limits: self.limits.clone(),
         }
     }
 

@@ -82,6 +82,10 @@ fn histogram(enc: &mut prometheus_client::encoding::MetricEncoder, l: &Latency) 
     enc.encode_histogram::<NoLabelSet>(l.sum_ns as f64 / 1e9, l.count, &buckets, None)
 }
 
+/// Numbers of `/json/info` that are levels, not counts: they go down as well as up.
+const GAUGES: [&str; 2] =
+    ["zktraffic_pipeline_decode_pending_bytes", "zktraffic_pipeline_decode_partial_bytes"];
+
 /// `a.b.c → value` for every number in a JSON tree.
 fn numbers(prefix: &str, v: &Value, out: &mut Vec<(String, u64)>) {
     match v {
@@ -207,6 +211,16 @@ impl Collector for SnapshotCollector {
                 continue;
             }
             let name = format!("zktraffic_{}", name.replace(['.', '-'], "_"));
+            if name.starts_with("zktraffic_pipeline_limits_") || GAUGES.contains(&name.as_str()) {
+                enc.encode_descriptor(
+                    &name,
+                    "Cap in force, or its use now",
+                    None,
+                    MetricType::Gauge,
+                )?
+                .encode_gauge(&v)?;
+                continue;
+            }
             enc.encode_descriptor(
                 &name,
                 "Counter of the capture, pipeline or aggregation",

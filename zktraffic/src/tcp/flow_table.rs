@@ -20,7 +20,7 @@ use crate::capture::Segment;
 const IDLE_SCAN_INTERVAL_NS: u64 = 1_000_000_000;
 
 /// Caps on reassembly state. Every cap has a counter in [`TcpStats`] that counts when it bites.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize)]
 pub struct TcpLimits {
     /// Most connections tracked at once. Beyond it a new connection takes the place of the
     /// oldest one the server has not answered (a SYN flood's, spoofed data's), and is refused

@@ -30,7 +30,7 @@ impl<F: FnMut(&Message<'_>)> MessageSink for F {
 }
 
 /// Limits of the decoding stage.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize)]
 pub struct DecoderConfig {
     /// Largest frame decoded (bytes after the length prefix); larger ones are skipped and
     /// counted. Default: 2 MiB, jute.maxbuffer (1 MiB) plus the same again of slack, like the
