@@ -1,7 +1,8 @@
-//! The `dump` front-end: a capture (file or live) through the pipeline into a printer or the
-//! summary.
+//! The `dump` front-end: a capture (file or live) through the pipeline into a printer, the
+//! summary or a quick report.
 
 use std::io::{self, Write};
+use std::ops::ControlFlow;
 
 use serde::Serialize;
 use thiserror::Error;
@@ -9,6 +10,7 @@ use thiserror::Error;
 use crate::capture::pcap::{CaptureError, CaptureReader, CaptureStats};
 use crate::cli::dump::{DumpArgs, Format};
 use crate::output::json::JsonPrinter;
+use crate::output::report::Report;
 use crate::output::summary::Summary;
 use crate::output::text::{TextOptions, TextPrinter};
 use crate::output::time_format::TimeFormatter;
@@ -94,6 +96,38 @@ enum DumpSink<W: Write> {
     Text(TextPrinter<W>),
     Json(JsonPrinter<W>),
     Summary(Summary, W),
+    Report(Report, Progress, W),
+}
+
+/// `Collecting k/N` on standard error while a report collects, when it is a terminal.
+struct Progress {
+    enabled: bool,
+    shown: Option<std::time::Instant>,
+}
+
+impl Progress {
+    fn new() -> Self {
+        use std::io::IsTerminal;
+        Progress { enabled: io::stderr().is_terminal(), shown: None }
+    }
+
+    /// Redraws at most ten times a second.
+    fn update(&mut self, report: &Report) {
+        if !self.enabled || self.shown.is_some_and(|t| t.elapsed().as_millis() < 100) {
+            return;
+        }
+        self.shown = Some(std::time::Instant::now());
+        let (k, n) = report.progress();
+        let of = n.map(|n| format!("/{n}")).unwrap_or_default();
+        eprint!("\rCollecting {k}{of}");
+    }
+
+    /// Clears the line before the report is printed.
+    fn clear(&self) {
+        if self.enabled && self.shown.is_some() {
+            eprint!("\r\x1b[K");
+        }
+    }
 }
 
 impl<W: Write> MessageSink for DumpSink<W> {
@@ -102,6 +136,10 @@ impl<W: Write> MessageSink for DumpSink<W> {
             DumpSink::Text(p) => p.message(msg),
             DumpSink::Json(p) => p.message(msg),
             DumpSink::Summary(s, _) => s.message(msg),
+            DumpSink::Report(r, progress, _) => {
+                r.message(msg);
+                progress.update(r);
+            }
         }
     }
 }
@@ -109,6 +147,9 @@ impl<W: Write> MessageSink for DumpSink<W> {
 impl<W: Write> DumpSink<W> {
     fn new(args: &DumpArgs, out: W, local_time: TimeFormatter) -> Self {
         let filter = args.filter();
+        if let Some(config) = args.report.config() {
+            return DumpSink::Report(Report::new(config, filter), Progress::new(), out);
+        }
         match (args.summary, args.format) {
             (true, _) => DumpSink::Summary(Summary::new(filter), out),
             (false, Format::Json) => {
@@ -132,8 +173,13 @@ impl<W: Write> DumpSink<W> {
         match self {
             DumpSink::Text(p) => p.flush(),
             DumpSink::Json(p) => p.flush(),
-            DumpSink::Summary(..) => Ok(()),
+            DumpSink::Summary(..) | DumpSink::Report(..) => Ok(()),
         }
+    }
+
+    /// True when the rest of the input cannot change the output (a report is complete).
+    fn is_done(&self) -> bool {
+        matches!(self, DumpSink::Report(r, ..) if r.is_done())
     }
 
     /// Prints what is left (held requests, the summary report) and flushes.
@@ -154,6 +200,17 @@ impl<W: Write> DumpSink<W> {
                 }
                 out.flush()
             }
+            DumpSink::Report(r, progress, mut out) => {
+                progress.clear();
+                r.write(&mut out, args.format == Format::Json)?;
+                if r.truncated() {
+                    eprintln!(
+                        "zktraffic: the report stopped at {} latency samples",
+                        crate::output::report::MAX_SAMPLES
+                    );
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -168,7 +225,10 @@ pub fn run_offline<W: Write>(
     let mut reader = CaptureReader::open(path)?;
     let mut pipeline = Pipeline::new(args.pipeline_config(), DumpSink::new(args, out, local_time));
     // Whatever happens to the capture, everything read before the problem is decoded and printed.
-    let read = reader.for_each_segment(|seg| pipeline.push(seg));
+    let read = reader.try_for_each_segment(|seg| {
+        pipeline.push(seg);
+        if pipeline.sink().is_done() { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+    });
     pipeline.finish();
     let counters = Counters {
         capture: Some(reader.stats().clone()),
@@ -230,6 +290,9 @@ pub async fn run_live<W: Write>(
             () = &mut shutdown => break,
         }
         pipeline.sink_mut().flush()?;
+        if pipeline.sink().is_done() {
+            break;
+        }
     }
     capture.drain(|seg, _| on_segment(seg, &mut pipeline));
     pipeline.finish();

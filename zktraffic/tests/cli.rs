@@ -187,3 +187,115 @@ fn wire_text_is_escaped_in_text_output_and_exact_in_json() {
     assert_eq!(lines[0]["path"], path);
     assert_eq!(lines[1]["scheme"], scheme);
 }
+
+/// `dump` with the original's report flags, on a conformance capture: the text of stdout.
+fn report(capture: &str, args: &[&str]) -> Option<String> {
+    let p = conformance(capture)?;
+    let mut all = vec!["dump", "--pcap", p.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let out = run(&all);
+    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    Some(stdout(&out))
+}
+
+/// The original's documented report examples (behaviour reference §5), with wire-true counts
+/// and exact capture-time latencies.
+#[test]
+fn count_requests_as_the_original() {
+    let Some(by_type) =
+        report("dump.pcap", &["--count-requests", "14", "-p", "--group-by", "type"])
+    else {
+        return;
+    };
+    assert_eq!(
+        by_type,
+        "ExistsRequest 5\nPingRequest 3\nGetChildrenRequest 2\nCreateRequest 1\nGetDataRequest 1\n\
+         NodeDataChanged 1\nSetDataRequest 1\n"
+    );
+    let by_path = report("dump.pcap", &["--count-requests", "14", "-p"]).unwrap();
+    assert_eq!(by_path, "/dknightly 7\n 3\n/ 2\n/dkni 1\n/dknigh 1\n");
+    let by_client =
+        report("dump.pcap", &["--count-requests", "14", "-p", "--group-by", "client"]).unwrap();
+    assert_eq!(by_client, "127.0.0.1:60446 14\n");
+    let by_auth = report("dump.pcap", &["--count-requests", "--group-by", "auth"]).unwrap();
+    assert_eq!(by_auth, "noauth 11\n", "no auth request: every message is noauth");
+    let by_op =
+        report("dump.pcap", &["--measure-latency", "--group-by", "op", "--sort-by", "count"]);
+    let first = by_op.unwrap().lines().nth(2).map(|l| l.split(' ').next().map(str::to_owned));
+    assert_eq!(first.flatten().as_deref(), Some("Exists"), "a request and its reply are one row");
+    // The original counted 20 SetData and 6 "ReConnect" (a misparse); the wire has 25.
+    let set_data = report("set_data.pcap", &["--count-requests", "36", "--group-by", "type"]);
+    assert_eq!(set_data.unwrap(), "SetDataRequest 25\nConnectRequest 6\nExistsRequest 5\n");
+    let depth = report(
+        "set_data.pcap",
+        &[
+            "--count-requests",
+            "--group-by",
+            "path",
+            "--aggregation-depth",
+            "1",
+            "--type",
+            "SetData",
+        ],
+    );
+    assert_eq!(depth.unwrap(), "/load-testing 25\n");
+}
+
+#[test]
+fn measure_latency_as_the_original() {
+    let Some(by_type) = report("dump.pcap", &["--measure-latency", "10", "--group-by", "type"])
+    else {
+        return;
+    };
+    assert_eq!(
+        by_type,
+        "\
+type                      avg        p50         p95         p99       max  errors
+------------------  ---------  ---------  ----------  ----------  --------  ------
+SetDataRequest      0.007237   0.007237   0.007237    0.007237    0.007237       0
+GetDataRequest      0.000956   0.000956   0.000956    0.000956    0.000956       0
+CreateRequest       0.000783   0.000783   0.000783    0.000783    0.000783       0
+ExistsRequest       0.0006164  0.000531   0.0008938   0.00091716  0.000923       3
+GetChildrenRequest  0.0003545  0.0003545  0.00035765  0.00035793  0.000358       0
+"
+    );
+    let by_path =
+        report("dump.pcap", &["--measure-latency", "10", "--sort-by", "p99", "--format", "json"])
+            .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&by_path).unwrap();
+    assert_eq!(v["group_by"], "path");
+    let keys: Vec<&str> =
+        v["rows"].as_array().unwrap().iter().map(|r| r["key"].as_str().unwrap()).collect();
+    assert_eq!(keys, ["/dknightly", "/dknigh", "/dkni", "/"]);
+    let top = &v["rows"][0];
+    assert_eq!((top["count"].as_u64(), top["errors"].as_u64()), (Some(6), Some(1)));
+    assert!((top["p99_us"].as_f64().unwrap() - 6922.95).abs() < 0.01, "{top}");
+    assert_eq!(top["max_us"], 7237.0);
+}
+
+/// `--duration` bounds a report by capture time: dump.pcap's first five seconds hold two
+/// pings, an exists and a create.
+#[test]
+fn reports_stop_after_a_duration_and_refuse_mixed_modes() {
+    let Some(out) =
+        report("dump.pcap", &["--count-requests", "--duration", "5s", "-p", "--group-by", "type"])
+    else {
+        return;
+    };
+    assert_eq!(out, "PingRequest 2\nCreateRequest 1\nExistsRequest 1\n");
+    let p = conformance("dump.pcap").unwrap();
+    let p = p.to_str().unwrap();
+    for bad in [
+        &["--count-requests", "3", "--measure-latency", "3"][..],
+        &["--count-requests", "3", "--sort-by", "p99"],
+        &["--duration", "5s"],
+        &["--count-requests", "3", "--group-by", "size"],
+        &["--measure-latency", "--duration", "soon"],
+    ] {
+        let mut args = vec!["dump", "--pcap", p];
+        args.extend_from_slice(bad);
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(2), "{bad:?} is refused");
+        assert!(stderr(&out).contains("--"), "{bad:?}: {}", stderr(&out));
+    }
+}

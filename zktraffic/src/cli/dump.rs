@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use crate::output::filter::{ClientSpec, Filter};
+use crate::output::report::{GroupBy, ReportConfig, ReportKind, SortBy};
 use crate::pipeline::PipelineConfig;
 use crate::tcp::TcpLimits;
 use crate::zk::DecoderConfig;
@@ -22,6 +23,7 @@ pub enum Format {
 /// Options of `zktraffic dump`.
 #[derive(Args, Debug)]
 #[command(group = clap::ArgGroup::new("source").required(true).args(["pcap", "iface"]))]
+#[command(group = clap::ArgGroup::new("report").args(["count_requests", "measure_latency"]))]
 pub struct DumpArgs {
     /// Read a pcap or pcapng capture file (`-` for standard input, e.g. `tcpdump -w - | …`).
     #[arg(long, value_name = "FILE")]
@@ -46,6 +48,9 @@ pub struct DumpArgs {
     /// Print per-type counts, errors, latency percentiles and counters instead of messages.
     #[arg(long)]
     pub summary: bool,
+
+    #[command(flatten)]
+    pub report: ReportArgs,
 
     /// Print messages as they arrive instead of each reply under its request.
     #[arg(long)]
@@ -94,6 +99,77 @@ pub struct DumpArgs {
 
     #[command(flatten)]
     pub limits: LimitArgs,
+}
+
+/// The original's quick reports.
+#[derive(Args, Debug, Clone)]
+pub struct ReportArgs {
+    /// Count the first N requests and watch events by `--group-by` key, print `KEY COUNT`
+    /// lines sorted by count (no N, or 0: until the end, `--duration` or Ctrl-C).
+    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "0",
+          conflicts_with_all = ["measure_latency", "summary"])]
+    pub count_requests: Option<u64>,
+
+    /// Measure the latency of the first N request/reply pairs by `--group-by` key: avg, p50,
+    /// p95, p99, max (seconds) and errors, sorted by `--sort-by` (no N, or 0: until the end,
+    /// `--duration` or Ctrl-C).
+    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "0",
+          conflicts_with = "summary")]
+    pub measure_latency: Option<u64>,
+
+    /// Stop a report after this much capture time (`30s`, `5m`, `1h`, or seconds), or after N
+    /// messages, whichever comes first.
+    #[arg(long, value_name = "TIME", value_parser = parse_duration_ns, requires = "report")]
+    pub duration: Option<u64>,
+
+    /// Report rows keyed by this.
+    #[arg(long, value_enum, default_value_t = GroupBy::Path)]
+    pub group_by: GroupBy,
+
+    /// Latency rows sorted by this column, descending [default: avg].
+    #[arg(long, value_enum, requires = "measure_latency", conflicts_with = "count_requests")]
+    pub sort_by: Option<SortBy>,
+
+    /// With `--group-by path`: keep this many path components (0: the whole path).
+    #[arg(long, value_name = "D", default_value_t = 0)]
+    pub aggregation_depth: usize,
+}
+
+impl ReportArgs {
+    /// The report asked for, if any.
+    pub fn config(&self) -> Option<ReportConfig> {
+        let (kind, n) = match (self.count_requests, self.measure_latency) {
+            (Some(n), _) => (ReportKind::Count, n),
+            (None, Some(n)) => (ReportKind::Latency, n),
+            (None, None) => return None,
+        };
+        Some(ReportConfig {
+            kind,
+            limit: (n > 0).then_some(n),
+            duration_ns: self.duration,
+            group_by: self.group_by,
+            sort_by: self.sort_by.unwrap_or(SortBy::Avg),
+            depth: self.aggregation_depth,
+        })
+    }
+}
+
+/// `30s`, `5m`, `2h`, `1500ms` or plain seconds, as nanoseconds.
+fn parse_duration_ns(s: &str) -> Result<u64, String> {
+    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let scale = match unit {
+        "" | "s" => 1e9,
+        "ms" => 1e6,
+        "m" => 60e9,
+        "h" => 3600e9,
+        _ => return Err(format!("{s:?}: use a number with s, ms, m or h (e.g. 30s)")),
+    };
+    let v: f64 = number.parse().map_err(|_| format!("{s:?} is not a duration (e.g. 30s)"))?;
+    if v <= 0.0 {
+        return Err("the duration must be positive".to_owned());
+    }
+    Ok((v * scale) as u64)
 }
 
 /// Which kernel hook captures live traffic.

@@ -3,6 +3,7 @@
 
 pub mod filter;
 pub mod json;
+pub mod report;
 pub mod summary;
 pub mod text;
 pub mod time_format;
