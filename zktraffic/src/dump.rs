@@ -221,13 +221,28 @@ pub fn run_offline<W: Write>(
     out: W,
     local_time: TimeFormatter,
 ) -> Result<DumpOutcome, DumpError> {
+    run_offline_until(args, out, local_time, &std::sync::atomic::AtomicBool::new(false))
+}
+
+/// [`run_offline`] that also stops, and reports what it has, once `stop` is set (Ctrl-C
+/// during a report read from a pipe).
+pub fn run_offline_until<W: Write>(
+    args: &DumpArgs,
+    out: W,
+    local_time: TimeFormatter,
+    stop: &std::sync::atomic::AtomicBool,
+) -> Result<DumpOutcome, DumpError> {
     let path = args.pcap.as_deref().unwrap_or_else(|| std::path::Path::new("-"));
     let mut reader = CaptureReader::open(path)?;
     let mut pipeline = Pipeline::new(args.pipeline_config(), DumpSink::new(args, out, local_time));
     // Whatever happens to the capture, everything read before the problem is decoded and printed.
     let read = reader.try_for_each_segment(|seg| {
         pipeline.push(seg);
-        if pipeline.sink().is_done() { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+        if pipeline.sink().is_done() || stop.load(std::sync::atomic::Ordering::Relaxed) {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
     });
     pipeline.finish();
     let counters = Counters {

@@ -37,7 +37,7 @@ fn dump(args: &DumpArgs, local: TimeFormatter) -> anyhow::Result<()> {
     let stdout = BufWriter::new(io::stdout().lock());
     let (outcome, what) = match (&args.pcap, &args.iface) {
         (Some(pcap), _) => (
-            zktraffic::dump::run_offline(args, stdout, local),
+            zktraffic::dump::run_offline_until(args, stdout, local, report_interrupt(args)),
             format!("dump of {}", pcap.display()),
         ),
         (None, iface) => (
@@ -56,6 +56,24 @@ fn dump(args: &DumpArgs, local: TimeFormatter) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// During a quick report, Ctrl-C stops reading and prints the report so far (as the original
+/// did); otherwise it stops the process as usual. The flag is set from a signal thread.
+fn report_interrupt(args: &DumpArgs) -> &'static std::sync::atomic::AtomicBool {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static STOP: AtomicBool = AtomicBool::new(false);
+    if args.report.config().is_some() {
+        std::thread::spawn(|| {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                return;
+            };
+            if rt.block_on(tokio::signal::ctrl_c()).is_ok() {
+                STOP.store(true, Ordering::Relaxed);
+            }
+        });
+    }
+    &STOP
+}
+
 #[cfg(feature = "ebpf")]
 fn live_dump(
     args: &DumpArgs,
@@ -63,7 +81,21 @@ fn live_dump(
     local: TimeFormatter,
 ) -> Result<DumpOutcome, DumpError> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    runtime.block_on(zktraffic::dump::run_live(args, out, local, shutdown_signal()))
+    // A report's `--duration` is also wall-clock time live: a quiet server still ends it.
+    let duration =
+        args.report.config().and_then(|c| c.duration_ns).map(std::time::Duration::from_nanos);
+    let shutdown = async move {
+        match duration {
+            Some(d) => {
+                tokio::select! {
+                    () = shutdown_signal() => {}
+                    () = tokio::time::sleep(d) => {}
+                }
+            }
+            None => shutdown_signal().await,
+        }
+    };
+    runtime.block_on(zktraffic::dump::run_live(args, out, local, shutdown))
 }
 
 #[cfg(not(feature = "ebpf"))]

@@ -299,3 +299,28 @@ fn reports_stop_after_a_duration_and_refuse_mixed_modes() {
         assert!(stderr(&out).contains("--"), "{bad:?}: {}", stderr(&out));
     }
 }
+
+/// Ctrl-C during a report read from a pipe prints the report so far (the original did for
+/// latency; it printed nothing for counts), instead of dying with nothing shown.
+#[test]
+fn ctrl_c_prints_the_partial_report() {
+    let Some(p) = conformance("dump.pcap") else { return };
+    let mut child = bin()
+        .args(["dump", "--pcap", "-", "--count-requests", "1000", "--group-by", "type"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&std::fs::read(p).unwrap()).unwrap();
+    stdin.flush().unwrap();
+    // Give the signal thread time to install its handler and the reader time to read.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let kill = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{:?}: {}", out.status, stderr(&out));
+    assert!(stdout(&out).starts_with("ExistsRequest 5\n"), "{}", stdout(&out));
+}
