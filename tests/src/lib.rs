@@ -31,6 +31,25 @@ pub fn conformance_dir() -> Option<PathBuf> {
     }
 }
 
+/// `promtool` (Prometheus' linter): `$PROMTOOL`, what `cargo xtask setup` unpacked into
+/// `target/tools/`, or one on PATH; `None` (skip, loudly) when there is none.
+pub fn promtool() -> Option<PathBuf> {
+    let found = std::env::var_os("PROMTOOL")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain([workspace_root().join("target/tools/promtool")])
+        .chain(
+            std::env::var_os("PATH")
+                .map(|p| std::env::split_paths(&p).map(|d| d.join("promtool")).collect::<Vec<_>>())
+                .unwrap_or_default(),
+        )
+        .find(|p| p.is_file());
+    if found.is_none() {
+        eprintln!("\n!!! SKIPPED: promtool not found (run `cargo xtask setup`) !!!\n");
+    }
+    found
+}
+
 /// The path of one conformance capture, or `None` (skip) when the folder is absent.
 pub fn conformance(name: &str) -> Option<PathBuf> {
     conformance_dir().map(|d| d.join(name))

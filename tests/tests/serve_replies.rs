@@ -5,7 +5,7 @@ mod serve_support;
 
 use std::collections::HashMap;
 
-use serve_support::{capture, get, json, serve};
+use serve_support::{capture, json, serve};
 
 #[test]
 fn errors_by_type_error_and_path() {
@@ -72,6 +72,17 @@ fn clients_with_session_identity_and_latency() {
     assert!(row["latency_p99_us"].as_f64().is_some_and(|p| p > 7000.0), "{c}");
 }
 
+/// `/metrics` as an OpenMetrics scraper asks for it.
+fn openmetrics(addr: std::net::SocketAddr) -> (u16, String) {
+    let (status, content_type, body) = serve_support::get_accept(
+        addr,
+        "/metrics",
+        Some("application/openmetrics-text;version=1.0.0"),
+    );
+    assert!(content_type.starts_with("application/openmetrics-text"), "{content_type}");
+    (status, body)
+}
+
 /// A strict reading of the OpenMetrics text: every sample belongs to a family declared
 /// before it, counters end in `_total`, histogram buckets are cumulative and end with +Inf
 /// equal to `_count`, and the exposition ends with `# EOF`.
@@ -127,7 +138,7 @@ fn check_openmetrics(text: &str) {
 fn metrics_parse_and_hold_the_counters() {
     let Some(pcap) = capture("dump.pcap") else { return };
     let s = serve(&pcap, &[]);
-    let (status, text) = get(s.addr, "/metrics");
+    let (status, text) = openmetrics(s.addr);
     assert_eq!(status, 200);
     check_openmetrics(&text);
     let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
@@ -233,7 +244,7 @@ fn metrics_escape_hostile_label_values() {
     let pcap = serve_support::temp_capture("hostile-labels");
     serve_support::write_capture(&pcap, 1, &[(0, 0, hostile), (1, 0, "/plain")]);
     let s = serve(&pcap, &["--path-latency"]);
-    let (status, text) = get(s.addr, "/metrics");
+    let (status, text) = openmetrics(s.addr);
     let _ = std::fs::remove_file(&pcap);
     assert_eq!(status, 200);
     check_openmetrics(&text);
@@ -267,7 +278,7 @@ fn every_budget_shows_its_cap_use_and_shedding() {
     serve_support::write_capture(&pcap, 1, &[(0, 0, "/a")]);
     let s = serve(&pcap, &["--max-partial-bytes", "1000000"]);
     let info = json(s.addr, "/json/info");
-    let (status, text) = get(s.addr, "/metrics");
+    let (status, text) = openmetrics(s.addr);
     let _ = std::fs::remove_file(&pcap);
     assert_eq!(info["pipeline"]["limits"]["decode"]["max_partial_bytes"], 1_000_000);
     assert_eq!(info["pipeline"]["decode"]["partial_bytes"], 0);
@@ -285,4 +296,45 @@ fn every_budget_shows_its_cap_use_and_shedding() {
     ] {
         assert!(text.lines().any(|l| l == line), "{what}: no {line:?} in\n{text}");
     }
+}
+
+/// Both exposition formats of a real scrape: Prometheus text 0.0.4 by default, linted by
+/// `promtool check metrics` with no warning at all; OpenMetrics when asked for, strictly
+/// parsed, carrying the same series.
+#[test]
+fn metrics_negotiate_the_format_and_pass_promtool() {
+    let Some(pcap) = capture("dump.pcap") else { return };
+    let s = serve(&pcap, &["--path-latency"]);
+    let (status, content_type, text) = serve_support::get_accept(s.addr, "/metrics", None);
+    assert_eq!(status, 200);
+    assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
+    assert!(!text.contains("# EOF") && !text.contains("# UNIT"), "{text}");
+    assert!(text.contains("# TYPE zktraffic_build_info gauge"), "{text}");
+    assert!(text.contains("# TYPE zktraffic_requests_total counter"), "{text}");
+    let (_, om) = openmetrics(s.addr);
+    check_openmetrics(&om);
+    let series = |t: &str| -> Vec<String> {
+        let mut v: Vec<String> = t
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.rsplit_once(' ').map(|(series, _)| series.to_owned()))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(series(&text), series(&om), "the two formats carry the same series");
+    let Some(promtool) = zktraffic_tests::promtool() else { return };
+    let mut child = std::process::Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool runs");
+    use std::io::Write as _;
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && said.trim().is_empty(), "promtool: {said}\n{text}");
 }

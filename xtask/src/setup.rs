@@ -3,7 +3,9 @@
 //!
 //! - the nightly toolchain's `rust-src` (aya-build compiles `core` for the BPF target);
 //! - `bpf-linker`, built against Debian's LLVM 22 (the LLVM of our nightly rustc);
-//! - the Debian packages the live tests use: zookeeper, tcpdump, iproute2, ethtool.
+//! - the Debian packages the live tests use: zookeeper, tcpdump, iproute2, ethtool;
+//! - `promtool` (from Debian's `prometheus` package, unpacked without installing the daemon)
+//!   into `target/tools/`, for the test that lints `/metrics`.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -25,6 +27,50 @@ pub fn run() -> Result<()> {
     let mut apt = Apt::default();
     bpf_linker(&mut apt)?;
     test_packages(&mut apt)?;
+    promtool(&mut apt)?;
+    Ok(())
+}
+
+/// Where `promtool` is unpacked; the tests look there (or at `$PROMTOOL`, or on PATH).
+fn promtool_path() -> PathBuf {
+    crate::util::workspace_root().join("target/tools/promtool")
+}
+
+/// Unpacks promtool from Debian's `prometheus` package (`apt-get download` + `dpkg -x`): the
+/// daemon is neither installed nor started.
+fn promtool(apt: &mut Apt) -> Result<()> {
+    let dest = promtool_path();
+    if dest.is_file() {
+        println!("setup: promtool: ok ({})", dest.display());
+        return Ok(());
+    }
+    if find_exe("apt-get").is_none() || find_exe("dpkg").is_none() {
+        println!(
+            "setup: warning: no apt-get/dpkg to fetch promtool; the /metrics lint test will skip"
+        );
+        return Ok(());
+    }
+    println!("setup: promtool: fetching Debian's prometheus package (unpacked, not installed)");
+    let work = crate::util::workspace_root().join("target/tools/prometheus-deb");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work)?;
+    let download = || {
+        run_checked(
+            Command::new("apt-get").args(["download", "-qq", "prometheus"]).current_dir(&work),
+        )
+    };
+    if download().is_err() {
+        // A fresh machine may have no package lists yet.
+        apt.update()?;
+        download()?;
+    }
+    let deb = std::fs::read_dir(&work)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "deb"))
+        .ok_or_else(|| anyhow::anyhow!("apt-get download prometheus left no .deb"))?;
+    run_checked(Command::new("dpkg").arg("-x").arg(&deb).arg(work.join("root")))?;
+    std::fs::copy(work.join("root/usr/bin/promtool"), &dest)?;
+    let _ = std::fs::remove_dir_all(&work);
     Ok(())
 }
 
@@ -132,18 +178,26 @@ impl Apt {
             .is_some_and(|s| s.contains("install ok installed"))
     }
 
+    /// `apt-get update`, once.
+    fn update(&mut self) -> Result<()> {
+        if !self.updated {
+            run_checked(Command::new("apt-get").args(["update", "-qq"]))?;
+            self.updated = true;
+        }
+        Ok(())
+    }
+
     fn install(&mut self, packages: &[&str]) -> Result<()> {
         let missing: Vec<&str> = packages.iter().copied().filter(|p| !self.installed(p)).collect();
         if missing.is_empty() {
             return Ok(());
         }
-        if !self.updated {
-            run_checked(Command::new("apt-get").args(["update", "-qq"]))?;
-            self.updated = true;
-        }
+        self.update()?;
         run_checked(
             Command::new("apt-get")
+                // Waits for another apt (unattended upgrades) instead of failing on its lock.
                 .args(["install", "-y", "-qq", "--no-install-recommends"])
+                .args(["-o", "DPkg::Lock::Timeout=600"])
                 .args(&missing)
                 .env("DEBIAN_FRONTEND", "noninteractive"),
         )

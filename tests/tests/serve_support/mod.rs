@@ -57,8 +57,17 @@ pub fn serve(pcap: &Path, args: &[&str]) -> Served {
 
 /// `GET path` → (status, body).
 pub fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let (status, _, body) = get_accept(addr, path, None);
+    (status, body)
+}
+
+/// `GET path` with an `Accept` header → (status, content type, body).
+#[allow(dead_code)] // not every test binary negotiates
+pub fn get_accept(addr: SocketAddr, path: &str, accept: Option<&str>) -> (u16, String, String) {
     let mut s = TcpStream::connect(addr).expect("connect");
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").expect("send");
+    let accept = accept.map(|a| format!("Accept: {a}\r\n")).unwrap_or_default();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{accept}Connection: close\r\n\r\n")
+        .expect("send");
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).expect("read");
     let text = String::from_utf8(raw).expect("utf-8 response");
@@ -69,7 +78,13 @@ pub fn get(addr: SocketAddr, path: &str) -> (u16, String) {
     } else {
         body.to_owned()
     };
-    (status, body)
+    let content_type = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase().strip_prefix("content-type:").map(|v| v.trim().to_owned())
+        })
+        .unwrap_or_default();
+    (status, content_type, body)
 }
 
 fn dechunk(mut s: &str) -> String {

@@ -86,6 +86,20 @@ fn histogram(enc: &mut prometheus_client::encoding::MetricEncoder, l: &Latency) 
 const GAUGES: [&str; 2] =
     ["zktraffic_pipeline_decode_pending_bytes", "zktraffic_pipeline_decode_partial_bytes"];
 
+/// The help of a counter from its path in `/json/info`: `zktraffic_pipeline_tcp_gaps` →
+/// "pipeline tcp: gaps (see /json/info)".
+fn help_for(name: &str) -> String {
+    let path = name.strip_prefix("zktraffic_").unwrap_or(name);
+    let (stage, rest) = path.split_once('_').unwrap_or((path, ""));
+    let (part, counter) = match (stage, rest.split_once('_')) {
+        ("pipeline", Some((part @ ("tcp" | "decode" | "limits"), counter))) => {
+            (format!("{stage} {part}"), counter)
+        }
+        _ => (stage.to_owned(), rest),
+    };
+    format!("{part}: {} (see /json/info)", counter.replace('_', " "))
+}
+
 /// `a.b.c → value` for every number in a JSON tree.
 fn numbers(prefix: &str, v: &Value, out: &mut Vec<(String, u64)>) {
     match v {
@@ -211,27 +225,38 @@ impl Collector for SnapshotCollector {
                 continue;
             }
             let name = format!("zktraffic_{}", name.replace(['.', '-'], "_"));
-            if name.starts_with("zktraffic_pipeline_limits_") || GAUGES.contains(&name.as_str()) {
-                enc.encode_descriptor(
-                    &name,
-                    "Cap in force, or its use now",
-                    None,
-                    MetricType::Gauge,
-                )?
-                .encode_gauge(&v)?;
+            let help = help_for(&name);
+            if let Some(cap) = name.strip_prefix("zktraffic_pipeline_limits_") {
+                // Durations in seconds, as Prometheus names want them.
+                if let Some(base) = name.strip_suffix("_ns") {
+                    let secs = Some(&prometheus_client::registry::Unit::Seconds);
+                    let help = format!("Cap {}", cap.trim_end_matches("_ns"));
+                    enc.encode_descriptor(base, &help, secs, MetricType::Gauge)?
+                        .encode_gauge(&(v as f64 / 1e9))?;
+                } else {
+                    enc.encode_descriptor(&name, &format!("Cap {cap}"), None, MetricType::Gauge)?
+                        .encode_gauge(&v)?;
+                }
                 continue;
             }
-            enc.encode_descriptor(
-                &name,
-                "Counter of the capture, pipeline or aggregation",
-                None,
-                MetricType::Counter,
-            )?
-            .encode_counter::<NoLabelSet, _, u64>(&v, None)?;
+            if GAUGES.contains(&name.as_str()) {
+                enc.encode_descriptor(&name, &help, None, MetricType::Gauge)?.encode_gauge(&v)?;
+                continue;
+            }
+            enc.encode_descriptor(&name, &help, None, MetricType::Counter)?
+                .encode_counter::<NoLabelSet, _, u64>(&v, None)?;
         }
 
-        enc.encode_descriptor("zktraffic_build", "Version of zktraffic", None, MetricType::Info)?
-            .encode_info(&[("version", env!("CARGO_PKG_VERSION"))])?;
+        // A gauge of 1 rather than an info family: `info` is OpenMetrics-only, and the two
+        // exposition formats then carry the same series.
+        enc.encode_descriptor(
+            "zktraffic_build_info",
+            "Version of zktraffic (always 1)",
+            None,
+            MetricType::Gauge,
+        )?
+        .encode_family(&[("version", env!("CARGO_PKG_VERSION"))])?
+        .encode_gauge(&1u64)?;
         enc.encode_descriptor(
             "zktraffic_uptime",
             "Seconds since the daemon started",

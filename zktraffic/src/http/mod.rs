@@ -1,6 +1,7 @@
 //! The daemon's HTTP side (warp): routes that read the latest [`Snapshot`] and never touch
 //! the capture thread.
 
+pub mod exposition;
 mod metrics;
 mod routes;
 

@@ -10,8 +10,9 @@ use warp::http::{Response, StatusCode};
 
 use crate::serve::{Endpoint, Scope, Snapshot};
 
+use super::exposition::{OPENMETRICS, PROMETHEUS_TEXT, to_prometheus_text, wants_openmetrics};
+
 const JSON: &str = "application/json";
-const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 type Snapshots = watch::Receiver<Arc<Snapshot>>;
 
@@ -76,10 +77,18 @@ pub fn all(
             };
             respond(StatusCode::OK, JSON, &*s.view(scope).body(endpoint))
         });
-    let metrics = warp::path!("metrics").and(warp::get()).and(latest).map(|s: Arc<Snapshot>| {
-        let body = s.metrics.get_or_init(|| Arc::from(super::metrics::render(&s))).clone();
-        respond(StatusCode::OK, OPENMETRICS, &*body)
-    });
+    let metrics = warp::path!("metrics")
+        .and(warp::get())
+        .and(warp::header::optional::<String>("accept"))
+        .and(latest)
+        .map(|accept: Option<String>, s: Arc<Snapshot>| {
+            let body = s.metrics.get_or_init(|| Arc::from(super::metrics::render(&s))).clone();
+            if wants_openmetrics(accept.as_deref()) {
+                respond(StatusCode::OK, OPENMETRICS, &*body)
+            } else {
+                respond(StatusCode::OK, PROMETHEUS_TEXT, to_prometheus_text(&body))
+            }
+        });
     index
         .or(health)
         .unify()
