@@ -125,6 +125,17 @@ async fn shutdown_signal() {
 
 /// Runs the stats daemon until SIGINT/SIGTERM.
 fn serve(args: &ServeArgs) -> anyhow::Result<()> {
+    // Before any thread starts, so that every thread inherits them.
+    if let Some(n) = args.niceness {
+        zktraffic::serve::process::set_niceness(n).with_context(|| {
+            format!("cannot set --niceness {n} (a negative niceness needs root)")
+        })?;
+    }
+    if let Some(cpus) = &args.set_cpu_affinity {
+        let cpus = &cpus.0;
+        zktraffic::serve::process::set_cpu_affinity(cpus)
+            .with_context(|| format!("cannot pin to CPUs {cpus:?} (--set-cpu-affinity)"))?;
+    }
     let source: Box<dyn SegmentSource> = match (&args.pcap, &args.iface) {
         (Some(pcap), _) => Box::new(
             PcapSource::open(pcap).with_context(|| format!("cannot replay {}", pcap.display()))?,

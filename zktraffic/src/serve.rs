@@ -19,6 +19,7 @@ mod aggregate;
 mod capture;
 #[cfg(feature = "ebpf")]
 pub mod live;
+pub mod process;
 pub mod sampling;
 pub mod snapshot;
 pub mod source;

@@ -324,3 +324,58 @@ fn ctrl_c_prints_the_partial_report() {
     assert!(out.status.success(), "{:?}: {}", out.status, stderr(&out));
     assert!(stdout(&out).starts_with("ExistsRequest 5\n"), "{}", stdout(&out));
 }
+
+/// The original's command lines: its flag names work where the meaning is the same, and the
+/// ones we deliberately do not take say which flag to use.
+#[test]
+fn the_originals_flags() {
+    let Some(p) = conformance("dump.pcap") else { return };
+    let p = p.to_str().unwrap();
+    let lines = |args: &[&str]| -> usize {
+        let mut all = vec!["dump", "--pcap", p, "--unpaired"];
+        all.extend_from_slice(args);
+        let out = run(&all);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        stdout(&out).lines().count()
+    };
+    let all = lines(&[]);
+    assert!(all > 0);
+    assert_eq!(lines(&["--zookeeper-port", "2181"]), all);
+    assert_eq!(lines(&["--zookeeper-port", "2182"]), 0);
+    assert_eq!(lines(&["--client-port", "60446"]), all);
+    assert_eq!(lines(&["--client-port", "60447"]), 0);
+    assert_eq!(lines(&["--include-host", "127.0.0.1"]), all);
+    assert_eq!(lines(&["--include-host", "localhost"]), all, "host names resolve");
+    assert_eq!(lines(&["--include-host", "10.9.9.9"]), 0);
+    assert_eq!(lines(&["--exclude-host", "localhost"]), 0);
+
+    let mixed =
+        run(&["dump", "--pcap", p, "--include-host", "10.0.0.1", "--exclude-host", "10.0.0.2"]);
+    assert_eq!(mixed.status.code(), Some(2));
+    assert!(stderr(&mixed).contains("--include-host") && stderr(&mixed).contains("--exclude-host"));
+    let sampling = run(&["dump", "--pcap", p, "--sampling", "0.5"]);
+    assert_eq!(sampling.status.code(), Some(2));
+    assert!(stderr(&sampling).contains("zktraffic serve --sampling"), "{}", stderr(&sampling));
+
+    // The daemon: --http-port/--http-address, --niceness, --set-cpu-affinity.
+    let serve = run(&[
+        "serve",
+        "--pcap",
+        p,
+        "--exit-when-done",
+        "--zookeeper-port",
+        "2181",
+        "--http-address",
+        "localhost",
+        "--http-port",
+        "0",
+        "--niceness",
+        "5",
+        "--set-cpu-affinity",
+        "0",
+    ]);
+    assert!(serve.status.success(), "{}", stderr(&serve));
+    assert!(stderr(&serve).contains("serving on http://127.0.0.1:"), "{}", stderr(&serve));
+    let both = run(&["serve", "--pcap", p, "--http-addr", ":0", "--http-port", "7070"]);
+    assert_eq!(both.status.code(), Some(2), "--http-addr with --http-port is refused");
+}

@@ -1,11 +1,10 @@
 //! `zktraffic dump`: options.
 
-use std::net::IpAddr;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-use crate::output::filter::{ClientSpec, Filter};
+use crate::output::filter::{ClientSpec, Filter, HostSpec};
 use crate::output::report::{GroupBy, ReportConfig, ReportKind, SortBy};
 use crate::pipeline::PipelineConfig;
 use crate::tcp::TcpLimits;
@@ -64,17 +63,30 @@ pub struct DumpArgs {
     #[arg(long)]
     pub utc: bool,
 
-    /// ZooKeeper server port (repeatable).
-    #[arg(long = "port", value_name = "PORT", default_values_t = [zktraffic_common::ZK_CLIENT_PORT])]
+    /// ZooKeeper server port (repeatable; `--zookeeper-port` as the original).
+    #[arg(long = "port", alias = "zookeeper-port", value_name = "PORT", default_values_t = [zktraffic_common::ZK_CLIENT_PORT])]
     pub ports: Vec<u16>,
 
     /// Show only this client, `IP` or `IP:PORT` (repeatable).
     #[arg(long = "client", value_name = "IP[:PORT]")]
     pub clients: Vec<ClientSpec>,
 
-    /// Hide traffic to or from this host (repeatable).
-    #[arg(long = "exclude-host", value_name = "IP")]
-    pub exclude_hosts: Vec<IpAddr>,
+    /// Show only clients on this port (repeatable), as the original's `--client-port`.
+    #[arg(long = "client-port", value_name = "PORT")]
+    pub client_ports: Vec<u16>,
+
+    /// Show only traffic to or from this host, an IP or a name (repeatable).
+    #[arg(long = "include-host", value_name = "HOST", conflicts_with = "exclude_hosts")]
+    pub include_hosts: Vec<HostSpec>,
+
+    /// Hide traffic to or from this host, an IP or a name (repeatable).
+    #[arg(long = "exclude-host", value_name = "HOST")]
+    pub exclude_hosts: Vec<HostSpec>,
+
+    /// (The original's; refused: `dump` shows every message. The daemon samples:
+    /// `zktraffic serve --sampling P`.)
+    #[arg(long, hide = true, value_name = "P", value_parser = refuse_dump_sampling)]
+    pub sampling: Option<String>,
 
     /// Show only messages whose path starts with this prefix.
     #[arg(long, value_name = "PREFIX")]
@@ -152,6 +164,12 @@ impl ReportArgs {
             depth: self.aggregation_depth,
         })
     }
+}
+
+/// `dump --sampling`: the original's daemon flag, refused with where it lives here.
+fn refuse_dump_sampling(_: &str) -> Result<String, String> {
+    Err("dump decodes every message; sampling is the stats daemon's: zktraffic serve --sampling P"
+        .to_owned())
 }
 
 /// `30s`, `5m`, `2h`, `1500ms` or plain seconds, as nanoseconds.
@@ -243,7 +261,9 @@ impl DumpArgs {
     pub fn filter(&self) -> Filter {
         Filter {
             clients: self.clients.clone(),
-            exclude_hosts: self.exclude_hosts.clone(),
+            client_ports: self.client_ports.clone(),
+            include_hosts: self.include_hosts.iter().flat_map(|h| h.0.clone()).collect(),
+            exclude_hosts: self.exclude_hosts.iter().flat_map(|h| h.0.clone()).collect(),
             path_prefix: self.path_prefix.clone(),
             types: self.types.clone(),
             include_pings: self.include_pings,

@@ -7,7 +7,9 @@ use std::time::Duration;
 use clap::Args;
 
 use super::dump::{LimitArgs, LiveArgs};
+use crate::output::filter::HostSpec;
 use crate::serve::ServeConfig;
+use crate::serve::process::CpuList;
 use crate::serve::sampling::parse_probability;
 use crate::stats::render::RenderOptions;
 use crate::stats::{PathRules, StatsConfig, TallyLimits};
@@ -23,9 +25,29 @@ pub struct ServeArgs {
     #[arg(long, value_name = "IFACE")]
     pub iface: Option<String>,
 
-    /// HTTP listen address (`0.0.0.0:7070` to be reachable from other hosts, e.g. a DaemonSet).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7070")]
+    /// HTTP listen address: `IP:PORT`, `HOST:PORT`, `[IPv6]:PORT`, or `:PORT` for every
+    /// interface (e.g. a DaemonSet's `:7070`).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7070", value_parser = parse_http_addr,
+          conflicts_with_all = ["http_port", "http_address"])]
     pub http_addr: SocketAddr,
+
+    /// The original's `--http-port`: the port of `--http-addr` (address 127.0.0.1 unless
+    /// `--http-address`).
+    #[arg(long, value_name = "PORT")]
+    pub http_port: Option<u16>,
+
+    /// The original's `--http-address`: the address of `--http-addr` (port 7070 unless
+    /// `--http-port`).
+    #[arg(long, value_name = "HOST", value_parser = clap::value_parser!(HostSpec))]
+    pub http_address: Option<HostSpec>,
+
+    /// Scheduling priority of the daemon, as `nice` (−20 … 19; raising it needs privilege).
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = clap::value_parser!(i32).range(-20..=19))]
+    pub niceness: Option<i32>,
+
+    /// Pin the daemon to these CPUs, e.g. `0,2-3` (the original's `--set-cpu-affinity`).
+    #[arg(long, value_name = "CPUS", value_parser = clap::value_parser!(CpuList))]
+    pub set_cpu_affinity: Option<CpuList>,
 
     /// Window length in seconds: `/json/*` show the last completed window.
     #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
@@ -82,8 +104,8 @@ pub struct ServeArgs {
     #[arg(long, requires = "pcap")]
     pub exit_when_done: bool,
 
-    /// ZooKeeper server port (repeatable).
-    #[arg(long = "port", value_name = "PORT", default_values_t = [zktraffic_common::ZK_CLIENT_PORT])]
+    /// ZooKeeper server port (repeatable; `--zookeeper-port` as the original).
+    #[arg(long = "port", alias = "zookeeper-port", value_name = "PORT", default_values_t = [zktraffic_common::ZK_CLIENT_PORT])]
     pub ports: Vec<u16>,
 
     /// Requests that may wait between capture and aggregation (with the two below: the
@@ -120,11 +142,20 @@ impl ServeArgs {
         }
     }
 
+    /// Where HTTP listens: `--http-addr`, or the original's `--http-address`/`--http-port`.
+    pub fn listen_addr(&self) -> SocketAddr {
+        if self.http_port.is_none() && self.http_address.is_none() {
+            return self.http_addr;
+        }
+        let ip = self.http_address.as_ref().and_then(|h| h.0.first().copied());
+        SocketAddr::new(ip.unwrap_or(self.http_addr.ip()), self.http_port.unwrap_or(7070))
+    }
+
     /// The daemon configuration these options describe.
     pub fn config(&self) -> ServeConfig {
         let pipeline = self.limits.pipeline_config(&self.ports);
         ServeConfig {
-            http_addr: self.http_addr,
+            http_addr: self.listen_addr(),
             stats: StatsConfig {
                 window_ns: self.window.saturating_mul(1_000_000_000),
                 rules: PathRules {
@@ -154,5 +185,36 @@ impl ServeArgs {
             publish_interval: Duration::from_millis(self.publish_interval),
             handle_signals: true,
         }
+    }
+}
+
+/// `IP:PORT`, `[IPv6]:PORT`, `HOST:PORT` (resolved, IPv4 first) or `:PORT` (every interface).
+fn parse_http_addr(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(a) = s.parse() {
+        return Ok(a);
+    }
+    if let Some(port) = s.strip_prefix(':') {
+        let port: u16 = port.parse().map_err(|_| format!("{s:?}: the port must be a number"))?;
+        return Ok(SocketAddr::from(([0, 0, 0, 0], port)));
+    }
+    use std::net::ToSocketAddrs;
+    let mut addrs: Vec<SocketAddr> = s
+        .to_socket_addrs()
+        .map_err(|e| format!("{s:?} is not IP:PORT, HOST:PORT or :PORT ({e})"))?
+        .collect();
+    addrs.sort_by_key(|a| a.is_ipv6());
+    addrs.first().copied().ok_or_else(|| format!("{s:?} resolves to no address"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_addresses() {
+        assert_eq!(parse_http_addr(":7070"), Ok("0.0.0.0:7070".parse().unwrap()));
+        assert_eq!(parse_http_addr("[::1]:7070"), Ok("[::1]:7070".parse().unwrap()));
+        assert_eq!(parse_http_addr("localhost:7070"), Ok("127.0.0.1:7070".parse().unwrap()));
+        assert!(parse_http_addr("localhost").is_err() && parse_http_addr(":x").is_err());
     }
 }

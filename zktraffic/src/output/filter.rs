@@ -26,6 +26,32 @@ impl FromStr for ClientSpec {
     }
 }
 
+/// A host given by address or name (names resolve to all their IPv4 and IPv6 addresses, as
+/// the original's `getaddrinfo`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostSpec(pub Vec<IpAddr>);
+
+impl FromStr for HostSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Ok(ip) = s.parse::<IpAddr>() {
+            return Ok(HostSpec(vec![ip]));
+        }
+        use std::net::ToSocketAddrs;
+        let mut ips: Vec<IpAddr> = (s, 0)
+            .to_socket_addrs()
+            .map_err(|e| {
+                format!("{s:?} is neither an IP address nor a host name that resolves: {e}")
+            })?
+            .map(|a| a.ip())
+            .collect();
+        ips.sort();
+        ips.dedup();
+        Ok(HostSpec(ips))
+    }
+}
+
 impl ClientSpec {
     fn matches(&self, addr: SocketAddr) -> bool {
         addr.ip() == self.ip && self.port.is_none_or(|p| p == addr.port())
@@ -37,6 +63,10 @@ impl ClientSpec {
 pub struct Filter {
     /// Show only these clients (any of them); empty = all.
     pub clients: Vec<ClientSpec>,
+    /// Show only clients on these ports (the original's `--client-port`); empty = all.
+    pub client_ports: Vec<u16>,
+    /// Show only traffic to or from these hosts (the original's `--include-host`); empty = all.
+    pub include_hosts: Vec<IpAddr>,
     /// Hide traffic to or from these hosts.
     pub exclude_hosts: Vec<IpAddr>,
     /// Show only messages whose path starts with this.
@@ -60,6 +90,8 @@ impl Filter {
     /// True when no condition but the ping one is set (the common case, checked per message).
     fn only_pings_matter(&self) -> bool {
         self.clients.is_empty()
+            && self.client_ports.is_empty()
+            && self.include_hosts.is_empty()
             && self.exclude_hosts.is_empty()
             && self.path_prefix.is_none()
             && !self.writes_only
@@ -68,8 +100,11 @@ impl Filter {
 
     fn rest(&self, msg: &Message<'_>) -> bool {
         let conn = msg.conn;
+        let on_host = |h: &IpAddr| *h == conn.client.ip() || *h == conn.server.ip();
         (self.clients.is_empty() || self.clients.iter().any(|c| c.matches(conn.client)))
-            && !self.exclude_hosts.iter().any(|h| *h == conn.client.ip() || *h == conn.server.ip())
+            && (self.client_ports.is_empty() || self.client_ports.contains(&conn.client.port()))
+            && (self.include_hosts.is_empty() || self.include_hosts.iter().any(on_host))
+            && !self.exclude_hosts.iter().any(on_host)
             && self
                 .path_prefix
                 .as_deref()
