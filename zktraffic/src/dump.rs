@@ -1,8 +1,11 @@
 //! The `dump` front-end: a capture (file or live) through the pipeline into a printer, the
 //! summary or a quick report.
 
+mod pipe;
+
 use std::io::{self, Write};
 use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 use thiserror::Error;
@@ -230,15 +233,38 @@ pub fn run_offline_until<W: Write>(
     args: &DumpArgs,
     out: W,
     local_time: TimeFormatter,
-    stop: &std::sync::atomic::AtomicBool,
+    stop: &AtomicBool,
 ) -> Result<DumpOutcome, DumpError> {
     let path = args.pcap.as_deref().unwrap_or_else(|| std::path::Path::new("-"));
-    let mut reader = CaptureReader::open(path)?;
+    run_reader(args, CaptureReader::open(path)?, out, local_time, stop)
+}
+
+/// `dump --pcap -`: as [`run_offline_until`] on standard input, with `out` flushed whenever the
+/// input runs dry, so that a quiet pipe's messages show at once.
+pub fn run_stdin_until<W: Write + Send + 'static>(
+    args: &DumpArgs,
+    out: W,
+    local_time: TimeFormatter,
+    stop: &AtomicBool,
+) -> Result<DumpOutcome, DumpError> {
+    let out = pipe::SharedOut::new(out);
+    let stdin = Box::new(pipe::FlushingStdin::new(out.clone()));
+    let reader = CaptureReader::from_reader("<stdin>".to_owned(), stdin)?;
+    run_reader(args, reader, out, local_time, stop)
+}
+
+fn run_reader<W: Write>(
+    args: &DumpArgs,
+    mut reader: CaptureReader,
+    out: W,
+    local_time: TimeFormatter,
+    stop: &AtomicBool,
+) -> Result<DumpOutcome, DumpError> {
     let mut pipeline = Pipeline::new(args.pipeline_config(), DumpSink::new(args, out, local_time));
     // Whatever happens to the capture, everything read before the problem is decoded and printed.
     let read = reader.try_for_each_segment(|seg| {
         pipeline.push(seg);
-        if pipeline.sink().is_done() || stop.load(std::sync::atomic::Ordering::Relaxed) {
+        if pipeline.sink().is_done() || stop.load(Ordering::Relaxed) {
             ControlFlow::Break(())
         } else {
             ControlFlow::Continue(())

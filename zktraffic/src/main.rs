@@ -34,14 +34,23 @@ fn run(cli: Cli, local: TimeFormatter) -> anyhow::Result<()> {
 }
 
 fn dump(args: &DumpArgs, local: TimeFormatter) -> anyhow::Result<()> {
-    let stdout = BufWriter::new(io::stdout().lock());
+    let stdout = || BufWriter::new(io::stdout().lock());
     let (outcome, what) = match (&args.pcap, &args.iface) {
+        (Some(pcap), _) if pcap.as_os_str() == "-" => (
+            zktraffic::dump::run_stdin_until(
+                args,
+                BufWriter::new(io::stdout()),
+                local,
+                report_interrupt(args),
+            ),
+            "dump of standard input".to_owned(),
+        ),
         (Some(pcap), _) => (
-            zktraffic::dump::run_offline_until(args, stdout, local, report_interrupt(args)),
+            zktraffic::dump::run_offline_until(args, stdout(), local, report_interrupt(args)),
             format!("dump of {}", pcap.display()),
         ),
         (None, iface) => (
-            live_dump(args, stdout, local),
+            live_dump(args, stdout(), local),
             format!("live capture on {}", iface.as_deref().unwrap_or("?")),
         ),
     };

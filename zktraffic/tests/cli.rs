@@ -379,3 +379,46 @@ fn the_originals_flags() {
     let both = run(&["serve", "--pcap", p, "--http-addr", ":0", "--http-port", "7070"]);
     assert_eq!(both.status.code(), Some(2), "--http-addr with --http-port is refused");
 }
+
+/// `tcpdump -U -w - | zktraffic dump --pcap -` on a quiet server: each message shows as soon as
+/// its packet is in, while the pipe stays open (no read-ahead, no output left in a buffer).
+#[test]
+fn a_pipe_is_decoded_as_it_arrives() {
+    use std::io::{BufRead, BufReader};
+    let client = "10.0.0.2:40000".parse().unwrap();
+    let server = "10.0.0.1:2181".parse().unwrap();
+    let mut w = PcapWriter::new(Vec::new()).unwrap();
+    // The classic pcap file header.
+    let header_len = 24;
+    let req =
+        FrameWriter::new().request_header(1, OpCode::Sync.to_wire()).string("/first").finish();
+    let frame = FrameBuilder::new(client, server).seq(1).payload(&req).ethernet().unwrap();
+    w.write_packet(Timestamp::from_parts(1_700_000_000, 0), &frame).unwrap();
+    let bytes = w.into_inner();
+    let mut child = bin()
+        .args(["dump", "--pcap", "-", "--unpaired", "--format", "json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // The header, a pause, then one record: the writer pauses between records.
+    stdin.write_all(&bytes[..header_len]).unwrap();
+    stdin.flush().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    stdin.write_all(&bytes[header_len..]).unwrap();
+    stdin.flush().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    // Generous: the line must come while the pipe is still open, however slow the machine.
+    let line = rx.recv_timeout(std::time::Duration::from_secs(30));
+    drop(stdin);
+    let _ = child.wait();
+    let line = line.expect("the message is printed before the pipe closes");
+    assert!(line.contains(r#""path":"/first""#), "{line}");
+}

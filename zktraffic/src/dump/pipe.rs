@@ -1,0 +1,73 @@
+//! Reading a capture from a pipe (`tcpdump -U -w - | zktraffic dump --pcap -`): output must not
+//! sit in a buffer while the pipe is quiet. The reader flushes the printer's output each time
+//! it is about to wait for input, so every message is shown as soon as its packets are in,
+//! and a busy pipe still writes in large batches.
+
+use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// An output shared by the printer (which writes) and the input (which flushes it).
+pub struct SharedOut<W>(Arc<Mutex<W>>);
+
+impl<W> SharedOut<W> {
+    /// Shares `out`.
+    pub fn new(out: W) -> Self {
+        SharedOut(Arc::new(Mutex::new(out)))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, W> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl<W> Clone for SharedOut<W> {
+    fn clone(&self) -> Self {
+        SharedOut(self.0.clone())
+    }
+}
+
+impl<W: Write> Write for SharedOut<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.lock().write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.lock().write_all(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.lock().flush()
+    }
+}
+
+/// Standard input that flushes `out` before a read that would wait.
+pub struct FlushingStdin<W> {
+    stdin: io::Stdin,
+    out: SharedOut<W>,
+}
+
+impl<W> FlushingStdin<W> {
+    /// Standard input, flushing `out` whenever it runs dry.
+    pub fn new(out: SharedOut<W>) -> Self {
+        FlushingStdin { stdin: io::stdin(), out }
+    }
+}
+
+impl<W: Write> Read for FlushingStdin<W> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if !input_ready(&self.stdin) {
+            // A write error shows again (and is reported) on the printer's next write.
+            let _ = self.out.flush();
+        }
+        self.stdin.read(buf)
+    }
+}
+
+/// True when a read of `fd` would not wait (data, end of file or an error is pending).
+fn input_ready(fd: &impl AsRawFd) -> bool {
+    let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    // SAFETY: one valid pollfd, a zero timeout.
+    let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+    n != 0
+}
