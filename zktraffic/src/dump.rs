@@ -277,9 +277,45 @@ fn run_reader<W: Write>(
         kernel: None,
         pipeline: pipeline.stats(),
     };
+    let busiest = pipeline.busiest_other_ports(3);
     pipeline.into_sink().finish(args, &counters)?;
     read?;
-    Ok(DumpOutcome { counters, warnings: reader.warnings().to_vec() })
+    let mut warnings = reader.warnings().to_vec();
+    warnings.extend(why_nothing_decoded(&args.ports, &counters, &busiest));
+    Ok(DumpOutcome { counters, warnings })
+}
+
+/// When a capture decoded no message at all: one line saying why, instead of a silent empty
+/// output (no TCP, nothing on the server ports and where the traffic was, or nothing that
+/// decodes on them).
+fn why_nothing_decoded(
+    ports: &[u16],
+    counters: &Counters,
+    busiest: &[(u16, u64)],
+) -> Option<String> {
+    let p = &counters.pipeline.decode.protocol;
+    if p.requests + p.replies + p.events + p.four_letter_words > 0 {
+        return None;
+    }
+    let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
+    let ports = ports.join(", ");
+    let tcp = counters.capture.as_ref().map_or(0, |c| c.tcp_segments);
+    Some(if tcp == 0 {
+        "no ZooKeeper message: the capture holds no TCP segment".to_owned()
+    } else if counters.pipeline.tcp.segments == 0 {
+        let seen: Vec<String> = busiest.iter().map(|(port, n)| format!("{port} ({n})")).collect();
+        let hint = busiest.first().map(|(p, _)| format!("; try --port {p}")).unwrap_or_default();
+        format!(
+            "no ZooKeeper message: no packet to or from port {ports}; the busiest ports were {}{hint}",
+            seen.join(", ")
+        )
+    } else {
+        format!(
+            "no ZooKeeper message: {} segments on port {ports} carried nothing that decodes as \
+             the client protocol (TLS, another protocol, or only fragments; see --summary)",
+            counters.pipeline.tcp.segments
+        )
+    })
 }
 
 /// Runs `zktraffic dump --iface IF` until `shutdown` completes. Must run inside a tokio runtime.

@@ -1,6 +1,8 @@
 //! Wires capture → TCP reassembly → ZooKeeper decoding → a message sink: every front-end runs
 //! this and differs only in its sink.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 
 use crate::capture::Segment;
@@ -78,8 +80,14 @@ pub struct Pipeline<K: MessageSink> {
     flows: FlowTable<Session>,
     decoder: Decoder<K>,
     segments_not_zookeeper: u64,
+    /// Ports of the segments on no server port, with their counts (bounded), to say where the
+    /// traffic was when nothing decoded.
+    other_ports: HashMap<u16, u64>,
     limits: PipelineLimits,
 }
+
+/// Distinct ports remembered for [`Pipeline::busiest_other_ports`].
+const MAX_OTHER_PORTS: usize = 4096;
 
 impl<K: MessageSink> Pipeline<K> {
     /// A pipeline handing messages to `sink`.
@@ -90,6 +98,7 @@ impl<K: MessageSink> Pipeline<K> {
             flows: FlowTable::new(config.tcp),
             decoder: Decoder::new(config.decoder, sink),
             segments_not_zookeeper: 0,
+            other_ports: HashMap::new(),
             limits,
         }
     }
@@ -102,6 +111,16 @@ impl<K: MessageSink> Pipeline<K> {
             (ConnKey { client: seg.dst, server: seg.src }, Direction::ToClient)
         } else {
             self.segments_not_zookeeper += 1;
+            for port in [seg.src.port(), seg.dst.port()] {
+                let room = self.other_ports.len() < MAX_OTHER_PORTS;
+                match self.other_ports.get_mut(&port) {
+                    Some(n) => *n += 1,
+                    None if room => {
+                        self.other_ports.insert(port, 1);
+                    }
+                    None => {}
+                }
+            }
             return;
         };
         self.flows.push(seg, key, dir, &mut self.decoder);
@@ -120,6 +139,15 @@ impl<K: MessageSink> Pipeline<K> {
     /// End of input: flushes and closes every connection.
     pub fn finish(&mut self) {
         self.flows.finish(&mut self.decoder);
+    }
+
+    /// The ports most seen on segments to or from no server port, busiest first (a client's
+    /// ephemeral ports spread out; a server port stands out).
+    pub fn busiest_other_ports(&self, n: usize) -> Vec<(u16, u64)> {
+        let mut ports: Vec<(u16, u64)> = self.other_ports.iter().map(|(&p, &c)| (p, c)).collect();
+        ports.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        ports.truncate(n);
+        ports
     }
 
     /// Live connections.

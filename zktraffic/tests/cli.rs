@@ -422,3 +422,31 @@ fn a_pipe_is_decoded_as_it_arrives() {
     let line = line.expect("the message is printed before the pipe closes");
     assert!(line.contains(r#""path":"/first""#), "{line}");
 }
+
+/// Wrong input is never a silent empty output: an unknown `--type` is refused with the valid
+/// names, and a capture that decodes nothing says why (and where the traffic was).
+#[test]
+fn no_silent_empty_output() {
+    let Some(p) = conformance("dump.pcap") else { return };
+    let p = p.to_str().unwrap();
+    let bad_type = run(&["dump", "--pcap", p, "--type", "GetFoo"]);
+    assert_eq!(bad_type.status.code(), Some(2));
+    assert!(stderr(&bad_type).contains("GetData") && stderr(&bad_type).contains("NodeCreated"));
+    assert!(run(&["dump", "--pcap", p, "--type", "getdatarequest"]).status.success());
+    for args in [&["--port", "2182"][..], &["--port", "2182", "--summary"]] {
+        let mut all = vec!["dump", "--pcap", p];
+        all.extend_from_slice(args);
+        let out = run(&all);
+        assert!(out.status.success());
+        assert!(
+            stderr(&out).contains("no packet to or from port 2182")
+                && stderr(&out).contains("try --port 2181"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    let Some(zab) = conformance("zab_request.pcap") else { return };
+    let out = run(&["dump", "--pcap", zab.to_str().unwrap()]);
+    assert!(stderr(&out).contains("no ZooKeeper message"), "{}", stderr(&out));
+    assert!(stderr(&run(&["dump", "--pcap", p])).is_empty(), "no warning when messages decode");
+}

@@ -94,7 +94,7 @@ pub struct DumpArgs {
 
     /// Show only this message type (repeatable): `GetDataRequest`, `ExistsReply`, or an
     /// operation such as `GetData` for both its requests and replies.
-    #[arg(long = "type", value_name = "TYPE")]
+    #[arg(long = "type", value_name = "TYPE", value_parser = crate::output::filter::parse_type)]
     pub types: Vec<String>,
 
     /// Show pings (hidden by default).

@@ -52,6 +52,44 @@ impl FromStr for HostSpec {
     }
 }
 
+/// Watch event types as messages are named.
+const EVENT_TYPES: [&str; 7] = [
+    "NodeCreated",
+    "NodeDeleted",
+    "NodeDataChanged",
+    "NodeChildrenChanged",
+    "DataWatchRemoved",
+    "ChildWatchRemoved",
+    "PersistentWatchRemoved",
+];
+
+/// A `--type` value, checked against every name a message can have: a request or reply type
+/// (`GetDataRequest`), an operation (`GetData`), a watch event type or a four-letter word.
+/// A name nothing could match is refused with the valid ones, rather than silently showing
+/// nothing.
+pub fn parse_type(s: &str) -> Result<String, String> {
+    use crate::zk::OpCode;
+    let ops = std::iter::once(OpCode::Connect).chain(OpCode::ALL);
+    let known = ops
+        .flat_map(|op| [op.base_name(), op.request_name(), op.reply_name()])
+        .chain(EVENT_TYPES)
+        .chain(["UnknownRequest", "UnknownReply", "Unknown", "FourLetterWord"])
+        .chain(crate::zk::fourletter::COMMAND_NAMES);
+    if known.clone().any(|k| k.eq_ignore_ascii_case(s)) {
+        return Ok(s.to_owned());
+    }
+    let mut ops: Vec<&str> =
+        std::iter::once(OpCode::Connect).chain(OpCode::ALL).map(OpCode::base_name).collect();
+    ops.sort_unstable();
+    ops.dedup();
+    Err(format!(
+        "no message is called {s:?}. Give an operation ({}), with `Request` or `Reply` for one \
+         side, a watch event ({}), or a four-letter word (stat, mntr, …)",
+        ops.join(", "),
+        EVENT_TYPES.join(", ")
+    ))
+}
+
 impl ClientSpec {
     fn matches(&self, addr: SocketAddr) -> bool {
         addr.ip() == self.ip && self.port.is_none_or(|p| p == addr.port())

@@ -1,36 +1,21 @@
 //! Recognising the streams on a client port that are not ZooKeeper frames (§A9, §A10):
 //! four-letter words and TLS.
 
-/// Every four-letter word a ZooKeeper server (3.4–3.9) answers, plus the telnet close
-/// sequence. Each, read as a length prefix, exceeds any frame size, so this never shadows a frame.
-const COMMANDS: [&[u8; 4]; 21] = [
-    b"conf",
-    b"cons",
-    b"crst",
-    b"dirs",
-    b"dump",
-    b"envi",
-    b"gtmk",
-    b"hash",
-    b"isro",
-    b"kill",
-    b"mntr",
-    b"reqs",
-    b"ruok",
-    b"srst",
-    b"srvr",
-    b"stat",
-    b"stmk",
-    b"wchc",
-    b"wchp",
-    b"wchs",
-    &[0xff, 0xf4, 0xff, 0xfd],
+/// Every four-letter word a ZooKeeper server (3.4–3.9) answers. Each, read as a length
+/// prefix, exceeds any frame size, so this never shadows a frame.
+pub const COMMAND_NAMES: [&str; 20] = [
+    "conf", "cons", "crst", "dirs", "dump", "envi", "gtmk", "hash", "isro", "kill", "mntr", "reqs",
+    "ruok", "srst", "srvr", "stat", "stmk", "wchc", "wchp", "wchs",
 ];
 
 /// True when a client stream starts with a four-letter word.
 pub fn is_four_letter_word(first: &[u8; 4]) -> bool {
-    COMMANDS.contains(&first)
+    first == TELNET_CLOSE || COMMAND_NAMES.iter().any(|c| c.as_bytes() == first)
 }
+
+/// What telnet sends when its user closes the session (IAC IP IAC DO): a client typing at the
+/// port by hand.
+const TELNET_CLOSE: &[u8; 4] = &[0xff, 0xf4, 0xff, 0xfd];
 
 /// True when a stream starts like a TLS handshake record (content type 22, version 3.x).
 pub fn is_tls(first: &[u8; 4]) -> bool {
