@@ -33,8 +33,12 @@ mod tests {
         assert!(is_tls(&[0x16, 0x03, 0x01, 0x02]));
         assert!(!is_tls(&[0, 0, 0, 45]));
         // Every command is far beyond any plausible frame length.
-        for c in COMMANDS {
-            assert!(i32::from_be_bytes(*c) as i64 > (1 << 28) || i32::from_be_bytes(*c) < 0);
+        let mut all: Vec<[u8; 4]> =
+            COMMAND_NAMES.iter().map(|c| c.as_bytes().try_into().unwrap()).collect();
+        all.push(*TELNET_CLOSE);
+        for c in all {
+            assert!(is_four_letter_word(&c));
+            assert!(i32::from_be_bytes(c) as i64 > (1 << 28) || i32::from_be_bytes(c) < 0);
         }
     }
 }
