@@ -20,10 +20,26 @@ fn main() -> ExitCode {
     match run(cli, local) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("zktraffic: {e:#}");
+            eprintln!("zktraffic: {}", error_chain(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes joined by `: `, each said once: library errors often print their
+/// source in their own message too (`…: No such file or directory (os error 2)`).
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+    }
+    out
 }
 
 fn run(cli: Cli, local: TimeFormatter) -> anyhow::Result<()> {
@@ -155,7 +171,17 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
              subcommand (see --help)"
         ),
     };
-    let mut daemon = Daemon::start(args.config(), source)?;
+    let mut daemon = Daemon::start(args.config(), source).map_err(|e| match &e {
+        zktraffic::serve::ServeError::Bind { source, .. }
+            if source.kind() == io::ErrorKind::AddrInUse =>
+        {
+            anyhow::anyhow!(
+                "{e}; another process listens there: choose another address with --http-addr \
+                 (e.g. --http-addr 127.0.0.1:7071)"
+            )
+        }
+        _ => anyhow::Error::new(e),
+    })?;
     eprintln!("zktraffic: serving on http://{}/", daemon.addr());
     if args.exit_when_done {
         daemon.wait_capture();

@@ -450,3 +450,18 @@ fn no_silent_empty_output() {
     assert!(stderr(&out).contains("no ZooKeeper message"), "{}", stderr(&out));
     assert!(stderr(&run(&["dump", "--pcap", p])).is_empty(), "no warning when messages decode");
 }
+
+/// Errors say each cause once, and what to do.
+#[test]
+fn errors_say_each_cause_once_and_what_to_do() {
+    let missing = run(&["dump", "--pcap", "/nonexistent/capture.pcap"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert_eq!(stderr(&missing).matches("os error 2").count(), 1, "{}", stderr(&missing));
+    let Some(p) = conformance("dump.pcap") else { return };
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let busy = run(&["serve", "--pcap", p.to_str().unwrap(), "--http-addr", &addr]);
+    assert_eq!(busy.status.code(), Some(1));
+    let err = stderr(&busy);
+    assert!(err.contains("--http-addr") && err.matches("os error 98").count() == 1, "{err}");
+}
