@@ -70,6 +70,8 @@ fn clients_with_session_identity_and_latency() {
     assert_eq!(row["client"], "127.0.0.1:60446");
     assert_eq!((row["requests"].as_u64(), row["errors"].as_u64()), (Some(10), Some(3)), "{c}");
     assert!(row["latency_p99_us"].as_f64().is_some_and(|p| p > 7000.0), "{c}");
+    let last_seen = row["last_seen"].as_str().unwrap_or_default();
+    assert!(last_seen.starts_with("2015-06-25T22:31:") && last_seen.ends_with('Z'), "{c}");
 }
 
 /// `/metrics` as an OpenMetrics scraper asks for it.

@@ -75,7 +75,14 @@ pub fn all(
                     );
                 }
             };
-            respond(StatusCode::OK, JSON, &*s.view(scope).body(endpoint))
+            let mut r = respond(StatusCode::OK, JSON, &*s.view(scope).body(endpoint));
+            if scope == Scope::Window
+                && let Some(hint) = first_window_hint(&s)
+                && let Ok(v) = hint.parse()
+            {
+                r.headers_mut().insert("x-zktraffic-window", v);
+            }
+            r
         });
     let metrics = warp::path!("metrics")
         .and(warp::get())
@@ -102,6 +109,24 @@ pub fn all(
         .unify()
 }
 
+/// Before the first window closes the window scope is `{}` (as the original): says when it
+/// will close, in capture time, and where the data is meanwhile.
+fn first_window_hint(s: &Snapshot) -> Option<String> {
+    let agg = &s.info["aggregation"];
+    if agg["windows_completed"].as_u64() != Some(0) {
+        return None;
+    }
+    let secs = |v: &serde_json::Value| v.as_str().and_then(|t| t.parse::<f64>().ok());
+    let length = agg["window_seconds"].as_f64()?;
+    let left = match (secs(&agg["current_window_start"]), secs(&agg["last_packet"])) {
+        (Some(start), Some(last)) => (length - (last - start)).max(0.0),
+        _ => length,
+    };
+    Some(format!(
+        "first window closes in {left:.0} s of capture time; ?scope=cumulative has the totals so far"
+    ))
+}
+
 async fn not_found(_: warp::Rejection) -> Result<Response<String>, Infallible> {
     Ok(respond(StatusCode::NOT_FOUND, "text/plain", "not found; see /\n"))
 }
@@ -109,7 +134,9 @@ async fn not_found(_: warp::Rejection) -> Result<Response<String>, Infallible> {
 const INDEX: &str = r#"<!doctype html>
 <html><head><title>zktraffic</title></head><body>
 <h1>zktraffic stats daemon</h1>
-<p>Values of the last completed window; add <code>?scope=cumulative</code> for totals since start.</p>
+<p>Values of the last completed window; add <code>?scope=cumulative</code> for totals since start.
+Until the first window closes the window scope is <code>{}</code>, as in the original; the
+<code>X-Zktraffic-Window</code> header says when it will close.</p>
 <ul>
 <li><a href="/json/paths">/json/paths</a>: requests, bytes, reads, writes, watches and watch events per path</li>
 <li><a href="/json/ips">/json/ips</a>: the same per client IP (<code>per_ip/</code>)</li>
@@ -124,3 +151,62 @@ const INDEX: &str = r#"<!doctype html>
 </ul>
 </body></html>
 "#;
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::serve::View;
+    use crate::stats::Tally;
+    use crate::stats::connections::ConnTable;
+    use crate::stats::render::RenderOptions;
+    use crate::stats::tally::TallyLimits;
+
+    fn snapshot(windows_completed: u64) -> Arc<Snapshot> {
+        let view = || {
+            let limits = TallyLimits {
+                max_paths: 10,
+                max_ips: 10,
+                max_keys: 10,
+                max_clients: 10,
+                path_latency: false,
+            };
+            let t = Tally::new(limits);
+            let options = RenderOptions { max_results: 10, exclude_bytes: false };
+            Arc::new(View::new(t, ConnTable::new(0, 0), options))
+        };
+        Arc::new(Snapshot {
+            window: view(),
+            cumulative: view(),
+            info: json!({ "aggregation": {
+                "window_seconds": 60.0,
+                "windows_completed": windows_completed,
+                "current_window_start": "1000.000000000",
+                "last_packet": "1016.000000000",
+            }}),
+            health: Ok(()),
+            finished: false,
+            started: std::time::Instant::now(),
+            live_connections: 0,
+            metrics: Default::default(),
+        })
+    }
+
+    /// Before the first window closes the window scope is `{}`, with a header saying when it
+    /// will close; afterwards, and in the cumulative scope, no header.
+    #[tokio::test]
+    async fn the_first_window_says_when_it_closes() {
+        let (_tx, rx) = watch::channel(snapshot(0));
+        let routes = all(rx);
+        let r = warp::test::request().path("/json/paths").reply(&routes).await;
+        assert_eq!(r.body(), "{}");
+        let hint = r.headers().get("x-zktraffic-window").expect("the header");
+        assert!(hint.to_str().unwrap().starts_with("first window closes in 44 s"), "{hint:?}");
+        let r = warp::test::request().path("/json/paths?scope=cumulative").reply(&routes).await;
+        assert!(r.headers().get("x-zktraffic-window").is_none());
+        let (_tx, rx) = watch::channel(snapshot(1));
+        let r = warp::test::request().path("/json/paths").reply(&all(rx)).await;
+        assert!(r.headers().get("x-zktraffic-window").is_none());
+    }
+}

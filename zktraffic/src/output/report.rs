@@ -313,6 +313,8 @@ impl LatencyRow {
         let mut v: Vec<f64> = g.latencies.iter().map(|&ns| ns as f64 / 1_000.0).collect();
         v.sort_by(f64::total_cmp);
         let avg = if v.is_empty() { 0.0 } else { v.iter().sum::<f64>() / v.len() as f64 };
+        // To 0.1 µs, as the daemon's JSON.
+        let avg = (avg * 10.0).round() / 10.0;
         LatencyRow {
             key: key.to_owned(),
             count: v.len() as u64,

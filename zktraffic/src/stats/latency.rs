@@ -119,7 +119,12 @@ impl Latency {
         };
         LatencySummary {
             count: self.count,
-            avg_us: if self.count == 0 { 0.0 } else { us(self.sum_ns) / self.count as f64 },
+            // To 0.1 µs: more digits are noise, and make the JSON hard to read.
+            avg_us: if self.count == 0 {
+                0.0
+            } else {
+                (us(self.sum_ns) / self.count as f64 * 10.0).round() / 10.0
+            },
             p50_us: q(0.50),
             p95_us: q(0.95),
             p99_us: q(0.99),

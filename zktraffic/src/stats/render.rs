@@ -240,6 +240,7 @@ pub fn clients(t: &Tally, conns: &ConnTable, opts: RenderOptions) -> Value {
     if opts.max_results > 0 {
         rows.truncate(opts.max_results);
     }
+    let mut time = crate::output::time_format::TimeFormatter::utc();
     let rows: Vec<Value> = rows
         .into_iter()
         .map(|(k, c)| {
@@ -255,7 +256,8 @@ pub fn clients(t: &Tally, conns: &ConnTable, opts: RenderOptions) -> Value {
                 "replies": c.replies,
                 "errors": c.errors,
                 "latency_p99_us": c.latency.as_ref().and_then(|l| l.summary().p99_us),
-                "last_seen": state.map(|s| s.last_seen.to_string()),
+                // RFC 3339 in UTC, as `dump --format json` (the original had no such field).
+                "last_seen": state.map(|s| time.rfc3339(s.last_seen)),
             })
         })
         .collect();
