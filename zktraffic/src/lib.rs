@@ -18,6 +18,8 @@ pub mod output;
 pub mod pipeline;
 pub mod serve;
 pub mod stats;
+#[cfg(feature = "ebpf")]
+pub mod stderr_log;
 pub mod synth;
 pub mod tcp;
 pub mod timestamp;

@@ -231,6 +231,8 @@ fn status(
         (None, true) => Err("live capture stopped".to_owned()),
         (None, false) => source.health(),
     };
+    // A source that is running but not capturing (its interface went away) says why here too.
+    let error = error.clone().or_else(|| health.clone().err());
     CaptureStatus {
         info: json!({
             "capture": { "source": info, "stats": source.stats(), "error": error },
