@@ -569,3 +569,54 @@ fn a_ring_smaller_than_one_record_is_refused() {
     let cfg = LiveCaptureConfig { iface: "lo".into(), ring_bytes: min, ..Default::default() };
     assert!(ns.enter(|| LiveCapture::start(cfg)).is_ok(), "the minimum itself is accepted");
 }
+
+/// What a crashed run leaves on a kernel without TCX or XDP links: netlink attachments of our
+/// programs, which outlive the process. Simulated here by attaching our programs through
+/// netlink and dropping them without detaching. The next run removes exactly its own (same
+/// name, type and tag) and leaves the rest: `zk_tc_pass` (our object, another program) stays.
+#[test]
+fn stale_attachments_of_ours_are_removed_and_nothing_else() {
+    use aya::programs::tc::{NlOptions, TcAttachOptions};
+    use aya::programs::{SchedClassifier, TcAttachType, Xdp};
+    use std::os::fd::{AsFd as _, AsRawFd as _};
+
+    if !privileged("stale_attachments_of_ours_are_removed_and_nothing_else") {
+        return;
+    }
+    let pair = veth_pair("st", false);
+    let tc = |dir: &str| pair.a.exec(&["tc", "filter", "show", "dev", "va", dir]);
+    pair.a
+        .enter(|| -> Result<(), Box<dyn std::error::Error>> {
+            let _ = aya::programs::tc::qdisc_add_clsact("va");
+            let mut ebpf = aya::EbpfLoader::new().load(zktraffic::capture::ebpf::kernel_object())?;
+            for name in ["zk_tc_ingress", "zk_tc_pass"] {
+                let p: &mut SchedClassifier = ebpf.program_mut(name).ok_or(name)?.try_into()?;
+                p.load()?;
+                let opts = TcAttachOptions::Netlink(NlOptions::default());
+                let link = p.attach_with_options("va", TcAttachType::Ingress, opts)?;
+                std::mem::forget(p.take_link(link)?); // a crash: never detached
+            }
+            let p: &mut Xdp = ebpf.program_mut("zk_xdp").ok_or("zk_xdp")?.try_into()?;
+            p.load()?;
+            ebpf_support::foreign_xdp::attach_fd("va", p.fd()?.as_fd().as_raw_fd())?;
+            Ok(())
+        })
+        .expect("leave stale attachments");
+    assert!(tc("ingress").contains("zk_tc_ingress") && tc("ingress").contains("zk_tc_pass"));
+    assert_eq!(xdp_ids(&pair.a, "va").len(), 1);
+
+    // XDP mode: our stale XDP program is removed (else this attach would fail), TC is not
+    // its business.
+    let cap = start(&pair.a, "va", AttachMode::XdpGeneric);
+    assert_eq!(cap.xdp_mode(), Some("generic"));
+    drop(cap);
+    assert!(xdp_ids(&pair.a, "va").is_empty());
+    assert!(tc("ingress").contains("zk_tc_ingress"));
+
+    // TC mode: our stale filter goes, zk_tc_pass (another program) stays.
+    let cap = start(&pair.a, "va", AttachMode::Tc);
+    drop(cap);
+    let left = tc("ingress");
+    assert!(!left.contains("zk_tc_ingress"), "{left}");
+    assert!(left.contains("zk_tc_pass"), "{left}");
+}

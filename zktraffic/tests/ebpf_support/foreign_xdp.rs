@@ -30,6 +30,18 @@ pub fn attach(iface: &str) -> io::Result<()> {
     res
 }
 
+/// Attaches the loaded XDP program `prog_fd` to `iface` in generic mode through netlink, as a
+/// run on a kernel without XDP bpf_links did (the attachment outlives the process).
+pub fn attach_fd(iface: &str, prog_fd: i32) -> io::Result<()> {
+    let name = std::ffi::CString::new(iface).map_err(io::Error::other)?;
+    // SAFETY: a valid NUL-terminated string.
+    let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    if ifindex == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    set_xdp(ifindex, prog_fd)
+}
+
 fn load() -> io::Result<i32> {
     // r0 = XDP_PASS (2); exit
     let insns: [u8; 16] = [0xb7, 0, 0, 0, 2, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0];
