@@ -30,7 +30,8 @@ pub struct AttachmentStats {
     pub reattached: u64,
     /// Attempts to attach again that failed (retried at every check).
     pub reattach_failures: u64,
-    /// The ifindex attached to now (0 while not attached).
+    /// The ifindex attached to now (0 while not attached); not a counter, so not served.
+    #[serde(skip)]
     pub ifindex: u32,
 }
 
