@@ -533,7 +533,9 @@ fn a_foreign_xdp_program_is_left_alone() {
         return;
     }
     let pair = veth_pair("fx", false);
-    pair.a.enter(|| ebpf_support::foreign_xdp::attach("va")).expect("attach the foreign program");
+    pair.a
+        .enter(|| ebpf_support::other_tool::attach_xdp("va"))
+        .expect("attach the foreign program");
     let foreign = xdp_ids(&pair.a, "va");
     assert_eq!(foreign.len(), 1, "the foreign program is attached");
 
@@ -598,7 +600,7 @@ fn stale_attachments_of_ours_are_removed_and_nothing_else() {
             }
             let p: &mut Xdp = ebpf.program_mut("zk_xdp").ok_or("zk_xdp")?.try_into()?;
             p.load()?;
-            ebpf_support::foreign_xdp::attach_fd("va", p.fd()?.as_fd().as_raw_fd())?;
+            ebpf_support::other_tool::attach_xdp_fd("va", p.fd()?.as_fd().as_raw_fd())?;
             Ok(())
         })
         .expect("leave stale attachments");
@@ -619,4 +621,24 @@ fn stale_attachments_of_ours_are_removed_and_nothing_else() {
     let left = tc("ingress");
     assert!(!left.contains("zk_tc_ingress"), "{left}");
     assert!(left.contains("zk_tc_pass"), "{left}");
+}
+
+/// Another tool force-detaches one of our links (`bpftool link detach`) while the interface
+/// stays: the capture notices (fdinfo shows the link without its device), says so, and
+/// attaches again at once.
+#[test]
+fn capture_attaches_again_when_its_programs_are_detached() {
+    if !privileged("capture_attaches_again_when_its_programs_are_detached") {
+        return;
+    }
+    let pair = veth_pair("dl", false);
+    let mut cap = start(&pair.a, "va", AttachMode::Tc);
+    let links = ebpf_support::other_tool::link_ids_of(&cap.program_ids());
+    assert_eq!(links.len(), 2, "one TCX link per direction");
+    ebpf_support::other_tool::detach_link(links[0]).expect("detach one of our links");
+    drive(&mut cap, |c| c.attachment_stats().reattached == 1);
+    let s = cap.attachment_stats();
+    assert_eq!((s.programs_detached, s.reattached, s.interface_lost), (1, 1, 0), "{s:?}");
+    assert_eq!(cap.health(), Ok(()));
+    assert_captures_again(&pair, &mut cap, 40);
 }

@@ -302,8 +302,9 @@ impl LiveCapture {
         }
     }
 
-    /// Kernel ids of the programs attached (to find their links).
-    fn program_ids(&self) -> Vec<u32> {
+    /// Kernel ids of the programs attached (as `bpftool prog` shows them; their links are
+    /// the ones the capture watches).
+    pub fn program_ids(&self) -> Vec<u32> {
         self.attached_programs()
             .iter()
             .filter_map(|&n| Some(self.ebpf.program(n)?.info().ok()?.id()))

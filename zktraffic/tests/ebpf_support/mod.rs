@@ -7,7 +7,7 @@
 #[path = "../../../tests/src/netns.rs"]
 pub mod netns;
 
-pub mod foreign_xdp;
+pub mod other_tool;
 
 pub use netns::privileged;
 

@@ -1,11 +1,16 @@
-//! Another tool's XDP program, as the stale-program cleanup must never remove it: a two-
-//! instruction `XDP_PASS` program with an empty name, loaded with a raw `BPF_PROG_LOAD` and
-//! attached through netlink (`IFLA_XDP`, generic mode) the way iproute2 does, so that it
-//! outlives its file descriptor like a program left by `ip link set dev X xdp obj …`.
+//! What other tools do to an interface, with raw syscalls (no bpftool or XDP loader here):
+//!
+//! - [`attach_xdp`]: another tool's XDP program, as the stale-program cleanup must never remove
+//!   it: a two-instruction `XDP_PASS` program with an empty name, loaded with `BPF_PROG_LOAD`
+//!   and attached through netlink (`IFLA_XDP`, generic mode) the way iproute2 does, so that it
+//!   outlives its file descriptor like a program left by `ip link set dev X xdp obj …`;
+//! - [`detach_link`]: `bpftool link detach id N` on one of our links.
 
 use std::io;
 
 const BPF_PROG_LOAD: libc::c_long = 5;
+const BPF_LINK_GET_FD_BY_ID: libc::c_long = 30;
+const BPF_LINK_DETACH: libc::c_long = 34;
 const BPF_PROG_TYPE_XDP: u32 = 6;
 const RTM_SETLINK: u16 = 19;
 const IFLA_XDP: u16 = 43;
@@ -16,7 +21,7 @@ const NLA_F_NESTED: u16 = 0x8000;
 
 /// Loads the program and attaches it to `iface` (of the calling thread's namespace) in generic
 /// mode. The attachment holds the program; the fd is closed on return.
-pub fn attach(iface: &str) -> io::Result<()> {
+pub fn attach_xdp(iface: &str) -> io::Result<()> {
     let name = std::ffi::CString::new(iface).map_err(io::Error::other)?;
     // SAFETY: a valid NUL-terminated string.
     let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
@@ -32,7 +37,7 @@ pub fn attach(iface: &str) -> io::Result<()> {
 
 /// Attaches the loaded XDP program `prog_fd` to `iface` in generic mode through netlink, as a
 /// run on a kernel without XDP bpf_links did (the attachment outlives the process).
-pub fn attach_fd(iface: &str, prog_fd: i32) -> io::Result<()> {
+pub fn attach_xdp_fd(iface: &str, prog_fd: i32) -> io::Result<()> {
     let name = std::ffi::CString::new(iface).map_err(io::Error::other)?;
     // SAFETY: a valid NUL-terminated string.
     let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
@@ -101,4 +106,48 @@ fn set_xdp(ifindex: u32, prog_fd: i32) -> io::Result<()> {
         let code = i32::from_ne_bytes([reply[16], reply[17], reply[18], reply[19]]);
         if code != 0 { Err(io::Error::from_raw_os_error(-code)) } else { Ok(()) }
     }
+}
+
+/// Force-detaches the bpf_link `link_id` (of any process), as `bpftool link detach` does: the
+/// link stays open in its owner but holds no hook any more.
+pub fn detach_link(link_id: u32) -> io::Result<()> {
+    let mut attr = [0u8; 16];
+    attr[0..4].copy_from_slice(&link_id.to_ne_bytes());
+    // SAFETY: valid bpf_attr buffers for both commands.
+    let fd = unsafe {
+        libc::syscall(libc::SYS_bpf, BPF_LINK_GET_FD_BY_ID, attr.as_ptr(), attr.len() as u32)
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut attr = [0u8; 16];
+    attr[0..4].copy_from_slice(&(fd as u32).to_ne_bytes());
+    // SAFETY: as above.
+    let rc =
+        unsafe { libc::syscall(libc::SYS_bpf, BPF_LINK_DETACH, attr.as_ptr(), attr.len() as u32) };
+    let err = io::Error::last_os_error();
+    // SAFETY: our own descriptor.
+    unsafe { libc::close(fd as i32) };
+    if rc < 0 { Err(err) } else { Ok(()) }
+}
+
+/// The ids of this process's bpf_links holding one of `prog_ids` (from `/proc/self/fdinfo`;
+/// tests running in parallel hold links of their own).
+pub fn link_ids_of(prog_ids: &[u32]) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fdinfo") else { return Vec::new() };
+    let field = |info: &str, key: &str| -> Option<u32> {
+        let line = info.lines().find(|l| l.starts_with(key))?;
+        line[key.len()..].trim().parse().ok()
+    };
+    let mut ids: Vec<u32> = dir
+        .flatten()
+        .filter_map(|e| {
+            let info = std::fs::read_to_string(e.path()).ok()?;
+            let prog = field(&info, "prog_id:")?;
+            prog_ids.contains(&prog).then(|| field(&info, "link_id:")).flatten()
+        })
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
 }
