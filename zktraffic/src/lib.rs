@@ -18,7 +18,6 @@ pub mod output;
 pub mod pipeline;
 pub mod serve;
 pub mod stats;
-#[cfg(feature = "ebpf")]
 pub mod stderr_log;
 pub mod synth;
 pub mod tcp;

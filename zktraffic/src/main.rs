@@ -17,7 +17,6 @@ fn main() -> ExitCode {
     let local =
         TimeFormatter::local_offset().map_or_else(TimeFormatter::utc, TimeFormatter::with_offset);
     let cli = Cli::parse();
-    #[cfg(feature = "ebpf")]
     zktraffic::stderr_log::init();
     match run(cli, local) {
         Ok(()) => ExitCode::SUCCESS,

@@ -187,6 +187,10 @@ pub(super) fn run(
             }
             Ok(Poll::Finished) => true,
             Err(e) => {
+                log::error!(
+                    "capture from {} failed: {e}; the daemon keeps serving what it counted",
+                    info.name
+                );
                 error = Some(e.to_string());
                 true
             }
