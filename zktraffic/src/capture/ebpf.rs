@@ -11,6 +11,8 @@
 //! is back (see `ebpf/watch.rs`).
 
 mod assemble;
+mod stale;
+mod supervise;
 mod system;
 mod watch;
 
@@ -262,14 +264,14 @@ impl LiveCapture {
         };
         let mut cap = Self::load(&cfg, &wanted)?;
         cap.attach = cfg.attach;
-        let ours: Vec<system::Ours> = wanted
+        let ours: Vec<stale::Ours> = wanted
             .iter()
             .filter_map(|&name| {
                 let info = cap.ebpf.program(name)?.info().ok()?;
-                Some(system::Ours { name, info })
+                Some(stale::Ours { name, info })
             })
             .collect();
-        let cleanup = system::remove_stale_programs(&cfg.iface, &ours);
+        let cleanup = stale::remove_stale_programs(&cfg.iface, &ours);
         if !cleanup.removed.is_empty() {
             log::warn!(
                 "removed stale zktraffic programs from {}: {}",
@@ -624,82 +626,6 @@ impl LiveCapture {
         }
         self.xdp_mode = None;
     }
-
-    /// Checks (about once a second) that the interface is still the one attached to and that
-    /// our links still hold it; detaches what lost its interface and attaches again when an
-    /// interface of that name is there. Logs each change of state once.
-    fn supervise(&mut self) {
-        let Some(w) = &mut self.watch else { return };
-        let iface = self.iface.clone().unwrap_or_default();
-        let back = match w.check(std::time::Instant::now()) {
-            watch::Change::None => return,
-            watch::Change::Lost { reason, now } => {
-                w.stats.interface_lost += 1;
-                log::error!(
-                    "{reason}: live capture stopped; it resumes when an interface named {iface} exists again"
-                );
-                w.problem = Some(format!("{reason}; waiting for it to return"));
-                now
-            }
-            watch::Change::Detached => {
-                w.stats.programs_detached += 1;
-                log::error!(
-                    "the zktraffic programs were detached from {iface} by someone else; attaching again"
-                );
-                w.problem = Some(format!("the programs were detached from {iface}"));
-                w.index_now()
-            }
-            watch::Change::Back(idx) => Some(idx),
-        };
-        w.attached = None;
-        w.stats.ifindex = 0;
-        self.detach_all();
-        if let Some(idx) = back {
-            self.reattach(&iface, idx);
-        }
-    }
-
-    fn reattach(&mut self, iface: &str, idx: u32) {
-        let action = format!("attaching again to {iface}");
-        let netns = self.watch.as_mut().and_then(|w| w.netns.take());
-        let res = system::in_netns(netns.as_ref(), || self.attach_all(iface, &action));
-        let ids = self.program_ids();
-        let Some(w) = &mut self.watch else { return };
-        w.netns = netns;
-        match res.map_err(LiveCaptureError::Io).and_then(|r| r) {
-            Ok(()) => {
-                w.attached = Some(idx);
-                w.stats.ifindex = idx;
-                w.stats.reattached += 1;
-                w.link_fds = watch::link_fds_of(&ids);
-                w.problem = None;
-                log::warn!("{iface} is back (ifindex {idx}): live capture attached again");
-            }
-            Err(e) => {
-                w.stats.reattach_failures += 1;
-                let problem = format!("{iface} is back but attaching to it failed: {e}");
-                if w.problem.as_deref() != Some(problem.as_str()) {
-                    log::error!("{problem} (retrying every second)");
-                }
-                w.problem = Some(problem);
-                self.detach_all();
-            }
-        }
-    }
-
-    /// `Err(reason)` while nothing is captured because the interface went away (or attaching
-    /// to it again failed); `Ok` while attached.
-    pub fn health(&self) -> Result<(), String> {
-        match self.watch.as_ref().and_then(|w| w.problem.clone()) {
-            Some(p) => Err(p),
-            None => Ok(()),
-        }
-    }
-
-    /// What happened to the attachment since start (losses, re-attachments).
-    pub fn attachment_stats(&self) -> AttachmentStats {
-        self.watch.as_ref().map(|w| w.stats).unwrap_or_default()
-    }
 }
 
 /// The TC programs to attach to `iface`, and where. On loopback every packet passes egress and
@@ -845,7 +771,7 @@ fn xdp_attach_error(iface: &str, action: &str, e: ProgramError) -> LiveCaptureEr
     match system::errno_of(&e) {
         Some(libc::EEXIST) | Some(libc::EBUSY) => {
             let holders: Vec<String> =
-                system::xdp_holders(iface).iter().map(ToString::to_string).collect();
+                stale::xdp_holders(iface).iter().map(ToString::to_string).collect();
             LiveCaptureError::XdpHookBusy {
                 iface: iface.to_owned(),
                 holders: if holders.is_empty() { "unknown".into() } else { holders.join("; ") },
