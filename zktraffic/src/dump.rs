@@ -75,6 +75,8 @@ pub struct LiveCounters {
     #[serde(flatten)]
     pub kernel: crate::capture::ebpf::KernelStats,
     pub reader: crate::capture::ebpf::ReaderStats,
+    /// Interface losses and re-attachments.
+    pub attachment: crate::capture::ebpf::AttachmentStats,
 }
 
 impl Counters {
@@ -277,6 +279,7 @@ pub async fn run_live<W: Write>(
         kernel: Some(LiveCounters {
             kernel: capture.kernel_stats(),
             reader: capture.reader_stats(),
+            attachment: capture.attachment_stats(),
         }),
         write_pcap: recorder.is_some().then_some(pcap_stats),
         pipeline: pipeline.stats(),

@@ -48,6 +48,8 @@ impl LiveCapture {
         w.netns = netns;
         match res.map_err(LiveCaptureError::Io).and_then(|r| r) {
             Ok(()) => {
+                // The index now: the interface may have changed again while attaching.
+                let idx = w.index_now().unwrap_or(idx);
                 w.attached = Some(idx);
                 w.stats.ifindex = idx;
                 w.stats.reattached += 1;
