@@ -155,6 +155,53 @@ impl Agent {
         }
     }
 
+    /// What it wrote on standard error so far.
+    pub fn stderr_now(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// True while the process runs.
+    pub fn running(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// Waits (at most 60 s) until its standard error contains `text`; panics otherwise or when
+    /// it exits first.
+    pub fn wait_stderr(&mut self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !self.stderr_now().contains(text) {
+            assert!(self.running(), "{} exited; stderr: {}", self.what, self.stderr_now());
+            assert!(
+                Instant::now() < deadline,
+                "{} never said {text:?}; stderr: {}",
+                self.what,
+                self.stderr_now()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Stops the agent with SIGINT and returns its exit status and standard error, whatever
+    /// the status (for runs expected to fail).
+    pub fn interrupt(mut self) -> (std::process::ExitStatus, String) {
+        let mut child = self.child.take().expect("agent running");
+        // SAFETY: a plain syscall on our own child's pid.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{} did not stop on SIGINT within 30 s", self.what);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        (status, self.stderr_now())
+    }
+
     /// Stops the agent with SIGINT (as Ctrl-C does) and returns what it printed; panics when it
     /// does not exit cleanly within 30 s.
     pub fn stop(mut self) -> AgentOutput {

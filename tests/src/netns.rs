@@ -176,6 +176,19 @@ impl VethPair {
     pub fn new(tag: &str) -> VethPair {
         let server = NetNs::new(&format!("{tag}s"));
         let client = NetNs::new(&format!("{tag}c"));
+        let pair = VethPair { client, server };
+        pair.create_link();
+        pair
+    }
+
+    /// Deletes the pair (as a pod's veth going away); the namespaces stay.
+    pub fn delete_link(&self) {
+        self.server.exec(&["ip", "link", "del", Self::SERVER_IF]);
+    }
+
+    /// Creates the pair (again), addresses assigned, links up.
+    pub fn create_link(&self) {
+        let (server, client) = (&self.server, &self.client);
         let (s, c) = (Self::SERVER_IF, Self::CLIENT_IF);
         server.exec(&["ip", "link", "add", s, "mtu", "1500", "type", "veth", "peer", "name", c]);
         server.exec(&["ip", "link", "set", c, "netns", &client.name]);
@@ -183,7 +196,6 @@ impl VethPair {
         client.exec(&["ip", "addr", "add", &format!("{}/24", Self::CLIENT_IP), "dev", c]);
         server.exec(&["ip", "link", "set", s, "up"]);
         client.exec(&["ip", "link", "set", c, "up"]);
-        VethPair { client, server }
     }
 
     /// Turns TCP segmentation and receive offloads on or off at both ends (with them off every

@@ -36,9 +36,11 @@ pub enum DumpError {
     /// The output could not be written.
     #[error("writing the output failed: {0}")]
     Output(#[from] io::Error),
-    /// `--write-pcap` failed.
-    #[error("writing {path}: {source}")]
-    WritePcap { path: String, source: io::Error },
+    /// `--write-pcap` failed (live capture went on without it; see [`WritePcapStats`]).
+    #[error(
+        "writing {path}: {source} ({written} segments written before the error, {lost} after it not written)"
+    )]
+    WritePcap { path: String, source: io::Error, written: u64, lost: u64 },
 }
 
 /// Every counter of a run, by stage.
@@ -51,8 +53,24 @@ pub struct Counters {
     #[cfg(feature = "ebpf")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kernel: Option<LiveCounters>,
+    /// `--write-pcap` counters (live, when asked for).
+    #[cfg(feature = "ebpf")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub write_pcap: Option<WritePcapStats>,
     #[serde(flatten)]
     pub pipeline: PipelineStats,
+}
+
+/// What `--write-pcap` wrote. After the first write error nothing more is written (the file
+/// would be corrupt past it): the error is logged at once and counted, capture goes on.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct WritePcapStats {
+    /// Segments handed to the file before any error.
+    pub segments_written: u64,
+    /// Write errors (at most 1: writing stops at the first).
+    pub write_errors: u64,
+    /// Segments not written because writing had stopped.
+    pub segments_not_written: u64,
 }
 
 /// What live capture counts before reassembly.
@@ -62,6 +80,8 @@ pub struct LiveCounters {
     #[serde(flatten)]
     pub kernel: crate::capture::ebpf::KernelStats,
     pub reader: crate::capture::ebpf::ReaderStats,
+    /// Interface losses and re-attachments.
+    pub attachment: crate::capture::ebpf::AttachmentStats,
 }
 
 impl Counters {
@@ -275,6 +295,8 @@ fn run_reader<W: Write>(
         capture: Some(reader.stats().clone()),
         #[cfg(feature = "ebpf")]
         kernel: None,
+        #[cfg(feature = "ebpf")]
+        write_pcap: None,
         pipeline: pipeline.stats(),
     };
     let busiest = pipeline.busiest_other_ports(3);
@@ -344,21 +366,33 @@ pub async fn run_live<W: Write>(
             let file = std::fs::File::create(path).map_err(|source| DumpError::WritePcap {
                 path: path.display().to_string(),
                 source,
+                written: 0,
+                lost: 0,
             })?;
             Some((path, SegmentRecorder::new(io::BufWriter::new(file))?))
         }
     };
-    let mut record_error = None;
+    let mut record_error: Option<io::Error> = None;
+    let mut pcap_stats = WritePcapStats::default();
     let mut pipeline = Pipeline::new(args.pipeline_config(), DumpSink::new(args, out, local_time));
     let mut shutdown = std::pin::pin!(shutdown);
     let mut on_segment = |seg: &crate::capture::Segment<'_>,
                           pipeline: &mut Pipeline<DumpSink<W>>| {
         pipeline.push(seg);
-        if let Some((_, r)) = &mut recorder
-            && record_error.is_none()
-            && let Err(e) = r.record(seg)
-        {
+        let Some((path, r)) = &mut recorder else { return };
+        if record_error.is_some() {
+            pcap_stats.segments_not_written += 1;
+        } else if let Err(e) = r.record(seg) {
+            // Said at once (a full disk must not wait for Ctrl-C to be noticed), and once.
+            log::error!(
+                "writing {} failed: {e}; no more segments are written to it (capture goes on)",
+                path.display()
+            );
+            pcap_stats.write_errors += 1;
+            pcap_stats.segments_not_written += 1;
             record_error = Some(e);
+        } else {
+            pcap_stats.segments_written += 1;
         }
     };
     loop {
@@ -373,22 +407,32 @@ pub async fn run_live<W: Write>(
     }
     capture.drain(|seg, _| on_segment(seg, &mut pipeline));
     pipeline.finish();
+    if let Some((path, r)) = &mut recorder
+        && record_error.is_none()
+        && let Err(e) = r.flush()
+    {
+        log::error!("writing {} failed: {e}", path.display());
+        pcap_stats.write_errors += 1;
+        record_error = Some(e);
+    }
     let counters = Counters {
         kernel: Some(LiveCounters {
             kernel: capture.kernel_stats(),
             reader: capture.reader_stats(),
+            attachment: capture.attachment_stats(),
         }),
+        write_pcap: recorder.is_some().then_some(pcap_stats),
         pipeline: pipeline.stats(),
         ..Counters::default()
     };
     pipeline.into_sink().finish(args, &counters)?;
-    if let Some((path, mut r)) = recorder {
-        let result = match record_error {
-            Some(e) => Err(e),
-            None => r.flush(),
-        };
-        result
-            .map_err(|source| DumpError::WritePcap { path: path.display().to_string(), source })?;
+    if let (Some((path, _)), Some(source)) = (&recorder, record_error) {
+        return Err(DumpError::WritePcap {
+            path: path.display().to_string(),
+            source,
+            written: pcap_stats.segments_written,
+            lost: pcap_stats.segments_not_written,
+        });
     }
     let mut warnings = Vec::new();
     if let Some(mode) = capture.xdp_mode() {

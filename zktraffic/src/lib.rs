@@ -18,6 +18,7 @@ pub mod output;
 pub mod pipeline;
 pub mod serve;
 pub mod stats;
+pub mod stderr_log;
 pub mod synth;
 pub mod tcp;
 pub mod timestamp;

@@ -17,6 +17,7 @@ fn main() -> ExitCode {
     let local =
         TimeFormatter::local_offset().map_or_else(TimeFormatter::utc, TimeFormatter::with_offset);
     let cli = Cli::parse();
+    zktraffic::stderr_log::init();
     match run(cli, local) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -263,16 +263,19 @@ fn full_ring_drops_are_counted() {
     if !privileged("full_ring_drops_are_counted") {
         return;
     }
-    // The smallest ring (one page) holds few records; nobody reads while we fill it.
-    let cfg = LiveCaptureConfig { ring_bytes: 4096, ..Default::default() };
+    // The smallest ring accepted (one full-size record) holds a few hundred small records;
+    // nobody reads while we fill it.
+    let ring_bytes = zktraffic::capture::ebpf::min_ring_bytes();
+    let cfg = LiveCaptureConfig { ring_bytes, ..Default::default() };
     let mut cap = LiveCapture::load_unattached(&cfg).expect("load");
     let f = frame(&[], V4, &tcp(b"fill"));
-    for _ in 0..60 {
+    let runs = 2 * ring_bytes as u64 / 64; // more small records than fit
+    for _ in 0..runs {
         cap.test_run(Hook::TcIngress, &f).expect("test_run");
     }
     let s = cap.kernel_stats();
     assert!(s.ring_full_drops > 0, "{s:?}");
-    assert_eq!(s.segments_kept + s.ring_full_drops, 60);
+    assert_eq!(s.segments_kept + s.ring_full_drops, runs);
     let mut n = 0;
     cap.drain(|_, _| n += 1);
     assert_eq!(n as u64, s.segments_kept);

@@ -6,10 +6,15 @@
 //! put back together here into [`Segment`]s, the same type the pcap reader produces.
 //!
 //! Everything is detached when the [`LiveCapture`] is dropped; programs left by a crashed run
-//! are removed at start.
+//! are removed at start (only ours: same name, type and tag). When the interface goes away the
+//! capture says so ([`LiveCapture::health`]) and attaches again once an interface of that name
+//! is back (see `ebpf/watch.rs`).
 
 mod assemble;
+mod stale;
+mod supervise;
 mod system;
+mod watch;
 
 use std::io;
 use std::os::fd::AsRawFd as _;
@@ -31,6 +36,7 @@ use zktraffic_common::record::{
 
 use assemble::Assembler;
 pub use assemble::{Hook, ReaderStats};
+pub use watch::AttachmentStats;
 
 use crate::capture::Segment;
 
@@ -157,6 +163,18 @@ pub enum LiveCaptureError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// Another program holds the XDP hook (the kernel said EEXIST or EBUSY).
+    #[error(
+        "cannot attach XDP to {iface}: another XDP program ({holders}) already holds its XDP hook; \
+         capture with `--attach tc` instead (it leaves XDP alone), or, if nothing needs that \
+         program, detach it with `ip link set dev {iface} xdp off` and start again"
+    )]
+    XdpHookBusy {
+        /// The interface.
+        iface: String,
+        /// The programs found on the hook (id, name, mode), or "unknown".
+        holders: String,
+    },
     /// Reading the ring buffer failed.
     #[error("reading the ring buffer: {0}")]
     Io(#[from] io::Error),
@@ -218,6 +236,10 @@ pub struct LiveCapture {
     xdp_link: Option<XdpLinkId>,
     xdp_mode: Option<&'static str>,
     logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
+    /// The hook asked for (to attach again after the interface returns).
+    attach: AttachMode,
+    /// The interface and our links to it; None for [`LiveCapture::load_unattached`].
+    watch: Option<watch::Watch>,
 }
 
 impl LiveCapture {
@@ -236,22 +258,59 @@ impl LiveCapture {
         let action = format!("attaching the {hook_name} program to {}", cfg.iface);
         check_privileges(&action)?;
         // Only what will be attached is loaded: verifying a program costs ~0.1 s of CPU.
-        let wanted: Vec<&str> = match cfg.attach {
+        let wanted: Vec<&'static str> = match cfg.attach {
             AttachMode::Tc => tc_hooks(&cfg.iface).iter().map(|&(name, _)| name).collect(),
             AttachMode::Xdp | AttachMode::XdpGeneric => vec![programs::XDP],
         };
         let mut cap = Self::load(&cfg, &wanted)?;
-        let removed = system::remove_stale_programs(&cfg.iface);
-        if !removed.is_empty() {
-            log::warn!("removed stale programs from {}: {}", cfg.iface, removed.join(", "));
+        cap.attach = cfg.attach;
+        let ours: Vec<stale::Ours> = wanted
+            .iter()
+            .filter_map(|&name| {
+                let info = cap.ebpf.program(name)?.info().ok()?;
+                Some(stale::Ours { name, info })
+            })
+            .collect();
+        let cleanup = stale::remove_stale_programs(&cfg.iface, &ours);
+        if !cleanup.removed.is_empty() {
+            log::warn!(
+                "removed stale zktraffic programs from {}: {}",
+                cfg.iface,
+                cleanup.removed.join("; ")
+            );
+        }
+        if !cleanup.left.is_empty() {
+            log::info!(
+                "left alone on {} (not ours: other name, type or tag): {}",
+                cfg.iface,
+                cleanup.left.join("; ")
+            );
         }
         cap.iface = Some(cfg.iface.clone());
-        match cfg.attach {
-            AttachMode::Tc => cap.attach_tc(&cfg.iface, &action)?,
-            AttachMode::Xdp => cap.attach_xdp(&cfg.iface, &action, true)?,
-            AttachMode::XdpGeneric => cap.attach_xdp(&cfg.iface, &action, false)?,
+        cap.attach_all(&cfg.iface, &action)?;
+        let ifindex = system::if_index(&cfg.iface).unwrap_or(0);
+        match watch::Watch::new(&cfg.iface, ifindex, &cap.program_ids()) {
+            Ok(w) => cap.watch = Some(w),
+            Err(e) => log::warn!("cannot watch {} for removal: {e}", cfg.iface),
         }
         Ok(cap)
+    }
+
+    fn attach_all(&mut self, iface: &str, action: &str) -> Result<(), LiveCaptureError> {
+        match self.attach {
+            AttachMode::Tc => self.attach_tc(iface, action),
+            AttachMode::Xdp => self.attach_xdp(iface, action, true),
+            AttachMode::XdpGeneric => self.attach_xdp(iface, action, false),
+        }
+    }
+
+    /// Kernel ids of the programs attached (as `bpftool prog` shows them; their links are
+    /// the ones the capture watches).
+    pub fn program_ids(&self) -> Vec<u32> {
+        self.attached_programs()
+            .iter()
+            .filter_map(|&n| Some(self.ebpf.program(n)?.info().ok()?.id()))
+            .collect()
     }
 
     /// Loads every program without attaching anything: for [`LiveCapture::test_run`] (kernel
@@ -335,6 +394,8 @@ impl LiveCapture {
             xdp_link: None,
             xdp_mode: None,
             logger,
+            attach: AttachMode::Tc,
+            watch: None,
         })
     }
 
@@ -385,7 +446,9 @@ impl LiveCapture {
                         error_chain(&native)
                     );
                 }
-                let link = prog.attach(iface, XdpMode::Skb).map_err(|e| attach_error(action, e))?;
+                let link = prog
+                    .attach(iface, XdpMode::Skb)
+                    .map_err(|e| xdp_attach_error(iface, action, e))?;
                 self.xdp_link = Some(link);
                 self.xdp_mode = Some("generic");
             }
@@ -429,6 +492,7 @@ impl LiveCapture {
             let fd = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) };
             self.ring = Ring::Async(fd.map_err(|e| LiveCaptureError::Io(e.into()))?);
         }
+        self.supervise();
         let Ring::Async(fd) = &mut self.ring else {
             return Err(LiveCaptureError::Io(io::Error::other("ring buffer unavailable")));
         };
@@ -535,7 +599,16 @@ impl LiveCapture {
 
 impl Drop for LiveCapture {
     fn drop(&mut self) {
-        // Dropping `ebpf` would detach too; doing it here makes failures visible.
+        self.detach_all();
+        if let Some(iface) = &self.iface {
+            log::debug!("detached zktraffic programs from {iface}");
+        }
+    }
+}
+
+impl LiveCapture {
+    /// Detaches every link (dropping `ebpf` would too; doing it here makes failures visible).
+    fn detach_all(&mut self) {
         for (name, link) in self.tc_links.drain(..) {
             let res = match self.ebpf.program_mut(name).map(<&mut SchedClassifier>::try_from) {
                 Some(Ok(p)) => p.detach(link),
@@ -551,9 +624,7 @@ impl Drop for LiveCapture {
         {
             log::warn!("detaching {}: {}", programs::XDP, error_chain(&e));
         }
-        if let Some(iface) = &self.iface {
-            log::debug!("detached zktraffic programs from {iface}");
-        }
+        self.xdp_mode = None;
     }
 }
 
@@ -594,12 +665,25 @@ fn check_privileges(action: &str) -> Result<(), LiveCaptureError> {
     }
 }
 
-fn ring_size(bytes: usize) -> Result<u32, LiveCaptureError> {
+/// The smallest ring (`--ring-bytes`) that holds one full-size record: the kernel cannot
+/// reserve a record larger than the ring, so a smaller ring would drop every segment with a
+/// full chunk.
+pub fn min_ring_bytes() -> usize {
     // SAFETY: sysconf has no preconditions.
     let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
-    if !bytes.is_power_of_two() || bytes < page || bytes > (1 << 30) {
+    // Each ring entry has an 8-byte header and is rounded up to 8 bytes.
+    let entry = (record::BIG_RECORD + 8).next_multiple_of(8);
+    entry.next_power_of_two().max(page)
+}
+
+fn ring_size(bytes: usize) -> Result<u32, LiveCaptureError> {
+    let min = min_ring_bytes();
+    if !bytes.is_power_of_two() || bytes < min || bytes > (1 << 30) {
         return Err(LiveCaptureError::Config(format!(
-            "ring buffer size {bytes} must be a power of two between the page size ({page}) and 1 GiB"
+            "ring buffer size {bytes} must be a power of two between {min} (one full-size \
+             record of {} bytes) and 1 GiB (1073741824); e.g. --ring-bytes {}",
+            record::BIG_RECORD,
+            (bytes.max(min)).next_power_of_two().min(1 << 30)
         )));
     }
     Ok(bytes as u32)
@@ -679,6 +763,21 @@ fn program_error(name: &str, e: ProgramError) -> LiveCaptureError {
             context: format!("loading program {name}"),
             source: Box::new(other),
         },
+    }
+}
+
+/// Classifies XDP attach errors: EEXIST/EBUSY mean another program holds the hook.
+fn xdp_attach_error(iface: &str, action: &str, e: ProgramError) -> LiveCaptureError {
+    match system::errno_of(&e) {
+        Some(libc::EEXIST) | Some(libc::EBUSY) => {
+            let holders: Vec<String> =
+                stale::xdp_holders(iface).iter().map(ToString::to_string).collect();
+            LiveCaptureError::XdpHookBusy {
+                iface: iface.to_owned(),
+                holders: if holders.is_empty() { "unknown".into() } else { holders.join("; ") },
+            }
+        }
+        _ => attach_error(action, e),
     }
 }
 

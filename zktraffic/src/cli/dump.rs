@@ -208,7 +208,8 @@ pub struct LiveArgs {
     #[arg(long, value_enum, default_value_t = Attach::Tc)]
     pub attach: Attach,
 
-    /// Ring buffer between kernel and user space, in bytes (a power of two).
+    /// Ring buffer between kernel and user space, in bytes: a power of two, at least 32768
+    /// (one full-size record; smaller is refused at start).
     #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
     pub ring_bytes: usize,
 

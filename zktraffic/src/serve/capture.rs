@@ -187,6 +187,10 @@ pub(super) fn run(
             }
             Ok(Poll::Finished) => true,
             Err(e) => {
+                log::error!(
+                    "capture from {} failed: {e}; the daemon keeps serving what it counted",
+                    info.name
+                );
                 error = Some(e.to_string());
                 true
             }
@@ -231,6 +235,8 @@ fn status(
         (None, true) => Err("live capture stopped".to_owned()),
         (None, false) => source.health(),
     };
+    // A source that is running but not capturing (its interface went away) says why here too.
+    let error = error.clone().or_else(|| health.clone().err());
     CaptureStatus {
         info: json!({
             "capture": { "source": info, "stats": source.stats(), "error": error },

@@ -71,6 +71,12 @@ impl SegmentSource for LiveSource {
         serde_json::json!({
             "kernel": self.capture.kernel_stats(),
             "reader": self.capture.reader_stats(),
+            "attachment": self.capture.attachment_stats(),
         })
+    }
+
+    /// Unhealthy while the interface is gone (or attaching to it again failed).
+    fn health(&self) -> Result<(), String> {
+        self.capture.health().map_err(|why| format!("live capture on {}: {why}", self.iface))
     }
 }

@@ -7,6 +7,8 @@
 #[path = "../../../tests/src/netns.rs"]
 pub mod netns;
 
+pub mod other_tool;
+
 pub use netns::privileged;
 
 /// Network layer of a test frame.

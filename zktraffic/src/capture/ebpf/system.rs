@@ -1,11 +1,10 @@
-//! What the loader needs from the system: interfaces, capabilities, clocks, stale programs.
+//! What the loader needs from the system: interfaces, capabilities, clocks, namespaces.
 
 use std::ffi::CString;
+use std::fs::File;
 use std::io;
-use std::process::Command;
-
-use aya::programs::tc::{self, TcAttachType};
-use zktraffic_common::record::programs;
+use std::os::fd::AsRawFd as _;
+use std::os::unix::fs::MetadataExt as _;
 
 /// Capabilities bits, as in `/proc/self/status` `CapEff`.
 const CAP_NET_ADMIN: u32 = 12;
@@ -83,59 +82,31 @@ pub(crate) fn raise_memlock() {
     unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &rlim) };
 }
 
-/// Removes what a crashed previous run may have left on `iface`: netlink TC filters named like
-/// ours and a netlink-attached XDP program named like ours. (TCX and XDP bpf_links die with
-/// their process; only the legacy netlink attachments outlive it.) Returns what was removed.
-pub(crate) fn remove_stale_programs(iface: &str) -> Vec<String> {
-    let mut removed = Vec::new();
-    for (attach, name) in
-        [(TcAttachType::Ingress, programs::TC_INGRESS), (TcAttachType::Egress, programs::TC_EGRESS)]
-    {
-        // NotFound (nothing to remove) or no clsact qdisc: both fine.
-        if tc::qdisc_detach_program(iface, attach, name).is_ok() {
-            removed.push(format!("tc filter {name}"));
-        }
+/// Runs `f` in the network namespace `ns` (when the calling thread is elsewhere), then returns
+/// the thread to its own. Needs CAP_SYS_ADMIN only when a switch is needed.
+pub(crate) fn in_netns<T>(ns: Option<&File>, f: impl FnOnce() -> T) -> io::Result<T> {
+    let Some(ns) = ns else { return Ok(f()) };
+    let own = File::open("/proc/thread-self/ns/net")?;
+    let same = |a: &File, b: &File| {
+        let (Ok(a), Ok(b)) = (a.metadata(), b.metadata()) else { return false };
+        (a.dev(), a.ino()) == (b.dev(), b.ino())
+    };
+    if same(ns, &own) {
+        return Ok(f());
     }
-    if stale_xdp_attached(iface) {
-        // iproute2 speaks the netlink XDP detach for us; it refuses (EBUSY) to touch an XDP
-        // bpf_link, so a live instance's attachment is never removed here.
-        for kind in ["xdp", "xdpgeneric", "xdpdrv"] {
-            let ok = Command::new("ip")
-                .args(["link", "set", "dev", iface, kind, "off"])
-                .output()
-                .is_ok_and(|o| o.status.success());
-            if ok {
-                removed.push(format!("{kind} program {}", programs::XDP));
-                break;
-            }
-        }
+    // SAFETY: setns on valid descriptors; the thread goes back before returning.
+    if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        return Err(io::Error::last_os_error());
     }
-    removed
-}
-
-/// True when `ip` reports an XDP program named like ours on `iface`.
-fn stale_xdp_attached(iface: &str) -> bool {
-    let Ok(out) = Command::new("ip").args(["-j", "-d", "link", "show", "dev", iface]).output()
-    else {
-        return false;
-    };
-    let Ok(json) = serde_json::from_slice::<serde_json::Value>(&out.stdout) else {
-        return false;
-    };
-    let Some(link) = json.get(0) else {
-        return false;
-    };
-    let Some(xdp) = link.get("xdp") else {
-        return false;
-    };
-    let names = [xdp.pointer("/prog/name")].into_iter().chain(
-        xdp.get("attached")
-            .and_then(|a| a.as_array())
-            .into_iter()
-            .flatten()
-            .map(|a| a.pointer("/prog/name")),
-    );
-    names.flatten().any(|n| n.as_str().is_some_and(|n| programs::XDP.starts_with(n)))
+    let out = f();
+    // SAFETY: as above.
+    if unsafe { libc::setns(own.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        log::error!(
+            "could not return to the thread's network namespace: {}",
+            io::Error::last_os_error()
+        );
+    }
+    Ok(out)
 }
 
 /// The errno inside an error chain, if any.
