@@ -3,7 +3,8 @@
 //!
 //! - the nightly toolchain's `rust-src` (aya-build compiles `core` for the BPF target);
 //! - `bpf-linker`, built against Debian's LLVM 22 (the LLVM of our nightly rustc);
-//! - the Debian packages the live tests use: zookeeper, tcpdump, iproute2, ethtool.
+//! - the Debian packages the live tests use: zookeeper, tcpdump, iproute2, ethtool;
+//! - `cargo-fuzz`, for `cargo xtask fuzz`.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -25,6 +26,26 @@ pub fn run() -> Result<()> {
     let mut apt = Apt::default();
     bpf_linker(&mut apt)?;
     test_packages(&mut apt)?;
+    cargo_fuzz()?;
+    Ok(())
+}
+
+/// cargo-fuzz, which `cargo xtask fuzz` drives (from crates.io, about two minutes to build).
+pub fn cargo_fuzz() -> Result<()> {
+    if find_exe("cargo-fuzz").is_some()
+        && Command::new("cargo")
+            .args(["fuzz", "--version"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    {
+        println!("setup: cargo-fuzz: ok");
+        return Ok(());
+    }
+    println!("setup: cargo-fuzz: missing; installing it (cargo install cargo-fuzz --locked)");
+    run_checked(Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]))?;
+    if find_exe("cargo-fuzz").is_none() {
+        bail!("cargo-fuzz was installed but is not on PATH: add ~/.cargo/bin to PATH");
+    }
     Ok(())
 }
 
