@@ -2,6 +2,7 @@
 //! here, and both bootstrap what a fresh machine lacks before doing their job.
 
 mod bench;
+mod fuzz;
 mod setup;
 mod util;
 
@@ -42,6 +43,15 @@ enum Task {
         /// Extra arguments for `cargo test` (after `--`).
         #[arg(last = true)]
         args: Vec<String>,
+    },
+    /// Run every fuzz target (or one) for a bounded time on its corpus; fails on a crash.
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Only this target.
+        #[arg(long)]
+        target: Option<String>,
     },
     /// Run a benchmark: `decode`, `serve`, `live`.
     Bench {
@@ -86,6 +96,7 @@ fn main() -> Result<()> {
             }
             util::cargo(&test)
         }
+        Task::Fuzz { seconds, target } => fuzz::run(seconds, target.as_deref()),
         Task::Bench { which } => {
             setup::run()?;
             bench::run(which)

@@ -5,7 +5,8 @@
 //! - `bpf-linker`, built against Debian's LLVM 22 (the LLVM of our nightly rustc);
 //! - the Debian packages the live tests use: zookeeper, tcpdump, iproute2, ethtool;
 //! - `promtool` (from Debian's `prometheus` package, unpacked without installing the daemon)
-//!   into `target/tools/`, for the test that lints `/metrics`.
+//!   into `target/tools/`, for the test that lints `/metrics`;
+//! - `cargo-fuzz`, for `cargo xtask fuzz`.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -28,6 +29,7 @@ pub fn run() -> Result<()> {
     bpf_linker(&mut apt)?;
     test_packages(&mut apt)?;
     promtool(&mut apt)?;
+    cargo_fuzz()?;
     Ok(())
 }
 
@@ -71,6 +73,25 @@ fn promtool(apt: &mut Apt) -> Result<()> {
     run_checked(Command::new("dpkg").arg("-x").arg(&deb).arg(work.join("root")))?;
     std::fs::copy(work.join("root/usr/bin/promtool"), &dest)?;
     let _ = std::fs::remove_dir_all(&work);
+    Ok(())
+}
+
+/// cargo-fuzz, which `cargo xtask fuzz` drives (from crates.io, about two minutes to build).
+pub fn cargo_fuzz() -> Result<()> {
+    if find_exe("cargo-fuzz").is_some()
+        && Command::new("cargo")
+            .args(["fuzz", "--version"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    {
+        println!("setup: cargo-fuzz: ok");
+        return Ok(());
+    }
+    println!("setup: cargo-fuzz: missing; installing it (cargo install cargo-fuzz --locked)");
+    run_checked(Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]))?;
+    if find_exe("cargo-fuzz").is_none() {
+        bail!("cargo-fuzz was installed but is not on PATH: add ~/.cargo/bin to PATH");
+    }
     Ok(())
 }
 
