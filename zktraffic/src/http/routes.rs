@@ -8,6 +8,7 @@ use tokio::sync::watch;
 use warp::Filter;
 use warp::http::{Response, StatusCode};
 
+use super::HttpCounters;
 use crate::serve::{Endpoint, Scope, Snapshot};
 
 const JSON: &str = "application/json";
@@ -24,9 +25,10 @@ fn respond(status: StatusCode, content_type: &str, body: impl Into<String>) -> R
     r
 }
 
-/// Every route, reading snapshots from `snapshots`.
+/// Every route, reading snapshots from `snapshots` and the HTTP side's own `counters`.
 pub fn all(
     snapshots: Snapshots,
+    counters: Arc<HttpCounters>,
 ) -> impl Filter<Extract = (Response<String>,), Error = Infallible> + Clone + Send + Sync + 'static
 {
     let latest = warp::any().map(move || snapshots.borrow().clone());
@@ -47,14 +49,16 @@ pub fn all(
                 format!("UNHEALTHY: {why}\n"),
             ),
         });
-    let info = warp::path!("json" / "info").and(warp::get()).and(latest.clone()).map(
-        |s: Arc<Snapshot>| {
-            let mut info = s.info.clone();
-            info["uptime"] = s.started.elapsed().as_secs().into();
-            info["finished"] = s.finished.into();
-            respond(StatusCode::OK, JSON, info.to_string())
-        },
-    );
+    let http = warp::any().map(move || counters.clone());
+    let info =
+        warp::path!("json" / "info").and(warp::get()).and(latest.clone()).and(http.clone()).map(
+            |s: Arc<Snapshot>, http: Arc<HttpCounters>| {
+                let mut info = s.info_now();
+                // Read now, not at publication: they move while the snapshot stands still.
+                info["http"] = http.to_json();
+                respond(StatusCode::OK, JSON, info.to_string())
+            },
+        );
     let json = warp::path!("json" / String)
         .and(warp::get())
         .and(warp::query::<HashMap<String, String>>())
@@ -76,10 +80,12 @@ pub fn all(
             };
             respond(StatusCode::OK, JSON, &*s.view(scope).body(endpoint))
         });
-    let metrics = warp::path!("metrics").and(warp::get()).and(latest).map(|s: Arc<Snapshot>| {
-        let body = s.metrics.get_or_init(|| Arc::from(super::metrics::render(&s))).clone();
-        respond(StatusCode::OK, OPENMETRICS, &*body)
-    });
+    let metrics = warp::path!("metrics").and(warp::get()).and(latest).and(http).map(
+        |s: Arc<Snapshot>, http: Arc<HttpCounters>| {
+            let body = s.metrics.get_or_init(|| Arc::from(super::metrics::render(&s))).clone();
+            respond(StatusCode::OK, OPENMETRICS, super::metrics::with_http(&body, &http.to_json()))
+        },
+    );
     index
         .or(health)
         .unify()
