@@ -111,3 +111,57 @@ fn an_idle_keep_alive_connection_is_closed_after_the_timeout() {
     assert!(reads_eof(&mut t, Duration::from_secs(30)), "idle connection never closed");
     assert!(at(&http(s.addr), "header_timeouts") > before);
 }
+
+/// The daemon binary as a child process, killed when dropped (also when the test fails).
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn idle_sockets_beyond_a_low_file_limit_do_not_starve_a_poller() {
+    use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
+    let pcap = temp_capture("http-fd-limit");
+    write_capture(&pcap, 1, &[(0, 0, "/a")]);
+    let bin = zktraffic_tests::agent::binary();
+    let mut cmd = std::process::Command::new(bin);
+    cmd.args(["serve", "--pcap", pcap.to_str().expect("utf-8"), "--http-addr", "127.0.0.1:0"])
+        .stderr(std::process::Stdio::piped());
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let r = libc::rlimit { rlim_cur: 256, rlim_max: 256 };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &r) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = Child(cmd.spawn().expect("start the daemon"));
+    let stderr = child.0.stderr.take().expect("stderr");
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let addr: SocketAddr = loop {
+        let line = lines.next().expect("the daemon says where it serves").expect("stderr");
+        if let Some(rest) = line.split("http://").nth(1) {
+            break rest.trim_end_matches('/').parse().expect("address");
+        }
+    };
+    // Four times the file limit, held open and idle.
+    let idle: Vec<TcpStream> =
+        (0..1024).map(|_| TcpStream::connect(addr).expect("connect")).collect();
+    let (status, body) = get(addr, "/healthz");
+    assert_eq!((status, body.as_str()), (200, "OK\n"));
+    let h = http(addr);
+    let cap = at(&h, "max_connections");
+    assert_eq!(cap, 256 - 64, "the cap is clamped below the file limit: {h}");
+    assert!(at(&h, "connections_shed") >= idle.len() as u64 - cap, "{h}");
+    assert_eq!(at(&h, "accept_errors"), 0, "{h}");
+    assert_eq!(at(&h, "connections_rejected"), 0, "{h}");
+    drop(idle);
+    let _ = std::fs::remove_file(&pcap);
+}
