@@ -19,7 +19,6 @@ pub use metrics::render as render_metrics;
 /// Serves `listener` within `limits` (counting in `counters`) until `shutdown` fires (or
 /// SIGINT/SIGTERM when `signals`), then lets in-flight requests finish; sets `stop` so the
 /// capture thread ends too.
-#[allow(clippy::too_many_arguments)]
 pub async fn serve(
     listener: std::net::TcpListener,
     snapshots: watch::Receiver<Arc<Snapshot>>,
