@@ -59,6 +59,8 @@ pub struct ServeConfig {
     pub publish_interval: Duration,
     /// Stop on SIGINT/SIGTERM (the binary); tests leave signals alone.
     pub handle_signals: bool,
+    /// HTTP connection cap and header-read timeout.
+    pub http_limits: crate::http::HttpLimits,
 }
 
 /// Why the daemon could not start.
@@ -125,10 +127,20 @@ impl Daemon {
             .map_err(ServeError::Start)?;
         let http = {
             let (rx, stop, signals) = (rx.clone(), stop.clone(), config.handle_signals);
+            let limits = config.http_limits;
+            let counters = Arc::new(crate::http::HttpCounters::default());
             std::thread::Builder::new()
                 .name("zktraffic-http".into())
                 .spawn(move || {
-                    runtime.block_on(crate::http::serve(listener, rx, shutdown_rx, signals, stop))
+                    runtime.block_on(crate::http::serve(
+                        listener,
+                        rx,
+                        limits,
+                        counters,
+                        shutdown_rx,
+                        signals,
+                        stop,
+                    ))
                 })
                 .map_err(ServeError::Start)?
         };

@@ -49,6 +49,16 @@ pub struct ServeArgs {
     #[arg(long, value_name = "CPUS", value_parser = clap::value_parser!(CpuList))]
     pub set_cpu_affinity: Option<CpuList>,
 
+    /// HTTP connections served at once (kept below the file limit); at the cap the
+    /// connection idle the longest is closed so a fresh poller is still served.
+    #[arg(long, value_name = "N", default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..))]
+    pub http_max_connections: u64,
+
+    /// Seconds a connection may take to send a complete request head, counted from accept
+    /// or from the previous response (so it also closes idle keep-alive connections).
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub http_header_timeout: u64,
+
     /// Window length in seconds: `/json/*` show the last completed window.
     #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     pub window: u64,
@@ -184,6 +194,10 @@ impl ServeArgs {
                 .saturating_add(self.max_queued_events),
             publish_interval: Duration::from_millis(self.publish_interval),
             handle_signals: true,
+            http_limits: crate::http::HttpLimits {
+                max_connections: usize::try_from(self.http_max_connections).unwrap_or(usize::MAX),
+                header_timeout: Duration::from_secs(self.http_header_timeout),
+            },
         }
     }
 }

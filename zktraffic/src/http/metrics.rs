@@ -39,6 +39,49 @@ pub fn render(s: &Snapshot) -> String {
     out
 }
 
+/// The HTTP side's counters that are gauges (the rest are counters).
+const HTTP_GAUGES: [&str; 2] = ["http_connections_open", "http_max_connections"];
+
+/// `base` (a rendered snapshot, cached) with the HTTP side's counters `http` (read per scrape)
+/// added before its `# EOF`.
+pub fn with_http(base: &str, http: &Value) -> String {
+    struct Http(Vec<(String, u64)>);
+    impl fmt::Debug for Http {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("Http")
+        }
+    }
+    impl Collector for Http {
+        fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
+            for (name, v) in &self.0 {
+                let gauge = HTTP_GAUGES.contains(&name.as_str());
+                let kind = if gauge { MetricType::Gauge } else { MetricType::Counter };
+                let help = "Connections of the HTTP side and what its limits did";
+                let full = format!("zktraffic_{name}");
+                let mut m = enc.encode_descriptor(&full, help, None, kind)?;
+                if gauge {
+                    m.encode_gauge(v)?;
+                } else {
+                    m.encode_counter::<NoLabelSet, _, u64>(v, None)?;
+                }
+            }
+            Ok(())
+        }
+    }
+    let mut values = Vec::new();
+    numbers("http", http, &mut values);
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(Http(values)));
+    let mut extra = String::new();
+    let _ = prometheus_client::encoding::text::encode(&mut extra, &registry);
+    const EOF: &str = "# EOF\n";
+    let head = base.strip_suffix(EOF).unwrap_or(base);
+    let mut out = String::with_capacity(head.len() + extra.len());
+    out.push_str(head);
+    out.push_str(&extra);
+    out
+}
+
 /// A label value as the exposition format requires it: prometheus-client writes label values
 /// verbatim, and paths and names come from the wire, so `\`, `"` and newline are escaped here
 /// (else a client-chosen path could close the label set and forge samples).

@@ -2,6 +2,8 @@
 //! the capture thread.
 
 pub mod exposition;
+mod limits;
+mod listener;
 mod metrics;
 mod routes;
 
@@ -12,13 +14,17 @@ use tokio::sync::{oneshot, watch};
 
 use crate::serve::Snapshot;
 
+pub use limits::{HttpCounters, HttpLimits};
 pub use metrics::render as render_metrics;
 
-/// Serves `listener` until `shutdown` fires (or SIGINT/SIGTERM when `signals`), then lets
-/// in-flight requests finish; sets `stop` so the capture thread ends too.
+/// Serves `listener` within `limits` (counting in `counters`) until `shutdown` fires (or
+/// SIGINT/SIGTERM when `signals`), then lets in-flight requests finish; sets `stop` so the
+/// capture thread ends too.
 pub async fn serve(
     listener: std::net::TcpListener,
     snapshots: watch::Receiver<Arc<Snapshot>>,
+    limits: HttpLimits,
+    counters: Arc<HttpCounters>,
     shutdown: oneshot::Receiver<()>,
     signals: bool,
     stop: Arc<AtomicBool>,
@@ -39,7 +45,8 @@ pub async fn serve(
         }
         stop.store(true, Ordering::Relaxed);
     };
-    warp::serve(routes::all(snapshots)).incoming(listener).graceful(stopping).run().await;
+    let routes = routes::all(snapshots, counters.clone());
+    listener::run(listener, routes, limits, counters, stopping).await;
 }
 
 /// Waits for SIGINT, SIGTERM or `shutdown`.

@@ -8,6 +8,7 @@ use tokio::sync::watch;
 use warp::Filter;
 use warp::http::{Response, StatusCode};
 
+use super::HttpCounters;
 use crate::serve::{Endpoint, Scope, Snapshot};
 
 use super::exposition::{OPENMETRICS, PROMETHEUS_TEXT, to_prometheus_text, wants_openmetrics};
@@ -25,9 +26,10 @@ fn respond(status: StatusCode, content_type: &str, body: impl Into<String>) -> R
     r
 }
 
-/// Every route, reading snapshots from `snapshots`.
+/// Every route, reading snapshots from `snapshots` and the HTTP side's own `counters`.
 pub fn all(
     snapshots: Snapshots,
+    counters: Arc<HttpCounters>,
 ) -> impl Filter<Extract = (Response<String>,), Error = Infallible> + Clone + Send + Sync + 'static
 {
     let latest = warp::any().map(move || snapshots.borrow().clone());
@@ -48,14 +50,16 @@ pub fn all(
                 format!("UNHEALTHY: {why}\n"),
             ),
         });
-    let info = warp::path!("json" / "info").and(warp::get()).and(latest.clone()).map(
-        |s: Arc<Snapshot>| {
-            let mut info = s.info.clone();
-            info["uptime"] = s.started.elapsed().as_secs().into();
-            info["finished"] = s.finished.into();
-            respond(StatusCode::OK, JSON, info.to_string())
-        },
-    );
+    let http = warp::any().map(move || counters.clone());
+    let info =
+        warp::path!("json" / "info").and(warp::get()).and(latest.clone()).and(http.clone()).map(
+            |s: Arc<Snapshot>, http: Arc<HttpCounters>| {
+                let mut info = s.info_now();
+                // Read now, not at publication: they move while the snapshot stands still.
+                info["http"] = http.to_json();
+                respond(StatusCode::OK, JSON, info.to_string())
+            },
+        );
     let json = warp::path!("json" / String)
         .and(warp::get())
         .and(warp::query::<HashMap<String, String>>())
@@ -88,10 +92,13 @@ pub fn all(
         .and(warp::get())
         .and(warp::header::optional::<String>("accept"))
         .and(latest)
-        .map(|accept: Option<String>, s: Arc<Snapshot>| {
-            let body = s.metrics.get_or_init(|| Arc::from(super::metrics::render(&s))).clone();
+        .and(http)
+        .map(|accept: Option<String>, s: Arc<Snapshot>, http: Arc<HttpCounters>| {
+            let cached = s.metrics.get_or_init(|| Arc::from(super::metrics::render(&s))).clone();
+            // The HTTP counters are live, not part of the cached snapshot.
+            let body = super::metrics::with_http(&cached, &http.to_json());
             if wants_openmetrics(accept.as_deref()) {
-                respond(StatusCode::OK, OPENMETRICS, &*body)
+                respond(StatusCode::OK, OPENMETRICS, body)
             } else {
                 respond(StatusCode::OK, PROMETHEUS_TEXT, to_prometheus_text(&body))
             }
@@ -198,7 +205,7 @@ mod tests {
     #[tokio::test]
     async fn the_first_window_says_when_it_closes() {
         let (_tx, rx) = watch::channel(snapshot(0));
-        let routes = all(rx);
+        let routes = all(rx, Arc::default());
         let r = warp::test::request().path("/json/paths").reply(&routes).await;
         assert_eq!(r.body(), "{}");
         let hint = r.headers().get("x-zktraffic-window").expect("the header");
@@ -206,7 +213,7 @@ mod tests {
         let r = warp::test::request().path("/json/paths?scope=cumulative").reply(&routes).await;
         assert!(r.headers().get("x-zktraffic-window").is_none());
         let (_tx, rx) = watch::channel(snapshot(1));
-        let r = warp::test::request().path("/json/paths").reply(&all(rx)).await;
+        let r = warp::test::request().path("/json/paths").reply(&all(rx, Arc::default())).await;
         assert!(r.headers().get("x-zktraffic-window").is_none());
     }
 }
