@@ -69,11 +69,21 @@ fn exchange(
 
 /// Reads segments from the captures until `done` says so or 10 s pass.
 fn collect(caps: &mut [&mut LiveCapture], done: impl Fn(&[Got]) -> bool) -> Vec<Got> {
+    read_until(caps, Duration::from_secs(10), |_, got| done(got))
+}
+
+/// Reads segments from the captures until `done` (given the captures and what they delivered)
+/// says so or `limit` passes.
+fn read_until(
+    caps: &mut [&mut LiveCapture],
+    limit: Duration,
+    done: impl Fn(&[&mut LiveCapture], &[Got]) -> bool,
+) -> Vec<Got> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let mut got = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + limit;
     rt.block_on(async {
-        while !done(&got) && Instant::now() < deadline {
+        while !done(caps, &got) && Instant::now() < deadline {
             for cap in caps.iter_mut() {
                 let batch = cap.next_batch_with_hook(|s, hook| {
                     got.push(Got {
@@ -409,26 +419,7 @@ fn measure_kernel_run_time() {
 
 /// Reads segments until `until` holds for the capture (its health, its counters) or 20 s pass.
 fn drive(cap: &mut LiveCapture, until: impl Fn(&LiveCapture) -> bool) -> Vec<Got> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let mut got = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    rt.block_on(async {
-        while !until(cap) && Instant::now() < deadline {
-            let batch = cap.next_batch_with_hook(|s, hook| {
-                got.push(Got {
-                    hook,
-                    src: s.src,
-                    dst: s.dst,
-                    seq: s.seq,
-                    flags: s.flags,
-                    payload: s.payload.to_vec(),
-                    wire_len: s.wire_len,
-                })
-            });
-            let _ = tokio::time::timeout(Duration::from_millis(50), batch).await;
-        }
-    });
-    got
+    read_until(&mut [cap], Duration::from_secs(20), |caps, _| until(caps[0]))
 }
 
 /// The veth pair of [`veth_pair`] made again (after `va` was deleted, which takes `vb` along).
