@@ -449,6 +449,8 @@ fn no_silent_empty_output() {
     let out = run(&["dump", "--pcap", zab.to_str().unwrap()]);
     assert!(stderr(&out).contains("no ZooKeeper message"), "{}", stderr(&out));
     assert!(stderr(&run(&["dump", "--pcap", p])).is_empty(), "no warning when messages decode");
+    let ignored = run(&["dump", "--pcap", p, "--write-pcap", "/tmp/never-written.pcapng"]);
+    assert_eq!(ignored.status.code(), Some(2), "--write-pcap with --pcap is refused");
 }
 
 /// Errors say each cause once, and what to do.

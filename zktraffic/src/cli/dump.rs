@@ -37,7 +37,7 @@ pub struct DumpArgs {
     pub live: LiveArgs,
 
     /// Also save what is captured live as a pcapng file (for later `--pcap` analysis).
-    #[arg(long, value_name = "FILE", requires = "iface")]
+    #[arg(long, value_name = "FILE", requires = "iface", conflicts_with = "pcap")]
     pub write_pcap: Option<PathBuf>,
 
     /// Output format.
