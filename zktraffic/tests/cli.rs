@@ -467,3 +467,12 @@ fn errors_say_each_cause_once_and_what_to_do() {
     let err = stderr(&busy);
     assert!(err.contains("--http-addr") && err.matches("os error 98").count() == 1, "{err}");
 }
+
+#[test]
+fn help_shows_examples() {
+    for (cmd, example) in [("dump", "--measure-latency 1000"), ("serve", "--http-addr :7070")] {
+        let out = run(&[cmd, "--help"]);
+        assert!(out.status.success());
+        assert!(stdout(&out).contains("Examples:") && stdout(&out).contains(example), "{cmd}");
+    }
+}

@@ -29,7 +29,20 @@ impl Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Print ZooKeeper traffic message by message (zk-dump), or summarise it.
+    #[command(after_help = DUMP_EXAMPLES)]
     Dump(dump::DumpArgs),
     /// The stats daemon: per-path/IP/identity counts, latency, errors, clients over HTTP.
+    #[command(after_help = SERVE_EXAMPLES)]
     Serve(serve::ServeArgs),
 }
+
+const DUMP_EXAMPLES: &str = "Examples:
+  zktraffic dump --iface eth0                          # live, replies under their request
+  tcpdump -i eth0 -U -w - port 2181 | zktraffic dump --pcap -
+  zktraffic dump --pcap capture.pcap --measure-latency 1000 --group-by path --sort-by p99
+  zktraffic dump --pcap capture.pcap --summary --format json";
+
+const SERVE_EXAMPLES: &str = "Examples:
+  zktraffic serve --iface eth0 --http-addr :7070       # then curl localhost:7070/json/paths
+  zktraffic serve --pcap capture.pcap --window 10      # replay, then keep serving the result
+  curl -H 'Accept: application/openmetrics-text' localhost:7070/metrics";
