@@ -362,10 +362,21 @@ impl LiveCapture {
 
         for &name in wanted {
             let prog = ebpf.program_mut(name).ok_or_else(|| missing("program", name))?;
-            let res = match prog {
-                aya::programs::Program::SchedClassifier(p) => p.load(),
-                aya::programs::Program::Xdp(p) => p.load(),
-                _ => Err(ProgramError::UnexpectedProgramType),
+            // The verifier gives up with EAGAIN when a signal arrives while it works (a child
+            // exiting, a timer): that is no verdict on the program, so try again, as libbpf does.
+            let mut attempts = 0;
+            let res = loop {
+                let res = match &mut *prog {
+                    aya::programs::Program::SchedClassifier(p) => p.load(),
+                    aya::programs::Program::Xdp(p) => p.load(),
+                    _ => Err(ProgramError::UnexpectedProgramType),
+                };
+                attempts += 1;
+                let interrupted = matches!(&res, Err(ProgramError::LoadError { io_error, .. })
+                    if io_error.raw_os_error() == Some(libc::EAGAIN));
+                if !interrupted || attempts == 5 {
+                    break res;
+                }
             };
             res.map_err(|e| program_error(name, e))?;
         }
