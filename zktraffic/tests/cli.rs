@@ -476,3 +476,29 @@ fn help_shows_examples() {
         assert!(stdout(&out).contains("Examples:") && stdout(&out).contains(example), "{cmd}");
     }
 }
+
+/// `0` means one thing: a cap of 0 is refused (it would keep nothing), while `--max-results 0`
+/// (an output option) still means all.
+#[test]
+fn a_cap_of_zero_is_refused() {
+    let Some(p) = conformance("dump.pcap") else { return };
+    let p = p.to_str().unwrap();
+    for (cmd, flag) in
+        [("dump", "--max-connections"), ("dump", "--max-partial-bytes"), ("serve", "--max-paths")]
+    {
+        let out = run(&[cmd, "--pcap", p, flag, "0"]);
+        assert_eq!(out.status.code(), Some(2), "{flag}");
+        assert!(stderr(&out).contains("would keep nothing"), "{}", stderr(&out));
+    }
+    let all = run(&[
+        "serve",
+        "--pcap",
+        p,
+        "--exit-when-done",
+        "--max-results",
+        "0",
+        "--http-addr",
+        "127.0.0.1:0",
+    ]);
+    assert!(all.status.success(), "{}", stderr(&all));
+}

@@ -166,6 +166,16 @@ impl ReportArgs {
     }
 }
 
+/// A cap: at least 1. Every cap means "at most this many", so 0 would keep nothing and is
+/// refused; `--max-results 0` (an output option, not a cap) means all, as in the original.
+pub fn cap(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("a cap of 0 would keep nothing; give at least 1".to_owned()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{s:?} is not a whole number")),
+    }
+}
+
 /// `dump --sampling`: the original's daemon flag, refused with where it lives here.
 fn refuse_dump_sampling(_: &str) -> Result<String, String> {
     Err("dump decodes every message; sampling is the stats daemon's: zktraffic serve --sampling P"
@@ -222,34 +232,34 @@ pub struct LiveArgs {
 #[derive(Args, Debug, Clone)]
 pub struct LimitArgs {
     /// Largest ZooKeeper frame decoded, in bytes; larger frames are skipped and counted.
-    #[arg(long, value_name = "BYTES", default_value_t = DecoderConfig::default().max_frame_bytes)]
+    #[arg(value_parser = cap, long, value_name = "BYTES", default_value_t = DecoderConfig::default().max_frame_bytes)]
     pub max_frame_bytes: usize,
 
     /// Most requests per connection remembered while waiting for their replies.
-    #[arg(long, value_name = "N", default_value_t = DecoderConfig::default().max_pending)]
+    #[arg(value_parser = cap, long, value_name = "N", default_value_t = DecoderConfig::default().max_pending)]
     pub max_outstanding: usize,
 
     /// Most bytes of requests awaiting replies, over all connections (their paths included).
-    #[arg(long, value_name = "BYTES", default_value_t = DecoderConfig::default().max_pending_bytes)]
+    #[arg(value_parser = cap, long, value_name = "BYTES", default_value_t = DecoderConfig::default().max_pending_bytes)]
     pub max_pending_bytes: usize,
 
     /// Most bytes of incomplete frames (and of searches for a frame boundary), over all
     /// connections; past it the largest holder's are dropped and counted.
-    #[arg(long, value_name = "BYTES", default_value_t = DecoderConfig::default().max_partial_bytes)]
+    #[arg(value_parser = cap, long, value_name = "BYTES", default_value_t = DecoderConfig::default().max_partial_bytes)]
     pub max_partial_bytes: usize,
 
     /// Most connections tracked at once.
-    #[arg(long, value_name = "N", default_value_t = TcpLimits::default().max_connections)]
+    #[arg(value_parser = cap, long, value_name = "N", default_value_t = TcpLimits::default().max_connections)]
     pub max_connections: usize,
 
     /// Most out-of-order bytes buffered per connection direction.
-    #[arg(long, value_name = "BYTES", default_value_t = TcpLimits::default().max_buffered_bytes)]
+    #[arg(value_parser = cap, long, value_name = "BYTES", default_value_t = TcpLimits::default().max_buffered_bytes)]
     pub max_buffered_bytes: usize,
 
     /// Most out-of-order bytes buffered over all connections (with a small per-segment
     /// overhead); past it a connection that needs room gives up waiting for its hole (a gap,
     /// counted in `buffer_cap_hits`).
-    #[arg(long, value_name = "BYTES", default_value_t = TcpLimits::default().max_total_buffered_bytes)]
+    #[arg(value_parser = cap, long, value_name = "BYTES", default_value_t = TcpLimits::default().max_total_buffered_bytes)]
     pub max_total_buffered_bytes: usize,
 
     /// Seconds without a segment after which a connection is forgotten.

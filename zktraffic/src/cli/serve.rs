@@ -84,21 +84,21 @@ pub struct ServeArgs {
     pub keep_sequential_suffix: bool,
 
     /// Distinct paths per window (and in the cumulative totals); the rest count under `<other>`.
-    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    #[arg(value_parser = super::dump::cap, long, value_name = "N", default_value_t = 10_000)]
     pub max_paths: usize,
 
     /// Distinct client IPs and identities per window; the rest count under `<other>`.
-    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    #[arg(value_parser = super::dump::cap, long, value_name = "N", default_value_t = 10_000)]
     pub max_ips: usize,
 
     /// Client connections with their own counters (`/json/clients`, `/json/auths-dump`).
-    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    #[arg(value_parser = super::dump::cap, long, value_name = "N", default_value_t = 10_000)]
     pub max_clients: usize,
 
     /// Entries of the request map (request type × path × IP × identity) and of the error map;
     /// past it, new keys count under `<other>` for their IP and identity (per-path counts stay
     /// exact) or, for errors, for their path.
-    #[arg(long, value_name = "N", default_value_t = 200_000)]
+    #[arg(value_parser = super::dump::cap, long, value_name = "N", default_value_t = 200_000)]
     pub max_keys: usize,
 
     /// Keep a latency histogram per path (memory: about 7 KiB per path).
@@ -121,14 +121,14 @@ pub struct ServeArgs {
     /// Requests that may wait between capture and aggregation (with the two below: the
     /// capacity of the one queue linking them). Live capture drops what does not fit, and
     /// counts it; a replay waits instead.
-    #[arg(long, value_name = "N", default_value_t = 16_384)]
+    #[arg(value_parser = super::dump::cap, long, value_name = "N", default_value_t = 16_384)]
     pub max_queued_requests: usize,
     /// Replies that may wait between capture and aggregation (see `--max-queued-requests`).
-    #[arg(long, value_name = "N", default_value_t = 16_384)]
+    #[arg(value_parser = super::dump::cap, long, value_name = "N", default_value_t = 16_384)]
     pub max_queued_replies: usize,
     /// Watch events that may wait between capture and aggregation (see
     /// `--max-queued-requests`).
-    #[arg(long, value_name = "N", default_value_t = 16_384)]
+    #[arg(value_parser = super::dump::cap, long, value_name = "N", default_value_t = 16_384)]
     pub max_queued_events: usize,
 
     #[command(flatten)]
