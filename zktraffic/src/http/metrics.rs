@@ -39,9 +39,6 @@ pub fn render(s: &Snapshot) -> String {
     out
 }
 
-/// The HTTP side's counters that are gauges (the rest are counters).
-const HTTP_GAUGES: [&str; 2] = ["http_connections_open", "http_max_connections"];
-
 /// `base` (a rendered snapshot, cached) with the HTTP side's counters `http` (read per scrape)
 /// added before its `# EOF`.
 pub fn with_http(base: &str, http: &Value) -> String {
@@ -53,19 +50,7 @@ pub fn with_http(base: &str, http: &Value) -> String {
     }
     impl Collector for Http {
         fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
-            for (name, v) in &self.0 {
-                let gauge = HTTP_GAUGES.contains(&name.as_str());
-                let kind = if gauge { MetricType::Gauge } else { MetricType::Counter };
-                let help = "Connections of the HTTP side and what its limits did";
-                let full = format!("zktraffic_{name}");
-                let mut m = enc.encode_descriptor(&full, help, None, kind)?;
-                if gauge {
-                    m.encode_gauge(v)?;
-                } else {
-                    m.encode_counter::<NoLabelSet, _, u64>(v, None)?;
-                }
-            }
-            Ok(())
+            encode_numbers(&mut enc, &self.0)
         }
     }
     let mut values = Vec::new();
@@ -126,8 +111,39 @@ fn histogram(enc: &mut prometheus_client::encoding::MetricEncoder, l: &Latency) 
 }
 
 /// Numbers of `/json/info` that are levels, not counts: they go down as well as up.
-const GAUGES: [&str; 2] =
-    ["zktraffic_pipeline_decode_pending_bytes", "zktraffic_pipeline_decode_partial_bytes"];
+const GAUGES: [&str; 4] = [
+    "zktraffic_pipeline_decode_pending_bytes",
+    "zktraffic_pipeline_decode_partial_bytes",
+    "zktraffic_http_connections_open",
+    "zktraffic_http_max_connections",
+];
+
+/// Each `a_b → value` of [`numbers`] as `zktraffic_a_b`: the caps in force (`pipeline.limits`,
+/// durations in seconds) and the levels of [`GAUGES`] as gauges, every other number a counter.
+fn encode_numbers(enc: &mut DescriptorEncoder, numbers: &[(String, u64)]) -> fmt::Result {
+    for (name, v) in numbers {
+        let v = *v;
+        let name = format!("zktraffic_{}", name.replace(['.', '-'], "_"));
+        if let Some(cap) = name.strip_prefix("zktraffic_pipeline_limits_") {
+            if let Some(base) = name.strip_suffix("_ns") {
+                let secs = Some(&prometheus_client::registry::Unit::Seconds);
+                let help = format!("Cap {}", cap.trim_end_matches("_ns"));
+                enc.encode_descriptor(base, &help, secs, MetricType::Gauge)?
+                    .encode_gauge(&(v as f64 / 1e9))?;
+            } else {
+                enc.encode_descriptor(&name, &format!("Cap {cap}"), None, MetricType::Gauge)?
+                    .encode_gauge(&v)?;
+            }
+        } else if GAUGES.contains(&name.as_str()) {
+            enc.encode_descriptor(&name, &help_for(&name), None, MetricType::Gauge)?
+                .encode_gauge(&v)?;
+        } else {
+            enc.encode_descriptor(&name, &help_for(&name), None, MetricType::Counter)?
+                .encode_counter::<NoLabelSet, _, u64>(&v, None)?;
+        }
+    }
+    Ok(())
+}
 
 /// The help of a counter from its path in `/json/info`: `zktraffic_pipeline_tcp_gaps` →
 /// "pipeline tcp: gaps (see /json/info)".
@@ -263,32 +279,8 @@ impl Collector for SnapshotCollector {
         numbers("aggregation", &serde_json::to_value(&t.counts).unwrap_or_default(), &mut counters);
         numbers("sampling", &self.info["sampling"], &mut counters);
         numbers("queue_dropped", &self.info["queue"]["dropped"], &mut counters);
-        for (name, v) in counters {
-            if name == "sampling_probability" {
-                continue;
-            }
-            let name = format!("zktraffic_{}", name.replace(['.', '-'], "_"));
-            let help = help_for(&name);
-            if let Some(cap) = name.strip_prefix("zktraffic_pipeline_limits_") {
-                // Durations in seconds, as Prometheus names want them.
-                if let Some(base) = name.strip_suffix("_ns") {
-                    let secs = Some(&prometheus_client::registry::Unit::Seconds);
-                    let help = format!("Cap {}", cap.trim_end_matches("_ns"));
-                    enc.encode_descriptor(base, &help, secs, MetricType::Gauge)?
-                        .encode_gauge(&(v as f64 / 1e9))?;
-                } else {
-                    enc.encode_descriptor(&name, &format!("Cap {cap}"), None, MetricType::Gauge)?
-                        .encode_gauge(&v)?;
-                }
-                continue;
-            }
-            if GAUGES.contains(&name.as_str()) {
-                enc.encode_descriptor(&name, &help, None, MetricType::Gauge)?.encode_gauge(&v)?;
-                continue;
-            }
-            enc.encode_descriptor(&name, &help, None, MetricType::Counter)?
-                .encode_counter::<NoLabelSet, _, u64>(&v, None)?;
-        }
+        counters.retain(|(name, _)| name != "sampling_probability");
+        encode_numbers(&mut enc, &counters)?;
 
         // A gauge of 1 rather than an info family: `info` is OpenMetrics-only, and the two
         // exposition formats then carry the same series.
