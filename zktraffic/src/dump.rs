@@ -244,7 +244,7 @@ pub fn run_offline<W: Write>(
     out: W,
     local_time: TimeFormatter,
 ) -> Result<DumpOutcome, DumpError> {
-    run_offline_until(args, out, local_time, &std::sync::atomic::AtomicBool::new(false))
+    run_offline_until(args, out, local_time, &AtomicBool::new(false))
 }
 
 /// [`run_offline`] that also stops, and reports what it has, once `stop` is set (Ctrl-C

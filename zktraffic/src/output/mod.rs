@@ -63,14 +63,9 @@ pub fn credential(scheme: &str, credential: &[u8], show_secrets: bool) -> String
 
 /// Appends `s` to `out` with everything that could forge a line or drive a terminal made
 /// visible: `\\` doubled, `\n` `\r` `\t`, other C0 controls and DEL as `\xNN`, C1 controls,
-/// line separators and bidirectional overrides as `\u{NNNN}`. Text from the wire (paths, auth
-/// schemes and ids, reconfig members) goes through it before it reaches a terminal or a log.
-pub fn escape_into(out: &mut String, s: &str) {
+/// line separators and bidirectional overrides as `\u{NNNN}`.
+fn push_escaped(out: &mut String, s: &str) {
     use std::fmt::Write as _;
-    if !may_need_escape(s) {
-        out.push_str(s);
-        return;
-    }
     for c in s.chars() {
         let _ = match c {
             '\\' => out.write_str("\\\\"),
@@ -91,9 +86,18 @@ pub fn escape_into(out: &mut String, s: &str) {
     }
 }
 
-/// False when [`escape_into`] would copy `s` unchanged (plain printable ASCII, no backslash):
+/// Escapes `s` from `start` on, in place (see [`push_escaped`]): text from the wire (paths,
+/// auth schemes and ids, reconfig members) goes through it before it reaches a terminal.
+pub(crate) fn escape_tail(s: &mut String, start: usize) {
+    if may_need_escape(&s[start..]) {
+        let raw = s.split_off(start);
+        push_escaped(s, &raw);
+    }
+}
+
+/// False when [`push_escaped`] would copy `s` unchanged (plain printable ASCII, no backslash):
 /// the common case, checked without decoding characters.
-pub fn may_need_escape(s: &str) -> bool {
+fn may_need_escape(s: &str) -> bool {
     s.bytes().any(|b| b < 0x20 || b == 0x7f || b == b'\\' || b >= 0x80)
 }
 

@@ -167,17 +167,15 @@ fn py_list(items: &[&str]) -> String {
 }
 
 /// Appends the `Name(field=value, …)` description of a message (the original's `__str__`
-/// formats, extended to what it never decoded), with wire text escaped by
-/// [`escape_into`](super::escape_into): a client cannot forge a line or drive the terminal.
+/// formats, extended to what it never decoded), with the wire's text escaped — its
+/// control characters, backslashes, line separators and bidi overrides made visible: a client
+/// cannot forge a line or drive the terminal.
 pub fn describe(s: &mut String, msg: &Message<'_>, show_secrets: bool) {
     let start = s.len();
     describe_raw(s, msg, show_secrets);
     // The formats themselves hold no control characters or backslashes, so escaping the whole
     // description escapes exactly the wire's text, with no field forgotten.
-    if super::may_need_escape(&s[start..]) {
-        let raw = s.split_off(start);
-        super::escape_into(s, &raw);
-    }
+    super::escape_tail(s, start);
 }
 
 fn describe_raw(s: &mut String, msg: &Message<'_>, show_secrets: bool) {
