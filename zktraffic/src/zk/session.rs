@@ -127,9 +127,7 @@ impl Session {
             }
         }
     }
-}
 
-impl Session {
     /// Bytes both directions hold for incomplete frames and searches.
     pub fn partial_bytes(&self) -> usize {
         self.framers.iter().flatten().map(Framer::held_bytes).sum()
