@@ -83,7 +83,6 @@ pub struct Pipeline<K: MessageSink> {
     /// Ports of the segments on no server port, with their counts (bounded), to say where the
     /// traffic was when nothing decoded.
     other_ports: HashMap<u16, u64>,
-    limits: PipelineLimits,
 }
 
 /// Distinct ports remembered for [`Pipeline::busiest_other_ports`].
@@ -92,14 +91,12 @@ const MAX_OTHER_PORTS: usize = 4096;
 impl<K: MessageSink> Pipeline<K> {
     /// A pipeline handing messages to `sink`.
     pub fn new(config: PipelineConfig, sink: K) -> Self {
-        let limits = PipelineLimits { tcp: config.tcp.clone(), decode: config.decoder.clone() };
         Pipeline {
             ports: PortSet::new(&config.ports),
             flows: FlowTable::new(config.tcp),
             decoder: Decoder::new(config.decoder, sink),
             segments_not_zookeeper: 0,
             other_ports: HashMap::new(),
-            limits,
         }
     }
 
@@ -161,7 +158,10 @@ impl<K: MessageSink> Pipeline<K> {
             segments_not_zookeeper: self.segments_not_zookeeper,
             tcp: self.flows.stats().clone(),
             decode: self.decoder.stats.clone(),
-            limits: self.limits.clone(),
+            limits: PipelineLimits {
+                tcp: self.flows.limits().clone(),
+                decode: self.decoder.config.clone(),
+            },
         }
     }
 
@@ -183,7 +183,6 @@ impl<K: MessageSink> Pipeline<K> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
     use std::net::{Ipv4Addr, SocketAddr};
 
     use zktraffic_common::tcp_flags::{ACK, SYN};

@@ -237,6 +237,11 @@ impl<S: Default> FlowTable<S> {
         self.budget.used
     }
 
+    /// The caps in force.
+    pub fn limits(&self) -> &TcpLimits {
+        &self.limits
+    }
+
     /// The handler's state of a live connection.
     pub fn state_mut(&mut self, key: &ConnKey) -> Option<&mut S> {
         self.conns.get_mut(key).map(|conn| &mut conn.state)
