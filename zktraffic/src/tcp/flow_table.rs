@@ -284,9 +284,7 @@ impl<S: Default> FlowTable<S> {
         H: StreamHandler<State = S>,
     {
         while let Some((key, serial)) = self.unanswered.pop_front() {
-            let evictable =
-                self.conns.get(&key).is_some_and(|c| c.serial == serial && !c.is_answered());
-            if evictable {
+            if is_candidate(&self.conns, &key, serial) {
                 self.close(key, CloseReason::Evicted, ts, handler);
                 return;
             }
@@ -444,9 +442,13 @@ fn open_or_get<'a, S: Default>(
 
 /// Keeps only the eviction candidates still live and unanswered, in order.
 fn compact<S>(unanswered: &mut VecDeque<(ConnKey, u64)>, conns: &HashMap<ConnKey, Conn<S>>) {
-    unanswered.retain(|(key, serial)| {
-        conns.get(key).is_some_and(|c| c.serial == *serial && !c.is_answered())
-    });
+    unanswered.retain(|(key, serial)| is_candidate(conns, key, *serial));
+}
+
+/// True when the eviction candidate `(key, serial)` is still the live connection of that key,
+/// and still unanswered.
+fn is_candidate<S>(conns: &HashMap<ConnKey, Conn<S>>, key: &ConnKey, serial: u64) -> bool {
+    conns.get(key).is_some_and(|c| c.serial == serial && !c.is_answered())
 }
 
 /// Keys ordered by last activity, then by key: a deterministic close order.
