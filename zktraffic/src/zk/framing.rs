@@ -154,8 +154,7 @@ impl Framer {
     /// Makes the stream opaque from now on (its connection turned out not to be ZooKeeper).
     pub fn make_opaque(&mut self) {
         self.state = State::Opaque;
-        self.buf = Vec::new();
-        self.scan = None;
+        self.release();
     }
 
     /// Bytes held for an incomplete frame or a search.
