@@ -13,6 +13,7 @@
 pub mod capture;
 pub mod cli;
 pub mod dump;
+pub mod error_chain;
 pub mod http;
 pub mod output;
 pub mod pipeline;

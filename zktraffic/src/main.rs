@@ -21,26 +21,10 @@ fn main() -> ExitCode {
     match run(cli, local) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("zktraffic: {}", error_chain(&e));
+            eprintln!("zktraffic: {}", zktraffic::error_chain::error_chain(e.as_ref()));
             ExitCode::FAILURE
         }
     }
-}
-
-/// The error and its causes joined by `: `, each said once: library errors often print their
-/// source in their own message too (`…: No such file or directory (os error 2)`).
-fn error_chain(e: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        if !out.contains(&text) {
-            if !out.is_empty() {
-                out.push_str(": ");
-            }
-            out.push_str(&text);
-        }
-    }
-    out
 }
 
 fn run(cli: Cli, local: TimeFormatter) -> anyhow::Result<()> {

@@ -39,6 +39,7 @@ pub use assemble::{Hook, ReaderStats};
 pub use watch::AttachmentStats;
 
 use crate::capture::Segment;
+use crate::error_chain::error_chain;
 
 /// The kernel object built by `build.rs` (empty when built with `AYA_BUILD_SKIP=1`).
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/zktraffic"));
@@ -712,17 +713,6 @@ fn bpf<E: std::error::Error + Send + Sync + 'static>(
 ) -> impl FnOnce(E) -> LiveCaptureError {
     let context = context.into();
     move |e| LiveCaptureError::Bpf { context, source: Box::new(e) }
-}
-
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 /// Classifies errors of `EbpfLoader::load` (map creation, relocation).
