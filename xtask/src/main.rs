@@ -4,6 +4,7 @@
 mod bench;
 mod fuzz;
 mod setup;
+mod shape;
 mod util;
 
 use anyhow::Result;
@@ -53,6 +54,8 @@ enum Task {
         #[arg(long)]
         target: Option<String>,
     },
+    /// Check the library's shape: no import cycle between its modules, no file over 900 lines.
+    Shape,
     /// Run a benchmark: `decode`, `serve`, `live`.
     Bench {
         #[command(subcommand)]
@@ -96,10 +99,16 @@ fn main() -> Result<()> {
             }
             util::cargo(&test)
         }
+        Task::Shape => shape::run(&library_src()),
         Task::Fuzz { seconds, target } => fuzz::run(seconds, target.as_deref()),
         Task::Bench { which } => {
             setup::run()?;
             bench::run(which)
         }
     }
+}
+
+/// The library's sources, whose shape `cargo xtask shape` checks.
+fn library_src() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../zktraffic/src")
 }
