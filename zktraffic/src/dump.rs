@@ -4,15 +4,18 @@
 mod pipe;
 
 use std::io::{self, Write};
-use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::capture::pcap::{CaptureError, CaptureReader, CaptureStats};
+use crate::capture::CaptureStats;
+use crate::capture::pcap_write::SegmentRecorder;
+use crate::capture::{PcapSource, Poll, Segment, SegmentSource, SourceCounters, SourceError};
 use crate::cli::dump::{DumpArgs, Format};
 use crate::output::json::JsonPrinter;
+use crate::output::numbers::flatten_numbers;
 use crate::output::report::Report;
 use crate::output::summary::Summary;
 use crate::output::text::{TextOptions, TextPrinter};
@@ -23,16 +26,10 @@ use crate::zk::{Message, MessageSink};
 /// Why a dump failed.
 #[derive(Debug, Error)]
 pub enum DumpError {
-    /// The capture could not be read (everything before the problem was still printed).
+    /// The source could not start, or failed (everything read before the problem was still
+    /// printed).
     #[error(transparent)]
-    Capture(#[from] CaptureError),
-    /// Live capture could not start or continue.
-    #[cfg(feature = "ebpf")]
-    #[error(transparent)]
-    Live(#[from] crate::capture::ebpf::LiveCaptureError),
-    /// Live capture was asked of a build without it.
-    #[error("this zktraffic was built without live capture (the `ebpf` feature); use --pcap")]
-    NoLiveCapture,
+    Source(#[from] SourceError),
     /// The output could not be written.
     #[error("writing the output failed: {0}")]
     Output(#[from] io::Error),
@@ -40,23 +37,28 @@ pub enum DumpError {
     #[error(
         "writing {path}: {source} ({written} segments written before the error, {lost} after it not written)"
     )]
-    WritePcap { path: String, source: io::Error, written: u64, lost: u64 },
+    WritePcap {
+        /// The file.
+        path: String,
+        /// What failed.
+        source: io::Error,
+        /// Segments written before the error.
+        written: u64,
+        /// Segments not written after it.
+        lost: u64,
+    },
 }
 
 /// Every counter of a run, by stage.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct Counters {
-    /// Capture-file counters (offline).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub capture: Option<CaptureStats>,
-    /// Kernel program and ring-reader counters (live).
-    #[cfg(feature = "ebpf")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub kernel: Option<LiveCounters>,
+    /// The source's counters: `capture` (a file) or `kernel` (live).
+    #[serde(flatten)]
+    pub source: SourceCounters,
     /// `--write-pcap` counters (live, when asked for).
-    #[cfg(feature = "ebpf")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub write_pcap: Option<WritePcapStats>,
+    /// Reassembly and decoding.
     #[serde(flatten)]
     pub pipeline: PipelineStats,
 }
@@ -73,42 +75,28 @@ pub struct WritePcapStats {
     pub segments_not_written: u64,
 }
 
-/// What live capture counts before reassembly.
-#[cfg(feature = "ebpf")]
-#[derive(Clone, Debug, Serialize)]
-pub struct LiveCounters {
-    #[serde(flatten)]
-    pub kernel: crate::capture::ebpf::KernelStats,
-    pub reader: crate::capture::ebpf::ReaderStats,
-    /// Interface losses and re-attachments.
-    pub attachment: crate::capture::ebpf::AttachmentStats,
-}
-
 impl Counters {
+    /// A capture file's counters (none live).
+    pub fn capture(&self) -> Option<&CaptureStats> {
+        match &self.source {
+            SourceCounters::File(c) => Some(c),
+            #[cfg(feature = "ebpf")]
+            SourceCounters::Live(_) => None,
+        }
+    }
+
     /// `stage.counter` → value, for text reports.
     pub fn flatten(&self) -> Vec<(String, u64)> {
         let mut out = Vec::new();
-        flatten_into(&mut out, "", &serde_json::to_value(self).unwrap_or_default());
+        flatten_numbers("", &serde_json::to_value(self).unwrap_or_default(), '.', &mut out);
         out
-    }
-}
-
-fn flatten_into(out: &mut Vec<(String, u64)>, prefix: &str, v: &serde_json::Value) {
-    match v {
-        serde_json::Value::Object(map) => {
-            for (k, v) in map {
-                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
-                flatten_into(out, &key, v);
-            }
-        }
-        serde_json::Value::Number(n) => out.push((prefix.to_owned(), n.as_u64().unwrap_or(0))),
-        _ => {}
     }
 }
 
 /// What a finished dump reports besides its output.
 #[derive(Debug)]
 pub struct DumpOutcome {
+    /// Every counter of the run.
     pub counters: Counters,
     /// Non-fatal problems (e.g. a truncated last record), for standard error.
     pub warnings: Vec<String>,
@@ -191,7 +179,6 @@ impl<W: Write> DumpSink<W> {
     }
 
     /// Pushes printed lines out (live output must not sit in a buffer).
-    #[cfg(feature = "ebpf")]
     fn flush(&mut self) -> io::Result<()> {
         match self {
             DumpSink::Text(p) => p.flush(),
@@ -256,7 +243,7 @@ pub fn run_offline_until<W: Write>(
     stop: &AtomicBool,
 ) -> Result<DumpOutcome, DumpError> {
     let path = args.pcap.as_deref().unwrap_or_else(|| std::path::Path::new("-"));
-    run_reader(args, CaptureReader::open(path)?, out, local_time, stop)
+    run(args, &mut PcapSource::open(path)?, out, local_time, stop)
 }
 
 /// `dump --pcap -`: as [`run_offline_until`] on standard input, with `out` flushed whenever the
@@ -269,42 +256,159 @@ pub fn run_stdin_until<W: Write + Send + 'static>(
 ) -> Result<DumpOutcome, DumpError> {
     let out = pipe::SharedOut::new(out);
     let stdin = Box::new(pipe::FlushingStdin::new(out.clone()));
-    let reader = CaptureReader::from_reader("<stdin>".to_owned(), stdin)?;
-    run_reader(args, reader, out, local_time, stop)
+    let mut source = PcapSource::from_reader("<stdin>".to_owned(), stdin)?;
+    run(args, &mut source, out, local_time, stop)
 }
 
-fn run_reader<W: Write>(
+/// `dump --iface IF`: live capture until `stop` is set (or a report is complete, or its
+/// `--duration` of wall-clock time has passed: a quiet server still ends it).
+pub fn run_live_until<W: Write>(
     args: &DumpArgs,
-    mut reader: CaptureReader,
     out: W,
     local_time: TimeFormatter,
     stop: &AtomicBool,
 ) -> Result<DumpOutcome, DumpError> {
+    let iface = args.iface.as_deref().unwrap_or_default();
+    let mut source = crate::capture::open_live(args.live.config(iface, &args.ports))?;
+    run(args, &mut *source, out, local_time, stop)
+}
+
+/// Segments handed to the pipeline per poll: small enough to notice `stop` promptly.
+const BATCH: usize = 4096;
+
+/// Drives `source` through the pipeline into the dump's sink until the source ends, `stop` is
+/// set or the output cannot change any more. Whatever happens to the source, everything read
+/// before the problem is decoded and printed; its error comes after.
+pub fn run<W: Write>(
+    args: &DumpArgs,
+    source: &mut dyn SegmentSource,
+    out: W,
+    local_time: TimeFormatter,
+    stop: &AtomicBool,
+) -> Result<DumpOutcome, DumpError> {
+    let live = source.info().live;
+    let deadline = live
+        .then(|| args.report.config().and_then(|c| c.duration_ns))
+        .flatten()
+        .map(|ns| Instant::now() + Duration::from_nanos(ns));
+    let mut recorder = Recorder::create(args.write_pcap.as_deref())?;
     let mut pipeline = Pipeline::new(args.pipeline_config(), DumpSink::new(args, out, local_time));
-    // Whatever happens to the capture, everything read before the problem is decoded and printed.
-    let read = reader.try_for_each_segment(|seg| {
-        pipeline.push(seg);
-        if pipeline.sink().is_done() || stop.load(Ordering::Relaxed) {
-            ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
+    let read = loop {
+        let polled = source.poll(BATCH, &mut |seg| {
+            pipeline.push(seg);
+            recorder.record(seg);
+        });
+        if live {
+            pipeline.sink_mut().flush()?;
         }
+        match polled {
+            Err(e) => break Err(e),
+            Ok(Poll::Finished) => break Ok(()),
+            Ok(Poll::Delivered(_) | Poll::Idle) => {}
+        }
+        if pipeline.sink().is_done()
+            || stop.load(Ordering::Relaxed)
+            || deadline.is_some_and(|d| Instant::now() >= d)
+        {
+            break Ok(());
+        }
+    };
+    source.drain(&mut |seg| {
+        pipeline.push(seg);
+        recorder.record(seg);
     });
     pipeline.finish();
+    recorder.flush();
     let counters = Counters {
-        capture: Some(reader.stats().clone()),
-        #[cfg(feature = "ebpf")]
-        kernel: None,
-        #[cfg(feature = "ebpf")]
-        write_pcap: None,
+        source: source.counters(),
+        write_pcap: recorder.stats(),
         pipeline: pipeline.stats(),
     };
     let busiest = pipeline.busiest_other_ports(3);
     pipeline.into_sink().finish(args, &counters)?;
     read?;
-    let mut warnings = reader.warnings().to_vec();
-    warnings.extend(why_nothing_decoded(&args.ports, &counters, &busiest));
+    recorder.result()?;
+    let mut warnings = source.warnings();
+    if !live {
+        warnings.extend(why_nothing_decoded(&args.ports, &counters, &busiest));
+    }
     Ok(DumpOutcome { counters, warnings })
+}
+
+/// `--write-pcap`: the segments as captured. After the first write error nothing more is
+/// written (the file would be corrupt past it); the error is logged at once, capture goes on,
+/// and the dump fails at the end.
+struct Recorder {
+    file: Option<(String, SegmentRecorder<io::BufWriter<std::fs::File>>)>,
+    error: Option<io::Error>,
+    stats: WritePcapStats,
+}
+
+impl Recorder {
+    fn create(path: Option<&std::path::Path>) -> Result<Self, DumpError> {
+        let file = match path {
+            None => None,
+            Some(path) => {
+                let name = path.display().to_string();
+                let failed = |source| DumpError::WritePcap {
+                    path: name.clone(),
+                    source,
+                    written: 0,
+                    lost: 0,
+                };
+                let file = std::fs::File::create(path).map_err(failed)?;
+                Some((
+                    name.clone(),
+                    SegmentRecorder::new(io::BufWriter::new(file)).map_err(failed)?,
+                ))
+            }
+        };
+        Ok(Recorder { file, error: None, stats: WritePcapStats::default() })
+    }
+
+    fn record(&mut self, seg: &Segment<'_>) {
+        let Some((path, r)) = &mut self.file else { return };
+        if self.error.is_some() {
+            self.stats.segments_not_written += 1;
+        } else if let Err(e) = r.record(seg) {
+            // Said at once (a full disk must not wait for Ctrl-C to be noticed), and once.
+            log::error!(
+                "writing {path} failed: {e}; no more segments are written to it (capture goes on)"
+            );
+            self.stats.write_errors += 1;
+            self.stats.segments_not_written += 1;
+            self.error = Some(e);
+        } else {
+            self.stats.segments_written += 1;
+        }
+    }
+
+    fn flush(&mut self) {
+        if let Some((path, r)) = &mut self.file
+            && self.error.is_none()
+            && let Err(e) = r.flush()
+        {
+            log::error!("writing {path} failed: {e}");
+            self.stats.write_errors += 1;
+            self.error = Some(e);
+        }
+    }
+
+    fn stats(&self) -> Option<WritePcapStats> {
+        self.file.is_some().then_some(self.stats)
+    }
+
+    fn result(self) -> Result<(), DumpError> {
+        match (self.file, self.error) {
+            (Some((path, _)), Some(source)) => Err(DumpError::WritePcap {
+                path,
+                source,
+                written: self.stats.segments_written,
+                lost: self.stats.segments_not_written,
+            }),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// When a capture decoded no message at all: one line saying why, instead of a silent empty
@@ -321,7 +425,7 @@ fn why_nothing_decoded(
     }
     let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
     let ports = ports.join(", ");
-    let tcp = counters.capture.as_ref().map_or(0, |c| c.tcp_segments);
+    let tcp = counters.capture()?.tcp_segments;
     Some(if tcp == 0 {
         "no ZooKeeper message: the capture holds no TCP segment".to_owned()
     } else if counters.pipeline.tcp.segments == 0 {
@@ -338,117 +442,4 @@ fn why_nothing_decoded(
             counters.pipeline.tcp.segments
         )
     })
-}
-
-/// Runs `zktraffic dump --iface IF` until `shutdown` completes. Must run inside a tokio runtime.
-#[cfg(feature = "ebpf")]
-pub async fn run_live<W: Write>(
-    args: &DumpArgs,
-    out: W,
-    local_time: TimeFormatter,
-    shutdown: impl std::future::Future<Output = ()>,
-) -> Result<DumpOutcome, DumpError> {
-    use crate::capture::ebpf::{LiveCapture, LiveCaptureConfig};
-    use crate::capture::pcap_write::SegmentRecorder;
-
-    let iface = args.iface.clone().unwrap_or_default();
-    let mut capture = LiveCapture::start(LiveCaptureConfig {
-        iface,
-        ports: args.ports.clone(),
-        attach: args.live.attach.into(),
-        ring_bytes: args.live.ring_bytes,
-        verbose_verifier: args.live.verbose,
-        ..LiveCaptureConfig::default()
-    })?;
-    let mut recorder = match &args.write_pcap {
-        None => None,
-        Some(path) => {
-            let file = std::fs::File::create(path).map_err(|source| DumpError::WritePcap {
-                path: path.display().to_string(),
-                source,
-                written: 0,
-                lost: 0,
-            })?;
-            Some((path, SegmentRecorder::new(io::BufWriter::new(file))?))
-        }
-    };
-    let mut record_error: Option<io::Error> = None;
-    let mut pcap_stats = WritePcapStats::default();
-    let mut pipeline = Pipeline::new(args.pipeline_config(), DumpSink::new(args, out, local_time));
-    let mut shutdown = std::pin::pin!(shutdown);
-    let mut on_segment = |seg: &crate::capture::Segment<'_>,
-                          pipeline: &mut Pipeline<DumpSink<W>>| {
-        pipeline.push(seg);
-        let Some((path, r)) = &mut recorder else { return };
-        if record_error.is_some() {
-            pcap_stats.segments_not_written += 1;
-        } else if let Err(e) = r.record(seg) {
-            // Said at once (a full disk must not wait for Ctrl-C to be noticed), and once.
-            log::error!(
-                "writing {} failed: {e}; no more segments are written to it (capture goes on)",
-                path.display()
-            );
-            pcap_stats.write_errors += 1;
-            pcap_stats.segments_not_written += 1;
-            record_error = Some(e);
-        } else {
-            pcap_stats.segments_written += 1;
-        }
-    };
-    loop {
-        tokio::select! {
-            batch = capture.next_batch(|seg| on_segment(seg, &mut pipeline)) => batch?,
-            () = &mut shutdown => break,
-        }
-        pipeline.sink_mut().flush()?;
-        if pipeline.sink().is_done() {
-            break;
-        }
-    }
-    capture.drain(|seg, _| on_segment(seg, &mut pipeline));
-    pipeline.finish();
-    if let Some((path, r)) = &mut recorder
-        && record_error.is_none()
-        && let Err(e) = r.flush()
-    {
-        log::error!("writing {} failed: {e}", path.display());
-        pcap_stats.write_errors += 1;
-        record_error = Some(e);
-    }
-    let counters = Counters {
-        kernel: Some(LiveCounters {
-            kernel: capture.kernel_stats(),
-            reader: capture.reader_stats(),
-            attachment: capture.attachment_stats(),
-        }),
-        write_pcap: recorder.is_some().then_some(pcap_stats),
-        pipeline: pipeline.stats(),
-        ..Counters::default()
-    };
-    pipeline.into_sink().finish(args, &counters)?;
-    if let (Some((path, _)), Some(source)) = (&recorder, record_error) {
-        return Err(DumpError::WritePcap {
-            path: path.display().to_string(),
-            source,
-            written: pcap_stats.segments_written,
-            lost: pcap_stats.segments_not_written,
-        });
-    }
-    let mut warnings = Vec::new();
-    if let Some(mode) = capture.xdp_mode() {
-        warnings.push(format!("XDP attached in {mode} mode"));
-    }
-    Ok(DumpOutcome { counters, warnings })
-}
-
-#[cfg(feature = "ebpf")]
-impl From<crate::cli::dump::Attach> for crate::capture::ebpf::AttachMode {
-    fn from(a: crate::cli::dump::Attach) -> Self {
-        use crate::cli::dump::Attach;
-        match a {
-            Attach::Tc => Self::Tc,
-            Attach::Xdp => Self::Xdp,
-            Attach::XdpGeneric => Self::XdpGeneric,
-        }
-    }
 }

@@ -14,12 +14,13 @@ pub mod capture;
 pub mod cli;
 pub mod dump;
 pub mod error_chain;
-pub mod http;
 pub mod output;
 pub mod pipeline;
 pub mod serve;
+pub mod signals;
 pub mod stats;
 pub mod stderr_log;
+#[cfg(feature = "test-helpers")]
 pub mod synth;
 pub mod tcp;
 pub mod timestamp;

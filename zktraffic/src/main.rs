@@ -5,12 +5,13 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
+use zktraffic::capture::{PcapSource, SegmentSource};
 use zktraffic::cli::dump::DumpArgs;
 use zktraffic::cli::serve::ServeArgs;
 use zktraffic::cli::{Cli, Command};
-use zktraffic::dump::{DumpError, DumpOutcome};
+use zktraffic::dump::DumpError;
 use zktraffic::output::time_format::TimeFormatter;
-use zktraffic::serve::{Daemon, PcapSource, SegmentSource, SourceError};
+use zktraffic::serve::Daemon;
 
 fn main() -> ExitCode {
     // The local offset must be read before any thread exists (see TimeFormatter::local_offset).
@@ -42,16 +43,16 @@ fn dump(args: &DumpArgs, local: TimeFormatter) -> anyhow::Result<()> {
                 args,
                 BufWriter::new(io::stdout()),
                 local,
-                report_interrupt(args),
+                stop_flag(args),
             ),
             "dump of standard input".to_owned(),
         ),
         (Some(pcap), _) => (
-            zktraffic::dump::run_offline_until(args, stdout(), local, report_interrupt(args)),
+            zktraffic::dump::run_offline_until(args, stdout(), local, stop_flag(args)),
             format!("dump of {}", pcap.display()),
         ),
         (None, iface) => (
-            live_dump(args, stdout(), local),
+            zktraffic::dump::run_live_until(args, stdout(), local, stop_flag(args)),
             format!("live capture on {}", iface.as_deref().unwrap_or("?")),
         ),
     };
@@ -66,70 +67,15 @@ fn dump(args: &DumpArgs, local: TimeFormatter) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// During a quick report, Ctrl-C stops reading and prints the report so far (as the original
-/// did); otherwise it stops the process as usual. The flag is set from a signal thread.
-fn report_interrupt(args: &DumpArgs) -> &'static std::sync::atomic::AtomicBool {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    static STOP: AtomicBool = AtomicBool::new(false);
-    if args.report.config().is_some() {
-        std::thread::spawn(|| {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
-                return;
-            };
-            if rt.block_on(tokio::signal::ctrl_c()).is_ok() {
-                STOP.store(true, Ordering::Relaxed);
-            }
-        });
-    }
-    &STOP
-}
-
-#[cfg(feature = "ebpf")]
-fn live_dump(
-    args: &DumpArgs,
-    out: impl io::Write,
-    local: TimeFormatter,
-) -> Result<DumpOutcome, DumpError> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    // A report's `--duration` is also wall-clock time live: a quiet server still ends it.
-    let duration =
-        args.report.config().and_then(|c| c.duration_ns).map(std::time::Duration::from_nanos);
-    let shutdown = async move {
-        match duration {
-            Some(d) => {
-                tokio::select! {
-                    () = shutdown_signal() => {}
-                    () = tokio::time::sleep(d) => {}
-                }
-            }
-            None => shutdown_signal().await,
-        }
-    };
-    runtime.block_on(zktraffic::dump::run_live(args, out, local, shutdown))
-}
-
-#[cfg(not(feature = "ebpf"))]
-fn live_dump(
-    _args: &DumpArgs,
-    _out: impl io::Write,
-    _local: TimeFormatter,
-) -> Result<DumpOutcome, DumpError> {
-    Err(DumpError::NoLiveCapture)
-}
-
-/// Completes on SIGINT or SIGTERM.
-#[cfg(feature = "ebpf")]
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
-        (Ok(mut int), Ok(mut term)) => {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-            }
-        }
-        // Without signal handlers, the default disposition still stops the process.
-        _ => std::future::pending().await,
+/// Live capture stops on SIGINT/SIGTERM and prints what it has (the summary, a report); so
+/// does a quick report read from a file, as the original did. A plain dump of a file stops
+/// the process as usual.
+fn stop_flag(args: &DumpArgs) -> &'static std::sync::atomic::AtomicBool {
+    static NEVER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if args.pcap.is_none() || args.report.config().is_some() {
+        zktraffic::signals::stop_flag()
+    } else {
+        &NEVER
     }
 }
 
@@ -150,7 +96,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         (Some(pcap), _) => Box::new(
             PcapSource::open(pcap).with_context(|| format!("cannot replay {}", pcap.display()))?,
         ),
-        (None, Some(iface)) => live_source(args, iface)?,
+        (None, Some(iface)) => zktraffic::capture::open_live(args.live.config(iface, &args.ports))?,
         (None, None) => anyhow::bail!(
             "nothing to capture: give --iface IFACE (live) or --pcap FILE (replay), or use a \
              subcommand (see --help)"
@@ -176,14 +122,4 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     }
     daemon.wait();
     Ok(())
-}
-
-#[cfg(feature = "ebpf")]
-fn live_source(args: &ServeArgs, iface: &str) -> Result<Box<dyn SegmentSource>, SourceError> {
-    zktraffic::serve::open_live(args.live_config(iface))
-}
-
-#[cfg(not(feature = "ebpf"))]
-fn live_source(_args: &ServeArgs, iface: &str) -> Result<Box<dyn SegmentSource>, SourceError> {
-    Err(SourceError::LiveUnavailable { iface: iface.to_owned() })
 }

@@ -17,13 +17,14 @@ mod system;
 mod watch;
 
 use std::io;
-use std::os::fd::AsRawFd as _;
 use std::time::Duration;
 
 use aya::maps::{MapData, PerCpuArray, RingBuf};
 use aya::programs::tc::{self, SchedClassifierLinkId, TcAttachType};
 use aya::programs::xdp::XdpLinkId;
-use aya::programs::{ProgramError, SchedClassifier, TestRun as _, TestRunOptions, Xdp, XdpMode};
+use aya::programs::{ProgramError, SchedClassifier, Xdp, XdpMode};
+#[cfg(feature = "test-helpers")]
+use aya::programs::{TestRun as _, TestRunOptions};
 use aya::{Ebpf, EbpfError, EbpfLoader, VerifierLogLevel};
 use serde::Serialize;
 use tokio::io::Interest;
@@ -46,7 +47,7 @@ static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/zk
 
 /// The embedded kernel object (8-byte aligned), for measurements that load programs of their
 /// own (the empty `zk_tc_pass` baseline).
-#[doc(hidden)]
+#[cfg(feature = "test-helpers")]
 pub fn kernel_object() -> &'static [u8] {
     OBJECT
 }
@@ -211,6 +212,7 @@ pub struct KernelStats {
 }
 
 /// The result of one `BPF_PROG_TEST_RUN`.
+#[cfg(feature = "test-helpers")]
 #[derive(Clone, Copy, Debug)]
 pub struct TestRunOutcome {
     /// The program's return value (TC: -1 as u32 = continue; XDP: 2 = pass).
@@ -316,6 +318,7 @@ impl LiveCapture {
 
     /// Loads every program without attaching anything: for [`LiveCapture::test_run`] (kernel
     /// self-tests with hand-built frames). `cfg.iface` and `cfg.attach` are ignored.
+    #[cfg(feature = "test-helpers")]
     pub fn load_unattached(cfg: &LiveCaptureConfig) -> Result<Self, LiveCaptureError> {
         check_privileges("loading the kernel programs")?;
         Self::load(cfg, &[programs::TC_INGRESS, programs::TC_EGRESS, programs::XDP])
@@ -549,6 +552,7 @@ impl LiveCapture {
 
     /// Runs one program on `frame` with `BPF_PROG_TEST_RUN` (needs a capture from
     /// [`LiveCapture::load_unattached`]); what it keeps lands in the ring as usual.
+    #[cfg(feature = "test-helpers")]
     pub fn test_run(
         &mut self,
         hook: Hook,
@@ -597,15 +601,6 @@ impl LiveCapture {
     /// Counters of the user-space ring reader.
     pub fn reader_stats(&self) -> ReaderStats {
         self.assembler.stats()
-    }
-
-    /// The ring buffer's file descriptor (for callers that poll themselves).
-    pub fn ring_fd(&self) -> Option<std::os::fd::RawFd> {
-        match &self.ring {
-            Ring::Plain(r) => Some(r.as_raw_fd()),
-            Ring::Async(fd) => Some(fd.get_ref().as_raw_fd()),
-            Ring::Gone => None,
-        }
     }
 }
 

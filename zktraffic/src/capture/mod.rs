@@ -1,17 +1,25 @@
 //! Capture sources: where TCP segments come from.
 //!
-//! Every source turns what it reads into [`Segment`]s; nothing after this stage knows whether
-//! a segment came from a file or from the kernel.
+//! Every source turns what it reads into [`Segment`]s and is polled through one
+//! [`SegmentSource`]; nothing after this stage knows whether a segment came from a file or from
+//! the kernel.
 
 #[cfg(feature = "ebpf")]
 pub mod ebpf;
 pub mod link;
 pub mod pcap;
 pub mod pcap_write;
+mod source;
 
 pub use link::{LinkType, SkipReason};
 pub use pcap::{CaptureError, CaptureReader, CaptureStats, Frame};
 pub use pcap_write::{FrameBuilder, PcapNgWriter, PcapWriter};
+pub use source::{
+    LiveConfig, LiveHook, PcapSource, Poll, SegmentSource, SourceCounters, SourceError, SourceInfo,
+    open_live,
+};
+#[cfg(feature = "ebpf")]
+pub use source::{LiveCounters, LiveSource};
 
 use std::net::SocketAddr;
 

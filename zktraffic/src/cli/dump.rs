@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
+use crate::capture::{LiveConfig, LiveHook};
 use crate::output::filter::{ClientSpec, Filter, HostSpec};
 use crate::output::report::{GroupBy, ReportConfig, ReportKind, SortBy};
 use crate::pipeline::PipelineConfig;
@@ -200,23 +201,12 @@ fn parse_duration_ns(s: &str) -> Result<u64, String> {
     Ok((v * scale) as u64)
 }
 
-/// Which kernel hook captures live traffic.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Attach {
-    /// TC classifier on ingress and egress: a host's own traffic, both directions.
-    Tc,
-    /// XDP on ingress (mirror/SPAN ports): native mode if the driver has it, else generic.
-    Xdp,
-    /// XDP in generic mode only.
-    XdpGeneric,
-}
-
 /// Live capture options.
 #[derive(Args, Debug, Clone)]
 pub struct LiveArgs {
     /// Kernel hook.
-    #[arg(long, value_enum, default_value_t = Attach::Tc)]
-    pub attach: Attach,
+    #[arg(long, value_enum, default_value_t = LiveHook::Tc)]
+    pub attach: LiveHook,
 
     /// Ring buffer between kernel and user space, in bytes: a power of two, at least 32768
     /// (one full-size record; smaller is refused at start).
@@ -226,6 +216,19 @@ pub struct LiveArgs {
     /// Show the verifier's log when the kernel rejects a program.
     #[arg(short = 'v', long)]
     pub verbose: bool,
+}
+
+impl LiveArgs {
+    /// Live capture of `iface` for the server `ports`, as these options say.
+    pub fn config(&self, iface: &str, ports: &[u16]) -> LiveConfig {
+        LiveConfig {
+            iface: iface.to_owned(),
+            ports: ports.to_vec(),
+            attach: self.attach,
+            ring_bytes: self.ring_bytes,
+            verbose_verifier: self.verbose,
+        }
+    }
 }
 
 /// Caps that bound memory whatever the input; each has a counter when it bites.

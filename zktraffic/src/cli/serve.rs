@@ -8,10 +8,8 @@ use clap::Args;
 
 use super::dump::{LimitArgs, LiveArgs};
 use crate::output::filter::HostSpec;
-use crate::serve::ServeConfig;
 use crate::serve::process::CpuList;
-use crate::serve::sampling::parse_probability;
-use crate::stats::render::RenderOptions;
+use crate::serve::{RenderOptions, ServeConfig, parse_probability};
 use crate::stats::{PathRules, StatsConfig, TallyLimits};
 
 /// Options of the stats daemon.
@@ -139,19 +137,6 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
-    /// The live capture these options describe (with `--iface`).
-    #[cfg(feature = "ebpf")]
-    pub fn live_config(&self, iface: &str) -> crate::capture::ebpf::LiveCaptureConfig {
-        crate::capture::ebpf::LiveCaptureConfig {
-            iface: iface.to_owned(),
-            ports: self.ports.clone(),
-            attach: self.live.attach.into(),
-            ring_bytes: self.live.ring_bytes,
-            verbose_verifier: self.live.verbose,
-            ..Default::default()
-        }
-    }
-
     /// Where HTTP listens: `--http-addr`, or the original's `--http-address`/`--http-port`.
     pub fn listen_addr(&self) -> SocketAddr {
         if self.http_port.is_none() && self.http_address.is_none() {
@@ -194,7 +179,7 @@ impl ServeArgs {
                 .saturating_add(self.max_queued_events),
             publish_interval: Duration::from_millis(self.publish_interval),
             handle_signals: true,
-            http_limits: crate::http::HttpLimits {
+            http_limits: crate::serve::HttpLimits {
                 max_connections: usize::try_from(self.http_max_connections).unwrap_or(usize::MAX),
                 header_timeout: Duration::from_secs(self.http_header_timeout),
             },

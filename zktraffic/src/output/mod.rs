@@ -3,6 +3,7 @@
 
 pub mod filter;
 pub mod json;
+pub mod numbers;
 pub mod report;
 pub mod summary;
 pub mod text;

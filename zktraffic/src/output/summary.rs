@@ -9,6 +9,7 @@ use rustc_hash::FxHashMap;
 
 use super::filter::Filter;
 use crate::stats::latency::{Latency, LatencySummary};
+use crate::stats::name::Name;
 use crate::zk::{Body, ErrorCode, Message, MessageSink};
 
 /// Significant digits of the latency percentiles.
@@ -21,26 +22,6 @@ pub struct TypeCount {
     pub replies: u64,
     pub events: u64,
     pub four_letter_words: u64,
-}
-
-/// A static name compared and hashed by address: the decoder's names are literals, so this
-/// is one integer per lookup instead of a string hash and compare on every message. Two equal
-/// literals at different addresses would only make two entries, merged in the report.
-#[derive(Clone, Copy, Debug)]
-struct Name(&'static str);
-
-impl PartialEq for Name {
-    fn eq(&self, other: &Self) -> bool {
-        std::ptr::eq(self.0, other.0)
-    }
-}
-
-impl Eq for Name {}
-
-impl std::hash::Hash for Name {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        (self.0.as_ptr() as usize).hash(state)
-    }
 }
 
 /// Aggregates the messages a filter accepts. Keys are the decoder's static names, hashed with

@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender};
 use std::time::Instant;
 
-use serde_json::json;
 use tokio::sync::watch;
 
+use super::ServeConfig;
 use super::capture::{CaptureStatus, Work};
-use super::{ServeConfig, Snapshot, View};
+use super::info::{AggregationInfo, WindowInfo};
+use super::snapshot::{Snapshot, View};
 use crate::Timestamp;
 use crate::stats::Aggregator;
 use crate::stats::fact::FactBatch;
@@ -63,7 +64,7 @@ pub(super) fn run(
         }
         let cost = Instant::now();
         if let Some(t) = closed {
-            window = Arc::new(View::new(t, agg.connections().clone(), config.render));
+            window = Arc::new(View::new(t, agg.connections().clone()));
         }
         let snap = snapshot(&agg, &status, &window, config, started, capture_start);
         tx.send_replace(Arc::new(snap));
@@ -83,28 +84,31 @@ fn snapshot(
     let conns = agg.connections();
     let cumulative = agg.cumulative();
     let mut info = status.info.clone();
-    info["version"] = json!(env!("CARGO_PKG_VERSION"));
-    info["capture"]["elapsed_seconds"] = json!(capture_start.elapsed().as_secs_f64());
-    info["aggregation"] = json!({
-        "window_seconds": config.stats.window_ns as f64 / 1e9,
-        "windows_completed": agg.windows_completed,
-        "current_window_start": agg.window_start().map(|t| t.to_string()),
-        "last_packet": agg.last_ts().to_string(),
-        "window": { "start": window.tally.start.to_string(), "end": window.tally.end.to_string(), "counts": &window.tally.counts },
-        "cumulative": &cumulative.counts,
-        "distinct_paths": cumulative.paths.len(),
-        "max_paths": config.stats.limits.max_paths,
+    info.capture.elapsed_seconds = capture_start.elapsed().as_secs_f64();
+    info.aggregation = Some(AggregationInfo {
+        window_seconds: config.stats.window_ns as f64 / 1e9,
+        windows_completed: agg.windows_completed,
+        current_window_start: agg.window_start().map(|t| t.to_string()),
+        last_packet: agg.last_ts().to_string(),
+        window: WindowInfo {
+            start: window.tally.start.to_string(),
+            end: window.tally.end.to_string(),
+            counts: window.tally.counts.clone(),
+        },
+        cumulative: cumulative.counts.clone(),
+        distinct_paths: cumulative.paths.len(),
+        max_paths: config.stats.limits.max_paths,
     });
-    let c = &mut info["connections"];
-    c["tracked"] = json!(conns.len());
-    c["open"] = json!(conns.open());
-    c["sessions"] = json!(conns.sessions());
-    c["not_tracked"] = json!(conns.overflowed);
-    c["expired"] = json!(conns.expired);
-    c["closed"] = json!(conns.closed);
+    let c = &mut info.connections;
+    c.tracked = conns.len();
+    c.open = conns.open();
+    c.sessions = conns.sessions();
+    c.not_tracked = conns.overflowed;
+    c.expired = conns.expired;
+    c.closed = conns.closed;
     Snapshot {
         window: window.clone(),
-        cumulative: Arc::new(View::new(cumulative, conns.clone(), config.render)),
+        cumulative: Arc::new(View::new(cumulative, conns.clone())),
         info,
         health: status.health.clone(),
         finished: status.finished,

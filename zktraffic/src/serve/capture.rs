@@ -10,12 +10,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-
+use super::ServeConfig;
+use super::info::{CaptureInfo, ConnectionsInfo, Info, QueueDropped, QueueInfo, SamplingInfo};
 use super::sampling::Sampler;
-use super::source::{Poll, SegmentSource};
-use super::{BATCH, ServeConfig};
 use crate::Timestamp;
+use crate::capture::{Poll, SegmentSource, SourceInfo};
 use crate::pipeline::Pipeline;
 use crate::stats::fact::{FactBatch, FactKind};
 use crate::tcp::{CloseReason, ConnKey};
@@ -35,16 +34,6 @@ pub(super) fn queue_batches(config: &ServeConfig) -> usize {
     config.queue_messages.div_ceil(FACTS_PER_BATCH).max(1)
 }
 
-/// Messages live capture dropped because the aggregation queue was full.
-#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
-struct Dropped {
-    requests: u64,
-    replies: u64,
-    events: u64,
-    /// Pings, four-letter words, connection ends.
-    other: u64,
-}
-
 /// What the capture thread sends the aggregation thread, in order.
 pub(super) enum Work {
     /// Messages, as facts.
@@ -56,11 +45,14 @@ pub(super) enum Work {
     Status(Box<CaptureStatus>),
 }
 
+/// Segments handed to the pipeline per poll: small enough to publish and stop promptly.
+const BATCH: usize = 4096;
+
 /// What the capture side contributes to a snapshot.
 pub(super) struct CaptureStatus {
-    /// `/json/info` members: `capture` (source and its counters, error), `pipeline`,
-    /// `sampling`, `connections.live`.
-    pub info: serde_json::Value,
+    /// `/json/info` as far as capture knows it: `capture` (source, counters, error),
+    /// `pipeline`, `sampling`, `queue`, `connections.live`.
+    pub info: Info,
     pub health: Result<(), String>,
     /// Live TCP connections in the flow table.
     pub live_connections: usize,
@@ -76,7 +68,7 @@ struct FactSink {
     spare: Receiver<FactBatch>,
     /// Drop a batch when the queue is full (live capture) instead of waiting (replay).
     drop_when_full: bool,
-    dropped: Dropped,
+    dropped: QueueDropped,
     /// The aggregation thread is gone (it stopped or panicked).
     gone: bool,
     /// When the last batch was handed over (or dropped).
@@ -158,7 +150,7 @@ pub(super) fn run(
         work,
         spare,
         drop_when_full: info.live,
-        dropped: Dropped::default(),
+        dropped: QueueDropped::default(),
         gone: false,
         last_sent: Instant::now(),
     };
@@ -219,6 +211,19 @@ pub(super) fn run(
     }
 }
 
+impl CaptureStatus {
+    /// Before the first poll: only what the source is.
+    pub(super) fn starting(source: SourceInfo) -> Self {
+        let capture = CaptureInfo { source, ..CaptureInfo::default() };
+        CaptureStatus {
+            info: Info { capture, ..Info::default() },
+            health: Ok(()),
+            live_connections: 0,
+            finished: false,
+        }
+    }
+}
+
 fn status(
     pipeline: &Pipeline<FactSink>,
     source: &dyn SegmentSource,
@@ -238,16 +243,25 @@ fn status(
     // A source that is running but not capturing (its interface went away) says why here too.
     let error = error.clone().or_else(|| health.clone().err());
     CaptureStatus {
-        info: json!({
-            "capture": { "source": info, "stats": source.stats(), "error": error },
-            "pipeline": pipeline.stats(),
-            "sampling": { "probability": config.sampling, "segments_sampled_out": unsampled },
-            "queue": {
-                "capacity_messages": queue_batches(config) * FACTS_PER_BATCH,
-                "dropped": pipeline.sink().dropped,
+        info: Info {
+            capture: CaptureInfo {
+                source: info,
+                stats: source.counters().info(),
+                error,
+                elapsed_seconds: 0.0,
             },
-            "connections": { "live": pipeline.connections() },
-        }),
+            pipeline: pipeline.stats(),
+            sampling: SamplingInfo {
+                probability: config.sampling,
+                segments_sampled_out: unsampled,
+            },
+            queue: QueueInfo {
+                capacity_messages: queue_batches(config) * FACTS_PER_BATCH,
+                dropped: pipeline.sink().dropped,
+            },
+            connections: ConnectionsInfo { live: pipeline.connections(), ..Default::default() },
+            ..Info::default()
+        },
         health,
         live_connections: pipeline.connections(),
         finished,
@@ -267,7 +281,7 @@ mod tests {
             work,
             spare,
             drop_when_full,
-            dropped: Dropped::default(),
+            dropped: QueueDropped::default(),
             gone: false,
             last_sent: Instant::now(),
         }

@@ -14,7 +14,6 @@ pub mod latency;
 pub mod name;
 pub mod path;
 pub mod raw_paths;
-pub mod render;
 pub mod tally;
 pub mod window;
 

@@ -12,14 +12,16 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 use serde_json::Value;
 
-use crate::serve::{Snapshot, View};
+use crate::output::numbers::flatten_numbers;
+use crate::serve::info::Info;
+use crate::serve::snapshot::{Snapshot, View};
 use crate::stats::latency::{BUCKET_BOUNDS_NS, Latency};
 
 /// Everything one scrape encodes.
 #[derive(Debug)]
 struct SnapshotCollector {
     view: Arc<View>,
-    info: Value,
+    info: Info,
     uptime_s: f64,
     live_connections: usize,
 }
@@ -161,20 +163,11 @@ fn help_for(name: &str) -> String {
 
 /// `a.b.c → value` for every number in a JSON tree.
 fn numbers(prefix: &str, v: &Value, out: &mut Vec<(String, u64)>) {
-    match v {
-        Value::Object(m) => {
-            for (k, v) in m {
-                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}_{k}") };
-                numbers(&key, v, out);
-            }
-        }
-        Value::Number(n) => {
-            if let Some(n) = n.as_u64() {
-                out.push((prefix.to_owned(), n));
-            }
-        }
-        _ => {}
-    }
+    flatten_numbers(prefix, v, '_', out);
+}
+
+fn json(v: &impl serde::Serialize) -> Value {
+    serde_json::to_value(v).unwrap_or_default()
 }
 
 fn resident_memory_bytes() -> Option<u64> {
@@ -274,11 +267,11 @@ impl Collector for SnapshotCollector {
         }
 
         let mut counters = Vec::new();
-        numbers("capture", &self.info["capture"]["stats"], &mut counters);
-        numbers("pipeline", &self.info["pipeline"], &mut counters);
+        numbers("capture", &self.info.capture.stats, &mut counters);
+        numbers("pipeline", &json(&self.info.pipeline), &mut counters);
         numbers("aggregation", &serde_json::to_value(&t.counts).unwrap_or_default(), &mut counters);
-        numbers("sampling", &self.info["sampling"], &mut counters);
-        numbers("queue_dropped", &self.info["queue"]["dropped"], &mut counters);
+        numbers("sampling", &json(&self.info.sampling), &mut counters);
+        numbers("queue_dropped", &json(&self.info.queue.dropped), &mut counters);
         counters.retain(|(name, _)| name != "sampling_probability");
         encode_numbers(&mut enc, &counters)?;
 

@@ -6,9 +6,9 @@ use rustc_hash::FxHashMap;
 
 use serde_json::{Map, Value, json};
 
-use super::connections::ConnTable;
-use super::name::Name;
-use super::tally::{Cell, RequestKey, Tally};
+use crate::stats::connections::ConnTable;
+use crate::stats::name::Name;
+use crate::stats::tally::{Cell, RequestKey, Tally};
 
 /// Presentation options.
 #[derive(Clone, Copy, Debug)]
@@ -191,11 +191,11 @@ pub fn latency(t: &Tally, opts: RenderOptions) -> Value {
     for (name, l) in &t.latency {
         by_type
             .entry(name.0)
-            .and_modify(|m: &mut super::latency::Latency| m.merge(l))
+            .and_modify(|m: &mut crate::stats::latency::Latency| m.merge(l))
             .or_insert_with(|| l.clone());
     }
     let by_type: BTreeMap<&str, _> = by_type.into_iter().map(|(k, l)| (k, l.summary())).collect();
-    let mut by_path: Vec<(&str, &super::latency::Latency)> =
+    let mut by_path: Vec<(&str, &crate::stats::latency::Latency)> =
         t.path_latency.iter().map(|(&p, l)| (t.path(p), l)).collect();
     by_path.sort_by(|a, b| b.1.count.cmp(&a.1.count).then_with(|| a.0.cmp(b.0)));
     if opts.max_results > 0 {

@@ -1,10 +1,12 @@
 //! The daemon's HTTP side (warp): routes that read the latest [`Snapshot`] and never touch
 //! the capture thread.
 
-pub mod exposition;
+mod endpoint;
+mod exposition;
 mod limits;
 mod listener;
 mod metrics;
+mod render;
 mod routes;
 
 use std::sync::Arc;
@@ -12,23 +14,24 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::{oneshot, watch};
 
-use crate::serve::Snapshot;
+use super::snapshot::Snapshot;
 
 pub use limits::{HttpCounters, HttpLimits};
-pub use metrics::render as render_metrics;
+pub use render::RenderOptions;
 
-/// Serves `listener` within `limits` (counting in `counters`) until `shutdown` fires (or
+/// Serves `listener` within `limits` (with counters of its own) until `shutdown` fires (or
 /// SIGINT/SIGTERM when `signals`), then lets in-flight requests finish; sets `stop` so the
 /// capture thread ends too.
 pub async fn serve(
     listener: std::net::TcpListener,
     snapshots: watch::Receiver<Arc<Snapshot>>,
+    render: RenderOptions,
     limits: HttpLimits,
-    counters: Arc<HttpCounters>,
     shutdown: oneshot::Receiver<()>,
     signals: bool,
     stop: Arc<AtomicBool>,
 ) {
+    let counters = Arc::new(HttpCounters::default());
     let listener = match tokio::net::TcpListener::from_std(listener) {
         Ok(l) => l,
         Err(e) => {
@@ -45,25 +48,14 @@ pub async fn serve(
         }
         stop.store(true, Ordering::Relaxed);
     };
-    let routes = routes::all(snapshots, counters.clone());
+    let routes = routes::all(snapshots, render, counters.clone());
     listener::run(listener, routes, limits, counters, stopping).await;
 }
 
 /// Waits for SIGINT, SIGTERM or `shutdown`.
 async fn wait_for_signal(shutdown: oneshot::Receiver<()>) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let term = async {
-        match signal(SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            // No SIGTERM handler: only SIGINT and `shutdown` stop the daemon.
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
     tokio::select! {
         _ = shutdown => {}
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term => {}
+        () = crate::signals::stop_signal() => {}
     }
 }

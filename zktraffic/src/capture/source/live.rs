@@ -4,9 +4,13 @@ use std::time::Duration;
 
 use tokio::runtime::Runtime;
 
-use super::source::{Poll, SegmentSource, SourceError, SourceInfo};
+use serde::Serialize;
+
+use super::{Poll, SegmentSource, SourceCounters, SourceError, SourceInfo};
 use crate::capture::Segment;
-use crate::capture::ebpf::{LiveCapture, LiveCaptureConfig};
+use crate::capture::ebpf::{
+    AttachmentStats, KernelStats, LiveCapture, LiveCaptureConfig, ReaderStats,
+};
 
 /// How long one poll waits for the ring buffer before reporting [`Poll::Idle`]: short enough
 /// to publish, roll windows on the wall clock and notice shutdown promptly.
@@ -67,16 +71,40 @@ impl SegmentSource for LiveSource {
         }
     }
 
-    fn stats(&self) -> serde_json::Value {
-        serde_json::json!({
-            "kernel": self.capture.kernel_stats(),
-            "reader": self.capture.reader_stats(),
-            "attachment": self.capture.attachment_stats(),
+    fn counters(&self) -> SourceCounters {
+        SourceCounters::Live(LiveCounters {
+            kernel: self.capture.kernel_stats(),
+            reader: self.capture.reader_stats(),
+            attachment: self.capture.attachment_stats(),
         })
+    }
+
+    fn drain(&mut self, sink: &mut dyn FnMut(&Segment<'_>)) {
+        self.capture.drain(|seg, _| sink(seg));
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        self.capture
+            .xdp_mode()
+            .map(|mode| format!("XDP attached in {mode} mode"))
+            .into_iter()
+            .collect()
     }
 
     /// Unhealthy while the interface is gone (or attaching to it again failed).
     fn health(&self) -> Result<(), String> {
         self.capture.health().map_err(|why| format!("live capture on {}: {why}", self.iface))
     }
+}
+
+/// What live capture counts before reassembly.
+#[derive(Clone, Debug, Serialize)]
+pub struct LiveCounters {
+    /// The kernel programs' counters, summed over CPUs.
+    #[serde(flatten)]
+    pub kernel: KernelStats,
+    /// The ring reader's counters.
+    pub reader: ReaderStats,
+    /// Interface losses and re-attachments.
+    pub attachment: AttachmentStats,
 }

@@ -17,58 +17,42 @@
 
 mod aggregate;
 mod capture;
-#[cfg(feature = "ebpf")]
-pub mod live;
+mod config;
+mod http;
+mod info;
 pub mod process;
-pub mod sampling;
-pub mod snapshot;
-pub mod source;
+mod sampling;
+mod snapshot;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use serde_json::json;
 use thiserror::Error;
 use tokio::sync::{oneshot, watch};
 
-use crate::pipeline::PipelineConfig;
-use crate::stats::render::RenderOptions;
-use crate::stats::{StatsConfig, Tally};
+use crate::capture::{SegmentSource, SourceError};
+use crate::stats::Tally;
 use capture::CaptureStatus;
-pub use snapshot::{Endpoint, Scope, Snapshot, View};
-#[cfg(feature = "ebpf")]
-pub use source::open_live;
-pub use source::{PcapSource, Poll, SegmentSource, SourceError, SourceInfo};
-
-/// Everything the daemon needs besides its source.
-#[derive(Clone, Debug)]
-pub struct ServeConfig {
-    /// Where HTTP listens (port 0: any free port, see [`Daemon::addr`]).
-    pub http_addr: SocketAddr,
-    pub pipeline: PipelineConfig,
-    pub stats: StatsConfig,
-    pub render: RenderOptions,
-    /// Fraction of connections analysed (`--sampling`).
-    pub sampling: f64,
-    /// Messages that may wait between capture and aggregation (`--max-queued-*` added up).
-    pub queue_messages: usize,
-    /// Longest time between two cumulative publications.
-    pub publish_interval: Duration,
-    /// Stop on SIGINT/SIGTERM (the binary); tests leave signals alone.
-    pub handle_signals: bool,
-    /// HTTP connection cap and header-read timeout.
-    pub http_limits: crate::http::HttpLimits,
-}
+pub use config::ServeConfig;
+pub use http::{HttpLimits, RenderOptions};
+pub use info::Info;
+pub use sampling::parse_probability;
+pub use snapshot::{Scope, Snapshot, View};
 
 /// Why the daemon could not start.
 #[derive(Debug, Error)]
 pub enum ServeError {
     /// The HTTP address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// What the OS said.
+        source: std::io::Error,
+    },
     /// A thread or the async runtime could not be created.
     #[error("cannot start the daemon: {0}")]
     Start(std::io::Error),
@@ -76,9 +60,6 @@ pub enum ServeError {
     #[error(transparent)]
     Source(#[from] SourceError),
 }
-
-/// Segments handed to the pipeline per poll: small enough to publish and stop promptly.
-const BATCH: usize = 4096;
 
 /// A running daemon: the capture thread and the HTTP server.
 pub struct Daemon {
@@ -103,13 +84,13 @@ impl Daemon {
         let started = Instant::now();
         let empty = |config: &ServeConfig| {
             let t = Tally::new(config.stats.limits);
-            let conns = crate::stats::connections::ConnTable::new(0, 0);
-            Arc::new(View::new(t, conns, config.render))
+            Arc::new(View::new(t, crate::stats::connections::ConnTable::new(0, 0)))
         };
+        let first_status = CaptureStatus::starting(source.info());
         let first = Arc::new(Snapshot {
             window: empty(&config),
             cumulative: empty(&config),
-            info: json!({ "capture": source.info() }),
+            info: first_status.info.clone(),
             health: Ok(()),
             finished: false,
             started,
@@ -128,15 +109,15 @@ impl Daemon {
         let http = {
             let (rx, stop, signals) = (rx.clone(), stop.clone(), config.handle_signals);
             let limits = config.http_limits;
-            let counters = Arc::new(crate::http::HttpCounters::default());
+            let render = config.render;
             std::thread::Builder::new()
                 .name("zktraffic-http".into())
                 .spawn(move || {
-                    runtime.block_on(crate::http::serve(
+                    runtime.block_on(http::serve(
                         listener,
                         rx,
+                        render,
                         limits,
-                        counters,
                         shutdown_rx,
                         signals,
                         stop,
@@ -149,12 +130,7 @@ impl Daemon {
             // Bounded (`--max-queued-*`): a replay waits for room, live capture drops and counts.
             let (work_tx, work_rx) = mpsc::sync_channel(capture::queue_batches(&config));
             let (spare_tx, spare_rx) = mpsc::channel();
-            let first = CaptureStatus {
-                info: json!({ "capture": { "source": source.info() }, "connections": {} }),
-                health: Ok(()),
-                live_connections: 0,
-                finished: false,
-            };
+            let first = first_status;
             let agg_config = config.clone();
             let aggregation = std::thread::Builder::new()
                 .name("zktraffic-aggregate".into())

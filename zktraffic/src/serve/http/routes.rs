@@ -8,10 +8,10 @@ use tokio::sync::watch;
 use warp::Filter;
 use warp::http::{Response, StatusCode};
 
-use super::HttpCounters;
-use crate::serve::{Endpoint, Scope, Snapshot};
-
+use super::endpoint::Endpoint;
 use super::exposition::{OPENMETRICS, PROMETHEUS_TEXT, to_prometheus_text, wants_openmetrics};
+use super::{HttpCounters, RenderOptions};
+use crate::serve::snapshot::{Scope, Snapshot};
 
 const JSON: &str = "application/json";
 
@@ -26,9 +26,11 @@ fn respond(status: StatusCode, content_type: &str, body: impl Into<String>) -> R
     r
 }
 
-/// Every route, reading snapshots from `snapshots` and the HTTP side's own `counters`.
+/// Every route, reading snapshots from `snapshots` (bodies rendered with `options`) and the HTTP
+/// side's own `counters`.
 pub fn all(
     snapshots: Snapshots,
+    options: RenderOptions,
     counters: Arc<HttpCounters>,
 ) -> impl Filter<Extract = (Response<String>,), Error = Infallible> + Clone + Send + Sync + 'static
 {
@@ -56,15 +58,16 @@ pub fn all(
             |s: Arc<Snapshot>, http: Arc<HttpCounters>| {
                 let mut info = s.info_now();
                 // Read now, not at publication: they move while the snapshot stands still.
-                info["http"] = http.to_json();
-                respond(StatusCode::OK, JSON, info.to_string())
+                info.http = Some(http.to_json());
+                let body = serde_json::to_string(&info).unwrap_or_default();
+                respond(StatusCode::OK, JSON, body)
             },
         );
     let json = warp::path!("json" / String)
         .and(warp::get())
         .and(warp::query::<HashMap<String, String>>())
         .and(latest.clone())
-        .map(|name: String, q: HashMap<String, String>, s: Arc<Snapshot>| {
+        .map(move |name: String, q: HashMap<String, String>, s: Arc<Snapshot>| {
             let Some(endpoint) = Endpoint::from_name(&name) else {
                 return respond(StatusCode::NOT_FOUND, "text/plain", "no such endpoint\n");
             };
@@ -79,7 +82,7 @@ pub fn all(
                     );
                 }
             };
-            let mut r = respond(StatusCode::OK, JSON, &*s.view(scope).body(endpoint));
+            let mut r = respond(StatusCode::OK, JSON, &*endpoint.body(s.view(scope), options));
             if scope == Scope::Window
                 && let Some(hint) = first_window_hint(&s)
                 && let Ok(v) = hint.parse()
@@ -119,15 +122,15 @@ pub fn all(
 /// Before the first window closes the window scope is `{}` (as the original): says when it
 /// will close, in capture time, and where the data is meanwhile.
 fn first_window_hint(s: &Snapshot) -> Option<String> {
-    let agg = &s.info["aggregation"];
-    if agg["windows_completed"].as_u64() != Some(0) {
+    let agg = s.info.aggregation.as_ref()?;
+    if agg.windows_completed != 0 {
         return None;
     }
-    let secs = |v: &serde_json::Value| v.as_str().and_then(|t| t.parse::<f64>().ok());
-    let length = agg["window_seconds"].as_f64()?;
-    let left = match (secs(&agg["current_window_start"]), secs(&agg["last_packet"])) {
-        (Some(start), Some(last)) => (length - (last - start)).max(0.0),
-        _ => length,
+    let secs = |t: &str| t.parse::<f64>().ok();
+    let start = agg.current_window_start.as_deref().and_then(secs);
+    let left = match (start, secs(&agg.last_packet)) {
+        (Some(start), Some(last)) => (agg.window_seconds - (last - start)).max(0.0),
+        _ => agg.window_seconds,
     };
     Some(format!(
         "first window closes in {left:.0} s of capture time; ?scope=cumulative has the totals so far"
@@ -161,13 +164,11 @@ Until the first window closes the window scope is <code>{}</code>, as in the ori
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
     use super::*;
-    use crate::serve::View;
+    use crate::serve::info::{AggregationInfo, Info};
+    use crate::serve::snapshot::View;
     use crate::stats::Tally;
     use crate::stats::connections::ConnTable;
-    use crate::stats::render::RenderOptions;
     use crate::stats::tally::TallyLimits;
 
     fn snapshot(windows_completed: u64) -> Arc<Snapshot> {
@@ -179,19 +180,21 @@ mod tests {
                 max_clients: 10,
                 path_latency: false,
             };
-            let t = Tally::new(limits);
-            let options = RenderOptions { max_results: 10, exclude_bytes: false };
-            Arc::new(View::new(t, ConnTable::new(0, 0), options))
+            Arc::new(View::new(Tally::new(limits), ConnTable::new(0, 0)))
         };
         Arc::new(Snapshot {
             window: view(),
             cumulative: view(),
-            info: json!({ "aggregation": {
-                "window_seconds": 60.0,
-                "windows_completed": windows_completed,
-                "current_window_start": "1000.000000000",
-                "last_packet": "1016.000000000",
-            }}),
+            info: Info {
+                aggregation: Some(AggregationInfo {
+                    window_seconds: 60.0,
+                    windows_completed,
+                    current_window_start: Some("1000.000000000".into()),
+                    last_packet: "1016.000000000".into(),
+                    ..AggregationInfo::default()
+                }),
+                ..Info::default()
+            },
             health: Ok(()),
             finished: false,
             started: std::time::Instant::now(),
@@ -205,7 +208,8 @@ mod tests {
     #[tokio::test]
     async fn the_first_window_says_when_it_closes() {
         let (_tx, rx) = watch::channel(snapshot(0));
-        let routes = all(rx, Arc::default());
+        let options = RenderOptions { max_results: 10, exclude_bytes: false };
+        let routes = all(rx, options, Arc::default());
         let r = warp::test::request().path("/json/paths").reply(&routes).await;
         assert_eq!(r.body(), "{}");
         let hint = r.headers().get("x-zktraffic-window").expect("the header");
@@ -213,7 +217,10 @@ mod tests {
         let r = warp::test::request().path("/json/paths?scope=cumulative").reply(&routes).await;
         assert!(r.headers().get("x-zktraffic-window").is_none());
         let (_tx, rx) = watch::channel(snapshot(1));
-        let r = warp::test::request().path("/json/paths").reply(&all(rx, Arc::default())).await;
+        let r = warp::test::request()
+            .path("/json/paths")
+            .reply(&all(rx, options, Arc::default()))
+            .await;
         assert!(r.headers().get("x-zktraffic-window").is_none());
     }
 }
