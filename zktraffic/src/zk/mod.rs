@@ -12,8 +12,10 @@ pub mod opcode;
 pub mod pairing;
 pub mod records;
 pub mod session;
+pub mod sink;
 
-pub use decoder::{DecodeStats, Decoder, DecoderConfig, MessageSink};
+pub use decoder::Decoder;
 pub use error::ErrorCode;
 pub use message::{Body, Message, Reply, Request};
 pub use opcode::OpCode;
+pub use sink::{DecodeStats, DecoderConfig, MessageSink};

@@ -6,7 +6,6 @@ use crate::Timestamp;
 use crate::tcp::{ConnKey, Direction, StreamEvent};
 
 use super::cursor::Cursor;
-use super::decoder::{DecodeStats, DecoderConfig, MessageSink, ProtocolStats};
 use super::error::ErrorCode;
 use super::fourletter;
 use super::framing::{Candidate, FrameHandler, Framer, PREFIX, StreamKind, frame_len};
@@ -17,6 +16,7 @@ use super::message::{
 use super::opcode::OpCode;
 use super::pairing::{PendingRequests, Pushed, Taken};
 use super::records;
+use super::sink::{DecodeStats, DecoderConfig, MessageSink, ProtocolStats};
 
 /// RequestHeader bytes.
 const REQUEST_HEADER: usize = 8;
