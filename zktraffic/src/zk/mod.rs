@@ -11,6 +11,7 @@ pub mod message;
 pub mod opcode;
 pub mod pairing;
 pub mod records;
+mod resync;
 pub mod session;
 pub mod sink;
 
