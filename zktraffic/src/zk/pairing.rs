@@ -300,6 +300,7 @@ impl PendingRequests {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::zk::opcode::xid;
 
     fn ts(n: u64) -> Timestamp {
         Timestamp(n)
@@ -407,7 +408,7 @@ mod tests {
                 let t = i as u64;
                 match kind {
                     0..=3 => {
-                        let op = if xid == -4 { OpCode::Auth } else if kind == 3 { OpCode::Sasl } else { OpCode::GetData };
+                        let op = if xid == xid::AUTH { OpCode::Auth } else if kind == 3 { OpCode::Sasl } else { OpCode::GetData };
                         let pushed = p.push(xid, op, "R", ts(t), Some("/p"), 64, usize::MAX);
                         proptest::prop_assert_eq!(pushed == Pushed::Remembered, m.0.len() < 64);
                         if pushed == Pushed::Remembered {

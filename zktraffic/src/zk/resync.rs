@@ -9,7 +9,7 @@ use crate::tcp::Direction;
 use super::cursor::Cursor;
 use super::error::ErrorCode;
 use super::framing::{Candidate, PREFIX, frame_len};
-use super::opcode::OpCode;
+use super::opcode::{OpCode, xid};
 use super::pairing::PendingRequests;
 use super::records::{self, REPLY_HEADER, REQUEST_HEADER};
 
@@ -82,12 +82,12 @@ fn request_header_ok(header: &[u8]) -> bool {
 }
 
 /// Whether a client would send `op` with `xid`: pings and auth have their fixed xids, the C
-/// client's setWatches may use −8, everything else a positive xid.
+/// client's setWatches may use [`xid::SET_WATCHES`], everything else a positive xid.
 fn xid_fits(op: OpCode, xid: i32) -> bool {
     match op {
-        OpCode::Ping => xid == -2,
-        OpCode::Auth => xid == -4,
-        OpCode::SetWatches => xid == -8 || xid > 0,
+        OpCode::Ping => xid == xid::PING,
+        OpCode::Auth => xid == xid::AUTH,
+        OpCode::SetWatches => xid == xid::SET_WATCHES || xid > 0,
         _ => xid > 0,
     }
 }
@@ -96,7 +96,9 @@ fn xid_fits(op: OpCode, xid: i32) -> bool {
 fn reply_header_ok(header: &[u8]) -> bool {
     let mut c = Cursor::new(header);
     let (Ok(xid), Ok(zxid), Ok(err)) = (c.i32(), c.i64(), c.i32()) else { return false };
-    (xid > 0 || matches!(xid, -1 | -2 | -4 | -8) || xid == 0)
+    (xid > 0
+        || matches!(xid, xid::NOTIFICATION | xid::PING | xid::AUTH | xid::SET_WATCHES)
+        || xid == 0)
         && zxid >= -1
         && ErrorCode(err).is_known()
 }
@@ -153,15 +155,15 @@ fn reply_plausibility(body: &[u8], pending: &PendingRequests) -> Plausibility {
         return No;
     }
     match xid {
-        -1 => strong(
+        xid::NOTIFICATION => strong(
             err.is_ok()
                 && records::watch_event(zxid, &mut c).is_ok_and(|e| {
                     matches!(e.event_type, -1 | 1..=7) && e.state_name() != "UnknownState"
                 })
                 && c.finish().is_ok(),
         ),
-        -2 | -8 => strong(header_only && err.is_ok()),
-        -4 => strong(header_only && matches!(err.0, 0 | -115)),
+        xid::PING | xid::SET_WATCHES => strong(header_only && err.is_ok()),
+        xid::AUTH => strong(header_only && matches!(err.0, 0 | -115)),
         x if x > 0 => match pending.peek_op(x) {
             Some(_) if !err.is_ok() => strong(header_only),
             Some(op) => strong(records::reply(op, &mut c).is_ok() && c.finish().is_ok()),

@@ -14,7 +14,7 @@ use super::message::{
     Body, FourLetterWord, MAX_LATENCY_NS, Message, PairedRequest, Reply, ReplyRecord, Request,
     RequestRecord,
 };
-use super::opcode::OpCode;
+use super::opcode::{OpCode, xid};
 use super::pairing::{PendingRequests, Pushed, Taken};
 use super::records::{self, REPLY_HEADER, REQUEST_HEADER};
 use super::resync;
@@ -302,7 +302,7 @@ impl<K: MessageSink> Side<'_, K> {
             return;
         };
         let err = ErrorCode(err);
-        if xid == -1 {
+        if xid == xid::NOTIFICATION {
             match records::watch_event(zxid, &mut c) {
                 Ok(event) => {
                     self.stats.events += 1;
@@ -313,7 +313,7 @@ impl<K: MessageSink> Side<'_, K> {
             return;
         }
         let taken = self.take(xid);
-        let op = taken.request.as_ref().map(|r| r.op).or_else(|| special_xid_op(xid));
+        let op = taken.request.as_ref().map(|r| r.op).or_else(|| OpCode::from_special_xid(xid));
         let record = match op {
             _ if !err.is_ok() => ReplyRecord::Empty,
             Some(op) => records::reply(op, &mut c).unwrap_or_else(|_| {
@@ -366,16 +366,6 @@ impl<K: MessageSink> Side<'_, K> {
         if let Some(p) = taken.request {
             self.pending.recycle(p);
         }
-    }
-}
-
-/// The operation a reply with a special xid answers, when its request was not seen (§A4).
-fn special_xid_op(xid: i32) -> Option<OpCode> {
-    match xid {
-        -2 => Some(OpCode::Ping),
-        -4 => Some(OpCode::Auth),
-        -8 => Some(OpCode::SetWatches),
-        _ => None,
     }
 }
 
