@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::filter::Filter;
 use super::time_format::TimeFormatter;
 use crate::zk::message::{CreateRequest, ReplyRecord, RequestRecord};
+use crate::zk::opcode::xid;
 use crate::zk::{Body, Message, MessageSink};
 
 /// One sub-operation (multi requests) or sub-result (multi replies).
@@ -213,7 +214,7 @@ impl<W: Write> JsonPrinter<W> {
                 }
             }
             Body::Event(e) => {
-                j.xid = Some(-1);
+                j.xid = Some(xid::NOTIFICATION);
                 j.zxid = Some(e.zxid);
                 j.event = Some(e.type_name());
                 j.state = Some(e.state_name());

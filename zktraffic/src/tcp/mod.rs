@@ -5,8 +5,6 @@
 //! together with the per-connection state `S` the handler keeps (the ZooKeeper session).
 
 mod flow_table;
-#[cfg(test)]
-mod proptests;
 mod reassembly;
 mod reorder;
 #[cfg(test)]
@@ -86,3 +84,6 @@ pub trait StreamHandler {
     /// Called for every event of a connection, with that connection's state.
     fn on_event(&mut self, conn: &ConnKey, state: &mut Self::State, event: StreamEvent<'_>);
 }
+
+#[cfg(test)]
+mod tests;

@@ -291,12 +291,7 @@ pub struct Reply<'a> {
 impl Reply<'_> {
     /// The operation answered: from the paired request, or inferred from a special xid.
     pub fn op(&self) -> Option<OpCode> {
-        self.request.as_ref().map(|r| r.op).or(match self.xid {
-            -2 => Some(OpCode::Ping),
-            -4 => Some(OpCode::Auth),
-            -8 => Some(OpCode::SetWatches),
-            _ => None,
-        })
+        self.request.as_ref().map(|r| r.op).or(OpCode::from_special_xid(self.xid))
     }
 
     /// The reply's name, e.g. `ExistsReply`; `UnknownReply` when the request was not seen.

@@ -11,9 +11,12 @@ pub mod message;
 pub mod opcode;
 pub mod pairing;
 pub mod records;
+mod resync;
 pub mod session;
+pub mod sink;
 
-pub use decoder::{DecodeStats, Decoder, DecoderConfig, MessageSink};
+pub use decoder::Decoder;
 pub use error::ErrorCode;
 pub use message::{Body, Message, Reply, Request};
 pub use opcode::OpCode;
+pub use sink::{DecodeStats, DecoderConfig, MessageSink};

@@ -1,4 +1,18 @@
-//! Operation codes (protocol reference §A5) and the names users see for them.
+//! Operation codes (protocol reference §A5) and the names users see for them, and the special
+//! xids (§A4).
+
+/// The special xids (protocol reference §A4); ordinary requests have positive xids.
+pub mod xid {
+    /// Server → client: a watch notification (`NOTIFICATION_XID`).
+    pub const NOTIFICATION: i32 = -1;
+    /// A ping (opcode 11) and its header-only reply.
+    pub const PING: i32 = -2;
+    /// An auth packet (opcode 100) and its header-only reply.
+    pub const AUTH: i32 = -4;
+    /// Client → server: setWatches (`SET_WATCHES_XID`). Only the C client sends it: the Java
+    /// client gives setWatches an ordinary xid.
+    pub const SET_WATCHES: i32 = -8;
+}
 
 /// A request's operation code, as in `RequestHeader.type`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -150,6 +164,17 @@ impl OpCode {
             OpCode::CreateSession => -10,
             OpCode::Close => -11,
             OpCode::Unknown(op) => op,
+        }
+    }
+
+    /// The operation a reply with a special xid answers, when its request was not seen (§A4):
+    /// `None` for the notification xid and every ordinary one.
+    pub const fn from_special_xid(xid: i32) -> Option<OpCode> {
+        match xid {
+            xid::PING => Some(OpCode::Ping),
+            xid::AUTH => Some(OpCode::Auth),
+            xid::SET_WATCHES => Some(OpCode::SetWatches),
+            _ => None,
         }
     }
 

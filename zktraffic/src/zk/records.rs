@@ -12,6 +12,10 @@ use super::message::{
 };
 use super::opcode::OpCode;
 
+/// RequestHeader bytes.
+pub const REQUEST_HEADER: usize = 8;
+/// ReplyHeader bytes.
+pub const REPLY_HEADER: usize = 16;
 /// Bytes in the handshake request, without / with the trailing `readOnly` byte.
 pub const CONNECT_REQUEST_LENS: [usize; 2] = [44, 45];
 /// Bytes in the handshake response, without / with the trailing `readOnly` byte.
