@@ -17,9 +17,10 @@ use std::path::Path;
 
 use pcap_parser::nom;
 use pcap_parser::pcapng::{
-    OptionCode, parse_enhancedpacketblock_be, parse_enhancedpacketblock_le,
-    parse_interfacedescriptionblock_be, parse_interfacedescriptionblock_le,
-    parse_sectionheaderblock, parse_simplepacketblock_be, parse_simplepacketblock_le,
+    BOM_MAGIC, EPB_MAGIC, IDB_MAGIC, OptionCode, SHB_MAGIC, SPB_MAGIC,
+    parse_enhancedpacketblock_be, parse_enhancedpacketblock_le, parse_interfacedescriptionblock_be,
+    parse_interfacedescriptionblock_le, parse_sectionheaderblock, parse_simplepacketblock_be,
+    parse_simplepacketblock_le,
 };
 use pcap_parser::{
     PcapError, parse_pcap_frame, parse_pcap_frame_be, parse_pcap_frame_modified, parse_pcap_header,
@@ -45,12 +46,9 @@ const MAX_INTERFACES: usize = 1 << 16;
 /// length is corruption (libpcap refuses it the same way).
 const LIBPCAP_MAX_SNAPLEN: usize = 262_144;
 
-const SHB_TYPE: u32 = 0x0a0d_0d0a;
-const IDB_TYPE: u32 = 0x0000_0001;
-const OBSOLETE_PB_TYPE: u32 = 0x0000_0002;
-const SPB_TYPE: u32 = 0x0000_0003;
-const EPB_TYPE: u32 = 0x0000_0006;
-const BYTE_ORDER_MAGIC: u32 = 0x1a2b_3c4d;
+/// The obsolete pcapng Packet Block, superseded by the Enhanced Packet Block; pcap-parser has
+/// no constant for it.
+const OBSOLETE_PB_MAGIC: u32 = 0x0000_0002;
 
 /// Why a capture could not be read. Every variant names the file; offsets are byte offsets
 /// from the start of the file (or of standard input).
@@ -311,13 +309,13 @@ impl CaptureReader {
                 // The upper 16 bits carry FCS information, not the link type.
                 link: LinkType::from_code(header.network.0 as u32 & 0xffff),
             })
-        } else if le == SHB_TYPE {
+        } else if le == SHB_MAGIC {
             let Some(bom) = head.get(8..12) else {
                 let detail = format!("pcapng section header cut off after {} bytes", head.len());
                 return not_capture(name, 0, detail);
             };
             let bom = u32::from_le_bytes([bom[0], bom[1], bom[2], bom[3]]);
-            if bom != BYTE_ORDER_MAGIC && bom != BYTE_ORDER_MAGIC.swap_bytes() {
+            if bom != BOM_MAGIC && bom != BOM_MAGIC.swap_bytes() {
                 let detail =
                     format!("pcapng section header with unknown byte-order magic 0x{bom:08x}");
                 return not_capture(name, 8, detail);
@@ -557,10 +555,10 @@ impl CaptureReader {
         let head = self.input.data();
         let word = |at: usize| [head[at], head[at + 1], head[at + 2], head[at + 3]];
         // A section header carries its own byte order; other blocks use the section's.
-        let big_endian = if u32::from_le_bytes(word(0)) == SHB_TYPE {
+        let big_endian = if u32::from_le_bytes(word(0)) == SHB_MAGIC {
             match u32::from_le_bytes(word(8)) {
-                BYTE_ORDER_MAGIC => false,
-                bom if bom == BYTE_ORDER_MAGIC.swap_bytes() => true,
+                BOM_MAGIC => false,
+                bom if bom == BOM_MAGIC.swap_bytes() => true,
                 bom => {
                     return Err(self.corrupt(format!(
                         "section header with unknown byte-order magic 0x{bom:08x}"
@@ -601,11 +599,11 @@ impl CaptureReader {
             )));
         }
         match block_type {
-            SHB_TYPE => self.section_header(big_endian, len),
-            IDB_TYPE => self.interface_description(len),
-            EPB_TYPE => self.enhanced_packet(len),
-            SPB_TYPE => self.simple_packet(len),
-            OBSOLETE_PB_TYPE => self.obsolete_packet(len),
+            SHB_MAGIC => self.section_header(big_endian, len),
+            IDB_MAGIC => self.interface_description(len),
+            EPB_MAGIC => self.enhanced_packet(len),
+            SPB_MAGIC => self.simple_packet(len),
+            OBSOLETE_PB_MAGIC => self.obsolete_packet(len),
             _ => {
                 self.stats.ignored_blocks += 1;
                 Ok(Step::Skip { len })
@@ -1297,7 +1295,7 @@ mod tests {
             open_error("short.pcap", b"\xd4\xc3\xb2\xa1\x02\x00\x04\x00")
                 .contains("header cut off after 8 bytes")
         );
-        let mut bad_bom = ng_block(false, SHB_TYPE, &[0; 16]);
+        let mut bad_bom = ng_block(false, SHB_MAGIC, &[0; 16]);
         bad_bom[8..12].copy_from_slice(b"ABCD");
         let message = open_error("bom.pcapng", &bad_bom);
         assert!(message.contains("bom.pcapng: not a pcap or pcapng file (offset 8: pcapng section header with unknown byte-order magic 0x44434241)"), "{message}");
