@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use proptest::prelude::*;
 use zktraffic_common::tcp_flags::{ACK, FIN, PSH, RST, SYN};
 
+use super::input::INITIAL_BUFFER_LEN;
 use super::*;
 use crate::capture::pcap_write::{FrameBuilder, NgInterface, PcapFormat, PcapNgWriter, PcapWriter};
 
