@@ -12,6 +12,7 @@ use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr};
 
 use etherparse::{PacketBuilder, TcpHeader};
+use pcap_parser::pcapng::{BOM_MAGIC, EPB_MAGIC, IDB_MAGIC, OptionCode, SHB_MAGIC, SPB_MAGIC};
 use zktraffic_common::tcp_flags;
 
 use crate::Timestamp;
@@ -137,15 +138,6 @@ impl Default for NgInterface {
     }
 }
 
-const SHB_TYPE: u32 = 0x0a0d_0d0a;
-const IDB_TYPE: u32 = 0x0000_0001;
-const SPB_TYPE: u32 = 0x0000_0003;
-const EPB_TYPE: u32 = 0x0000_0006;
-const BYTE_ORDER_MAGIC: u32 = 0x1a2b_3c4d;
-const OPT_ENDOFOPT: u16 = 0;
-const OPT_IF_TSRESOL: u16 = 9;
-const OPT_IF_TSOFFSET: u16 = 14;
-
 /// Writes a pcapng file: Section Header Blocks, Interface Description Blocks and Enhanced (or
 /// Simple) Packet Blocks.
 #[derive(Debug)]
@@ -175,13 +167,13 @@ impl<W: Write> PcapNgWriter<W> {
     pub fn start_section(&mut self) -> io::Result<()> {
         let e = Endian(self.big_endian);
         let mut body = [0u8; 16];
-        body[0..4].copy_from_slice(&e.u32(BYTE_ORDER_MAGIC));
+        body[0..4].copy_from_slice(&e.u32(BOM_MAGIC));
         body[4..6].copy_from_slice(&e.u16(1));
         body[6..8].copy_from_slice(&e.u16(0));
         // Section length unknown (-1): we stream.
         body[8..16].copy_from_slice(&e.i64(-1));
         self.interfaces.clear();
-        self.write_block(SHB_TYPE, &[&body])
+        self.write_block(SHB_MAGIC, &[&body])
     }
 
     /// Describes a new interface in the current section and returns its id.
@@ -192,16 +184,16 @@ impl<W: Write> PcapNgWriter<W> {
         body[0..2].copy_from_slice(&e.u16(interface.link_type));
         // 2..4 reserved.
         body[4..8].copy_from_slice(&e.u32(interface.snaplen));
-        body[8..10].copy_from_slice(&e.u16(OPT_IF_TSRESOL));
+        body[8..10].copy_from_slice(&e.u16(OptionCode::IfTsresol.0));
         body[10..12].copy_from_slice(&e.u16(1));
         body[12] = interface.tsresol;
         // 13..16 padding.
-        body[16..18].copy_from_slice(&e.u16(OPT_IF_TSOFFSET));
+        body[16..18].copy_from_slice(&e.u16(OptionCode::IfTsoffset.0));
         body[18..20].copy_from_slice(&e.u16(8));
         body[20..28].copy_from_slice(&e.i64(interface.tsoffset));
-        body[28..30].copy_from_slice(&e.u16(OPT_ENDOFOPT));
+        body[28..30].copy_from_slice(&e.u16(OptionCode::EndOfOpt.0));
         // 30..32: end-of-options length 0.
-        self.write_block(IDB_TYPE, &[&body])?;
+        self.write_block(IDB_MAGIC, &[&body])?;
         self.interfaces.push(interface);
         len_u32(self.interfaces.len() - 1)
     }
@@ -238,7 +230,7 @@ impl<W: Write> PcapNgWriter<W> {
         header[8..12].copy_from_slice(&e.u32(units as u32));
         header[12..16].copy_from_slice(&e.u32(len_u32(captured.len())?));
         header[16..20].copy_from_slice(&e.u32(len_u32(orig_len.max(frame.len()))?));
-        self.write_block(EPB_TYPE, &[&header, captured])
+        self.write_block(EPB_MAGIC, &[&header, captured])
     }
 
     /// Writes one frame as a Simple Packet Block (interface 0, no timestamp).
@@ -249,7 +241,7 @@ impl<W: Write> PcapNgWriter<W> {
             .ok_or_else(|| invalid("simple packet block before any interface"))?;
         let captured = cut(frame, interface.snaplen);
         let e = Endian(self.big_endian);
-        self.write_block(SPB_TYPE, &[&e.u32(len_u32(frame.len())?), captured])
+        self.write_block(SPB_MAGIC, &[&e.u32(len_u32(frame.len())?), captured])
     }
 
     /// Flushes the underlying writer.
