@@ -78,6 +78,7 @@ fn main() -> Result<()> {
         Task::Test { no_lint, args } => {
             setup::run()?;
             if !no_lint {
+                shape::run(&library_src())?;
                 util::cargo(&["fmt", "--all", "--", "--check"])?;
                 util::cargo(&["clippy", "--all-targets", "--", "-D", "warnings"])?;
                 // The library without live capture (no kernel object) must stay clean too.
