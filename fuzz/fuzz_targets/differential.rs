@@ -7,7 +7,7 @@ mod common;
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use zktraffic::zk::encode::{self, FrameWriter};
+use zktraffic::encode::{self, FrameWriter};
 use zktraffic_common::tcp_flags::{ACK, PSH};
 
 #[derive(Arbitrary, Debug)]

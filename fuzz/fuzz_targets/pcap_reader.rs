@@ -5,9 +5,9 @@
 use std::io::Cursor;
 
 use libfuzzer_sys::fuzz_target;
-use zktraffic::capture::pcap::CaptureReader;
-use zktraffic::pipeline::{Pipeline, PipelineConfig};
-use zktraffic::zk::Message;
+use zktraffic::CaptureReader;
+use zktraffic::{Pipeline, PipelineConfig};
+use zktraffic::Message;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(mut reader) =

@@ -8,7 +8,7 @@ mod common;
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use zktraffic::zk::encode::{self, FrameWriter};
+use zktraffic::encode::{self, FrameWriter};
 
 #[derive(Arbitrary, Debug)]
 struct Seg {

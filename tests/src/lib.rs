@@ -4,9 +4,9 @@ use std::path::{Path, PathBuf};
 
 use clap::Parser;
 use serde_json::Value;
-use zktraffic::cli::{Cli, Command};
-use zktraffic::dump::{self, DumpOutcome};
-use zktraffic::output::time_format::TimeFormatter;
+use zktraffic::DumpOutcome;
+use zktraffic::TimeFormatter;
+use zktraffic::{Cli, Command};
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
@@ -64,7 +64,7 @@ pub fn dump(pcap: &Path, args: &[&str]) -> (String, DumpOutcome) {
         panic!("not a dump command");
     };
     let mut out = Vec::new();
-    let outcome = dump::run_offline(&a, &mut out, TimeFormatter::utc()).expect("dump succeeds");
+    let outcome = zktraffic::dump_file(&a, &mut out, TimeFormatter::utc()).expect("dump succeeds");
     (String::from_utf8(out).expect("utf-8 output"), outcome)
 }
 

@@ -104,7 +104,7 @@ fn sampling_keeps_whole_connections() {
 #[test]
 fn sampling_outside_0_1_is_refused() {
     use clap::Parser;
-    let err = zktraffic::cli::Cli::try_parse_from(["zktraffic", "serve", "--sampling", "1.5"])
+    let err = zktraffic::Cli::try_parse_from(["zktraffic", "serve", "--sampling", "1.5"])
         .expect_err("refused");
     assert!(err.to_string().contains("--sampling takes values within [0, 1]"), "{err}");
 }

@@ -4,11 +4,11 @@
 use std::io::Cursor;
 use std::ops::ControlFlow;
 
-use zktraffic::capture::pcap::CaptureReader;
-use zktraffic::capture::pcap_write::PcapWriter;
-use zktraffic::pipeline::{Pipeline, PipelineConfig, PipelineStats};
+use zktraffic::CaptureReader;
+use zktraffic::PcapWriter;
 use zktraffic::synth::{Generated, Workload, write_workload};
-use zktraffic::zk::{Body, Message};
+use zktraffic::{Body, Message};
+use zktraffic::{Pipeline, PipelineConfig, PipelineStats};
 
 #[derive(Default, Debug, PartialEq, Eq)]
 struct Tally {

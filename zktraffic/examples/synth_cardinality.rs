@@ -8,11 +8,11 @@ use std::io::BufWriter;
 use std::net::{Ipv4Addr, SocketAddr};
 
 use anyhow::{Context, Result, bail};
+use zktraffic::OpCode;
+use zktraffic::PcapWriter;
 use zktraffic::Timestamp;
-use zktraffic::capture::PcapWriter;
+use zktraffic::encode::{self, FrameWriter};
 use zktraffic::synth::Conversation;
-use zktraffic::zk::OpCode;
-use zktraffic::zk::encode::{self, FrameWriter};
 
 /// Requests a client sends back to back before reading their replies.
 const DEPTH: usize = 8;

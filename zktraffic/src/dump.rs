@@ -51,7 +51,7 @@ pub enum DumpError {
 
 /// Every counter of a run, by stage.
 #[derive(Clone, Debug, Serialize)]
-pub struct Counters {
+pub struct DumpCounters {
     /// The source's counters: `capture` (a file) or `kernel` (live).
     #[serde(flatten)]
     pub source: SourceCounters,
@@ -75,7 +75,7 @@ pub struct WritePcapStats {
     pub segments_not_written: u64,
 }
 
-impl Counters {
+impl DumpCounters {
     /// A capture file's counters (none live).
     pub fn capture(&self) -> Option<&CaptureStats> {
         match &self.source {
@@ -97,7 +97,7 @@ impl Counters {
 #[derive(Debug)]
 pub struct DumpOutcome {
     /// Every counter of the run.
-    pub counters: Counters,
+    pub counters: DumpCounters,
     /// Non-fatal problems (e.g. a truncated last record), for standard error.
     pub warnings: Vec<String>,
 }
@@ -193,7 +193,7 @@ impl<W: Write> DumpSink<W> {
     }
 
     /// Prints what is left (held requests, the summary report) and flushes.
-    fn finish(self, args: &DumpArgs, counters: &Counters) -> io::Result<()> {
+    fn finish(self, args: &DumpArgs, counters: &DumpCounters) -> io::Result<()> {
         match self {
             DumpSink::Text(p) => p.finish(),
             DumpSink::Json(p) => p.finish(),
@@ -226,29 +226,29 @@ impl<W: Write> DumpSink<W> {
 }
 
 /// Runs `zktraffic dump --pcap FILE` writing to `out`; `local_time` is the zone of text output.
-pub fn run_offline<W: Write>(
+pub fn dump_file<W: Write>(
     args: &DumpArgs,
     out: W,
     local_time: TimeFormatter,
 ) -> Result<DumpOutcome, DumpError> {
-    run_offline_until(args, out, local_time, &AtomicBool::new(false))
+    dump_file_until(args, out, local_time, &AtomicBool::new(false))
 }
 
-/// [`run_offline`] that also stops, and reports what it has, once `stop` is set (Ctrl-C
+/// [`dump_file`] that also stops, and reports what it has, once `stop` is set (Ctrl-C
 /// during a report read from a pipe).
-pub fn run_offline_until<W: Write>(
+pub fn dump_file_until<W: Write>(
     args: &DumpArgs,
     out: W,
     local_time: TimeFormatter,
     stop: &AtomicBool,
 ) -> Result<DumpOutcome, DumpError> {
     let path = args.pcap.as_deref().unwrap_or_else(|| std::path::Path::new("-"));
-    run(args, &mut PcapSource::open(path)?, out, local_time, stop)
+    dump(args, &mut PcapSource::open(path)?, out, local_time, stop)
 }
 
-/// `dump --pcap -`: as [`run_offline_until`] on standard input, with `out` flushed whenever the
+/// `dump --pcap -`: as [`dump_file_until`] on standard input, with `out` flushed whenever the
 /// input runs dry, so that a quiet pipe's messages show at once.
-pub fn run_stdin_until<W: Write + Send + 'static>(
+pub fn dump_stdin_until<W: Write + Send + 'static>(
     args: &DumpArgs,
     out: W,
     local_time: TimeFormatter,
@@ -257,12 +257,12 @@ pub fn run_stdin_until<W: Write + Send + 'static>(
     let out = pipe::SharedOut::new(out);
     let stdin = Box::new(pipe::FlushingStdin::new(out.clone()));
     let mut source = PcapSource::from_reader("<stdin>".to_owned(), stdin)?;
-    run(args, &mut source, out, local_time, stop)
+    dump(args, &mut source, out, local_time, stop)
 }
 
 /// `dump --iface IF`: live capture until `stop` is set (or a report is complete, or its
 /// `--duration` of wall-clock time has passed: a quiet server still ends it).
-pub fn run_live_until<W: Write>(
+pub fn dump_live_until<W: Write>(
     args: &DumpArgs,
     out: W,
     local_time: TimeFormatter,
@@ -270,7 +270,7 @@ pub fn run_live_until<W: Write>(
 ) -> Result<DumpOutcome, DumpError> {
     let iface = args.iface.as_deref().unwrap_or_default();
     let mut source = crate::capture::open_live(args.live.config(iface, &args.ports))?;
-    run(args, &mut *source, out, local_time, stop)
+    dump(args, &mut *source, out, local_time, stop)
 }
 
 /// Segments handed to the pipeline per poll: small enough to notice `stop` promptly.
@@ -279,7 +279,7 @@ const BATCH: usize = 4096;
 /// Drives `source` through the pipeline into the dump's sink until the source ends, `stop` is
 /// set or the output cannot change any more. Whatever happens to the source, everything read
 /// before the problem is decoded and printed; its error comes after.
-pub fn run<W: Write>(
+pub fn dump<W: Write>(
     args: &DumpArgs,
     source: &mut dyn SegmentSource,
     out: W,
@@ -319,7 +319,7 @@ pub fn run<W: Write>(
     });
     pipeline.finish();
     recorder.flush();
-    let counters = Counters {
+    let counters = DumpCounters {
         source: source.counters(),
         write_pcap: recorder.stats(),
         pipeline: pipeline.stats(),
@@ -416,7 +416,7 @@ impl Recorder {
 /// decodes on them).
 fn why_nothing_decoded(
     ports: &[u16],
-    counters: &Counters,
+    counters: &DumpCounters,
     busiest: &[(u16, u64)],
 ) -> Option<String> {
     let p = &counters.pipeline.decode.protocol;

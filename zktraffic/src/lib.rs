@@ -3,27 +3,79 @@
 //! The crate is shaped as the data flows:
 //!
 //! ```text
-//! capture ──Segment──▶ tcp ──ordered bytes + gaps──▶ zk ──Message──▶ output
+//! capture ──Segment──▶ tcp ──ordered bytes + gaps──▶ zk ──Message──▶ outputs
 //! (pcap files,          (flow table, per-direction     (framing, handshake,      (dump printers,
-//!  eBPF ring buffer)     reassembly, bounded buffers)   records, xid pairing)     summary)
+//!  eBPF ring buffer)     reassembly, bounded buffers)   records, xid pairing)     reports, daemon)
 //! ```
 //!
-//! [`pipeline::Pipeline`] wires the stages together; every front-end differs only in its sink.
+//! A [`SegmentSource`] (a capture file, standard input or live capture) feeds a [`Pipeline`],
+//! which reassembles TCP, decodes every message and hands it to a [`MessageSink`]; every
+//! front-end (`dump`, `serve`) differs only in its sink.
+//!
+//! ```no_run
+//! use zktraffic::{Message, MessageSink, PcapSource, Pipeline, PipelineConfig, Poll, SegmentSource};
+//!
+//! /// Counts the messages of a capture.
+//! struct Count(u64);
+//!
+//! impl MessageSink for Count {
+//!     fn message(&mut self, _: &Message<'_>) {
+//!         self.0 += 1;
+//!     }
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut source = PcapSource::open("capture.pcap".as_ref())?;
+//! let mut pipeline = Pipeline::new(PipelineConfig::default(), Count(0));
+//! while source.poll(4096, &mut |segment| pipeline.push(segment))? != Poll::Finished {}
+//! pipeline.finish();
+//! println!("{} messages", pipeline.sink().0);
+//! # Ok(())
+//! # }
+//! ```
 
-pub mod capture;
-pub mod cli;
-pub mod dump;
-pub mod error_chain;
-pub mod output;
-pub mod pipeline;
-pub mod serve;
-pub mod signals;
-pub mod stats;
-pub mod stderr_log;
+#![deny(missing_docs)]
+
+mod capture;
+mod cli;
+mod dump;
+mod error_chain;
+mod output;
+mod pipeline;
+mod serve;
+mod signals;
+mod stats;
+mod stderr_log;
 #[cfg(feature = "test-helpers")]
 pub mod synth;
-pub mod tcp;
-pub mod timestamp;
-pub mod zk;
+mod tcp;
+mod timestamp;
+mod zk;
 
+// The stages, as the data flows.
+pub use capture::{
+    CaptureError, CaptureReader, CaptureStats, Frame, FrameBuilder, LinkType, LiveConfig, LiveHook,
+    PcapNgWriter, PcapSource, PcapWriter, Poll, Segment, SegmentSource, SkipReason, SourceCounters,
+    SourceError, SourceInfo, open_live,
+};
+#[cfg(feature = "ebpf")]
+pub use capture::{LiveCounters, LiveSource, ebpf};
+pub use pipeline::{Pipeline, PipelineConfig, PipelineLimits, PipelineStats};
+pub use tcp::{TcpLimits, TcpStats};
 pub use timestamp::Timestamp;
+pub use zk::encode;
+pub use zk::{
+    Body, DecodeStats, DecoderConfig, ErrorCode, Message, MessageSink, OpCode, Reply, Request,
+};
+
+// The front-ends and what the binary needs around them.
+pub use cli::{Cli, Command, DumpArgs, ServeArgs};
+pub use dump::{
+    DumpCounters, DumpError, DumpOutcome, WritePcapStats, dump, dump_file, dump_file_until,
+    dump_live_until, dump_stdin_until,
+};
+pub use error_chain::error_chain;
+pub use output::time_format::TimeFormatter;
+pub use serve::{Daemon, HttpLimits, Info, RenderOptions, ServeConfig, ServeError, process};
+pub use signals::{stop_flag, stop_signal};
+pub use stderr_log::init as init_stderr_log;

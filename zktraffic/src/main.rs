@@ -5,24 +5,24 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use zktraffic::capture::{PcapSource, SegmentSource};
-use zktraffic::cli::dump::DumpArgs;
-use zktraffic::cli::serve::ServeArgs;
-use zktraffic::cli::{Cli, Command};
-use zktraffic::dump::DumpError;
-use zktraffic::output::time_format::TimeFormatter;
-use zktraffic::serve::Daemon;
+use zktraffic::Daemon;
+use zktraffic::DumpArgs;
+use zktraffic::DumpError;
+use zktraffic::ServeArgs;
+use zktraffic::TimeFormatter;
+use zktraffic::{Cli, Command};
+use zktraffic::{PcapSource, SegmentSource};
 
 fn main() -> ExitCode {
     // The local offset must be read before any thread exists (see TimeFormatter::local_offset).
     let local =
         TimeFormatter::local_offset().map_or_else(TimeFormatter::utc, TimeFormatter::with_offset);
     let cli = Cli::parse();
-    zktraffic::stderr_log::init();
+    zktraffic::init_stderr_log();
     match run(cli, local) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("zktraffic: {}", zktraffic::error_chain::error_chain(e.as_ref()));
+            eprintln!("zktraffic: {}", zktraffic::error_chain(e.as_ref()));
             ExitCode::FAILURE
         }
     }
@@ -39,20 +39,15 @@ fn dump(args: &DumpArgs, local: TimeFormatter) -> anyhow::Result<()> {
     let stdout = || BufWriter::new(io::stdout().lock());
     let (outcome, what) = match (&args.pcap, &args.iface) {
         (Some(pcap), _) if pcap.as_os_str() == "-" => (
-            zktraffic::dump::run_stdin_until(
-                args,
-                BufWriter::new(io::stdout()),
-                local,
-                stop_flag(args),
-            ),
+            zktraffic::dump_stdin_until(args, BufWriter::new(io::stdout()), local, stop_flag(args)),
             "dump of standard input".to_owned(),
         ),
         (Some(pcap), _) => (
-            zktraffic::dump::run_offline_until(args, stdout(), local, stop_flag(args)),
+            zktraffic::dump_file_until(args, stdout(), local, stop_flag(args)),
             format!("dump of {}", pcap.display()),
         ),
         (None, iface) => (
-            zktraffic::dump::run_live_until(args, stdout(), local, stop_flag(args)),
+            zktraffic::dump_live_until(args, stdout(), local, stop_flag(args)),
             format!("live capture on {}", iface.as_deref().unwrap_or("?")),
         ),
     };
@@ -73,7 +68,7 @@ fn dump(args: &DumpArgs, local: TimeFormatter) -> anyhow::Result<()> {
 fn stop_flag(args: &DumpArgs) -> &'static std::sync::atomic::AtomicBool {
     static NEVER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     if args.pcap.is_none() || args.report.config().is_some() {
-        zktraffic::signals::stop_flag()
+        zktraffic::stop_flag()
     } else {
         &NEVER
     }
@@ -83,29 +78,27 @@ fn stop_flag(args: &DumpArgs) -> &'static std::sync::atomic::AtomicBool {
 fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     // Before any thread starts, so that every thread inherits them.
     if let Some(n) = args.niceness {
-        zktraffic::serve::process::set_niceness(n).with_context(|| {
+        zktraffic::process::set_niceness(n).with_context(|| {
             format!("cannot set --niceness {n} (a negative niceness needs root)")
         })?;
     }
     if let Some(cpus) = &args.set_cpu_affinity {
         let cpus = &cpus.0;
-        zktraffic::serve::process::set_cpu_affinity(cpus)
+        zktraffic::process::set_cpu_affinity(cpus)
             .with_context(|| format!("cannot pin to CPUs {cpus:?} (--set-cpu-affinity)"))?;
     }
     let source: Box<dyn SegmentSource> = match (&args.pcap, &args.iface) {
         (Some(pcap), _) => Box::new(
             PcapSource::open(pcap).with_context(|| format!("cannot replay {}", pcap.display()))?,
         ),
-        (None, Some(iface)) => zktraffic::capture::open_live(args.live.config(iface, &args.ports))?,
+        (None, Some(iface)) => zktraffic::open_live(args.live.config(iface, &args.ports))?,
         (None, None) => anyhow::bail!(
             "nothing to capture: give --iface IFACE (live) or --pcap FILE (replay), or use a \
              subcommand (see --help)"
         ),
     };
     let mut daemon = Daemon::start(args.config(), source).map_err(|e| match &e {
-        zktraffic::serve::ServeError::Bind { source, .. }
-            if source.kind() == io::ErrorKind::AddrInUse =>
-        {
+        zktraffic::ServeError::Bind { source, .. } if source.kind() == io::ErrorKind::AddrInUse => {
             anyhow::anyhow!(
                 "{e}; another process listens there: choose another address with --http-addr \
                  (e.g. --http-addr 127.0.0.1:7071)"

@@ -42,7 +42,9 @@ impl std::fmt::Debug for PortSet {
 pub struct PipelineConfig {
     /// Server ports: a segment to one of them is a request, from one a reply.
     pub ports: Vec<u16>,
+    /// Reassembly's caps.
     pub tcp: TcpLimits,
+    /// Decoding's caps.
     pub decoder: DecoderConfig,
 }
 
@@ -61,7 +63,9 @@ impl Default for PipelineConfig {
 pub struct PipelineStats {
     /// Segments between two ports neither of which is a server port.
     pub segments_not_zookeeper: u64,
+    /// Reassembly.
     pub tcp: TcpStats,
+    /// Decoding.
     pub decode: DecodeStats,
     /// The caps in force (flags), next to the counters of their use and of what they shed.
     pub limits: PipelineLimits,
@@ -70,7 +74,9 @@ pub struct PipelineStats {
 /// The caps of the reassembly and decoding stages.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct PipelineLimits {
+    /// Reassembly's caps.
     pub tcp: TcpLimits,
+    /// Decoding's caps.
     pub decode: DecoderConfig,
 }
 

@@ -116,9 +116,13 @@ impl Default for Workload {
 /// What a generated capture holds, for checking a decoder against it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Generated {
+    /// Requests written.
     pub requests: u64,
+    /// Replies written.
     pub replies: u64,
+    /// Watch events written.
     pub events: u64,
+    /// Replies with a non-zero error code.
     pub errors: u64,
 }
 

@@ -4,10 +4,10 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
+use zktraffic::OpCode;
 use zktraffic::Timestamp;
-use zktraffic::capture::pcap_write::{FrameBuilder, PcapWriter};
-use zktraffic::zk::OpCode;
-use zktraffic::zk::encode::FrameWriter;
+use zktraffic::encode::FrameWriter;
+use zktraffic::{FrameBuilder, PcapWriter};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_zktraffic"))

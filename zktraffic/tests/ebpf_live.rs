@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use ebpf_support::netns::NetNs;
 use ebpf_support::privileged;
-use zktraffic::capture::ebpf::{AttachMode, Hook, KernelStats, LiveCapture, LiveCaptureConfig};
+use zktraffic::ebpf::{AttachMode, Hook, KernelStats, LiveCapture, LiveCaptureConfig};
 use zktraffic_common::record::MAX_CAPTURE;
 use zktraffic_common::tcp_flags::SYN;
 
@@ -346,7 +346,7 @@ fn measure_kernel_run_time() {
     let _baseline = pair
         .b
         .enter(|| -> Result<aya::Ebpf, Box<dyn std::error::Error>> {
-            let mut ebpf = aya::EbpfLoader::new().load(zktraffic::capture::ebpf::kernel_object())?;
+            let mut ebpf = aya::EbpfLoader::new().load(zktraffic::ebpf::kernel_object())?;
             let p: &mut aya::programs::SchedClassifier =
                 ebpf.program_mut("zk_tc_pass").ok_or("no zk_tc_pass")?.try_into()?;
             p.load()?;
@@ -554,7 +554,7 @@ fn a_ring_smaller_than_one_record_is_refused() {
     if !privileged("a_ring_smaller_than_one_record_is_refused") {
         return;
     }
-    let min = zktraffic::capture::ebpf::min_ring_bytes();
+    let min = zktraffic::ebpf::min_ring_bytes();
     let ns = NetNs::new("rg");
     let cfg = LiveCaptureConfig { iface: "lo".into(), ring_bytes: 4096, ..Default::default() };
     let err = ns.enter(|| LiveCapture::start(cfg)).err().expect("4096 bytes must be refused");
@@ -581,7 +581,7 @@ fn stale_attachments_of_ours_are_removed_and_nothing_else() {
     pair.a
         .enter(|| -> Result<(), Box<dyn std::error::Error>> {
             let _ = aya::programs::tc::qdisc_add_clsact("va");
-            let mut ebpf = aya::EbpfLoader::new().load(zktraffic::capture::ebpf::kernel_object())?;
+            let mut ebpf = aya::EbpfLoader::new().load(zktraffic::ebpf::kernel_object())?;
             for name in ["zk_tc_ingress", "zk_tc_pass"] {
                 let p: &mut SchedClassifier = ebpf.program_mut(name).ok_or(name)?.try_into()?;
                 p.load()?;

@@ -5,7 +5,7 @@
 mod ebpf_support;
 
 use ebpf_support::{Ip, Tcp, frame, privileged};
-use zktraffic::capture::ebpf::{Hook, KernelStats, LiveCapture, LiveCaptureConfig};
+use zktraffic::ebpf::{Hook, KernelStats, LiveCapture, LiveCaptureConfig};
 use zktraffic_common::tcp_flags::{ACK, PSH, SYN};
 
 const V4: Ip = Ip::V4([10, 0, 0, 1], [10, 0, 0, 2]);
@@ -265,7 +265,7 @@ fn full_ring_drops_are_counted() {
     }
     // The smallest ring accepted (one full-size record) holds a few hundred small records;
     // nobody reads while we fill it.
-    let ring_bytes = zktraffic::capture::ebpf::min_ring_bytes();
+    let ring_bytes = zktraffic::ebpf::min_ring_bytes();
     let cfg = LiveCaptureConfig { ring_bytes, ..Default::default() };
     let mut cap = LiveCapture::load_unattached(&cfg).expect("load");
     let f = frame(&[], V4, &tcp(b"fill"));

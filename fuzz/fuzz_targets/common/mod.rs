@@ -5,9 +5,9 @@
 use std::net::{Ipv4Addr, SocketAddr};
 
 use zktraffic::Timestamp;
-use zktraffic::capture::Segment;
-use zktraffic::pipeline::{Pipeline, PipelineConfig};
-use zktraffic::zk::Message;
+use zktraffic::Segment;
+use zktraffic::{Pipeline, PipelineConfig};
+use zktraffic::Message;
 use zktraffic_common::tcp_flags::{ACK, FIN, PSH, SYN};
 
 /// Every segment carries the same time: the targets are free of timing, and a message's

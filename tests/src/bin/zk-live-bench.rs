@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use zktraffic::zk::encode::{FrameWriter, connect_request};
+use zktraffic::encode::{FrameWriter, connect_request};
 use zktraffic_tests::netns::{VethPair, move_current_thread_into, privileged};
 use zktraffic_tests::zookeeper::{self, TempDir, ZkServer};
 

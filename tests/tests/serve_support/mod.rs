@@ -9,14 +9,14 @@ use std::path::{Path, PathBuf};
 
 use clap::Parser;
 use serde_json::Value;
+use zktraffic::Daemon;
+use zktraffic::OpCode;
+use zktraffic::PcapSource;
+use zktraffic::PcapWriter;
 use zktraffic::Timestamp;
-use zktraffic::capture::PcapSource;
-use zktraffic::capture::PcapWriter;
-use zktraffic::cli::{Cli, Command};
-use zktraffic::serve::Daemon;
+use zktraffic::encode::{self, FrameWriter};
 use zktraffic::synth::Conversation;
-use zktraffic::zk::OpCode;
-use zktraffic::zk::encode::{self, FrameWriter};
+use zktraffic::{Cli, Command};
 
 /// A daemon that replayed a capture, serving on a free port.
 pub struct Served {

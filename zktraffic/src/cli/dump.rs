@@ -34,6 +34,7 @@ pub struct DumpArgs {
     #[arg(long, value_name = "IF")]
     pub iface: Option<String>,
 
+    /// Live capture's options.
     #[command(flatten)]
     pub live: LiveArgs,
 
@@ -49,6 +50,7 @@ pub struct DumpArgs {
     #[arg(long)]
     pub summary: bool,
 
+    /// The quick reports.
     #[command(flatten)]
     pub report: ReportArgs,
 
@@ -110,6 +112,7 @@ pub struct DumpArgs {
     #[arg(long)]
     pub show_secrets: bool,
 
+    /// Memory caps.
     #[command(flatten)]
     pub limits: LimitArgs,
 }

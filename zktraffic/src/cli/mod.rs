@@ -3,6 +3,9 @@
 pub mod dump;
 pub mod serve;
 
+pub use dump::DumpArgs;
+pub use serve::ServeArgs;
+
 use clap::{Parser, Subcommand};
 
 /// zktraffic: who is hammering my ZooKeeper, on which paths, how slowly?
@@ -10,6 +13,7 @@ use clap::{Parser, Subcommand};
 #[command(name = "zktraffic", version, about, long_about = None)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct Cli {
+    /// The subcommand (none: the daemon, as the original ran).
     #[command(subcommand)]
     pub command: Option<Command>,
 

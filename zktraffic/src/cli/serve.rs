@@ -129,9 +129,11 @@ pub struct ServeArgs {
     #[arg(value_parser = super::dump::cap, long, value_name = "N", default_value_t = 16_384)]
     pub max_queued_events: usize,
 
+    /// Live capture's options.
     #[command(flatten)]
     pub live: LiveArgs,
 
+    /// Memory caps.
     #[command(flatten)]
     pub limits: LimitArgs,
 }

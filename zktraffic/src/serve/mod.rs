@@ -40,7 +40,7 @@ pub use config::ServeConfig;
 pub use http::{HttpLimits, RenderOptions};
 pub use info::Info;
 pub use sampling::parse_probability;
-pub use snapshot::{Scope, Snapshot, View};
+pub use snapshot::{Snapshot, View};
 
 /// Why the daemon could not start.
 #[derive(Debug, Error)]

@@ -233,6 +233,7 @@ impl<S: Default> FlowTable<S> {
 
     /// Bytes currently buffered out of order by all connections (including per-segment
     /// overhead), at most [`TcpLimits::max_total_buffered_bytes`].
+    #[cfg(test)]
     pub fn buffered_bytes(&self) -> usize {
         self.budget.used
     }
@@ -253,6 +254,7 @@ impl<S: Default> FlowTable<S> {
     }
 
     /// True when no connection is live.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.conns.is_empty()
     }

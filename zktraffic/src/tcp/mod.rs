@@ -70,7 +70,7 @@ pub enum StreamEvent<'a> {
     Data { dir: Direction, ts: Timestamp, bytes: &'a [u8] },
     /// `lost` bytes of a direction's stream will never be delivered (lost segment, truncated
     /// capture, buffer cap). The next `Data` continues after the hole.
-    Gap { dir: Direction, ts: Timestamp, lost: u64 },
+    Gap { dir: Direction, lost: u64 },
     /// The connection is over; its state is dropped after this event.
     Closed { ts: Timestamp, reason: CloseReason },
 }

@@ -459,7 +459,7 @@ impl HalfStream {
         self.advance(lost);
         cx.stats.gaps = cx.stats.gaps.saturating_add(1);
         cx.stats.lost_bytes = cx.stats.lost_bytes.saturating_add(lost);
-        (cx.emit)(StreamEvent::Gap { dir: self.dir, ts: cx.ts, lost });
+        (cx.emit)(StreamEvent::Gap { dir: self.dir, lost });
     }
 
     fn advance(&mut self, len: u64) {

@@ -44,6 +44,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Offset of the next read.
+    #[cfg(test)]
     pub fn position(&self) -> usize {
         self.pos
     }

@@ -146,11 +146,6 @@ impl Framer {
         Framer { state: State::Searching, trusted: 0, ..Framer::at_start(min_frame, max_frame) }
     }
 
-    /// True while frame boundaries are unknown.
-    pub fn is_searching(&self) -> bool {
-        self.state == State::Searching
-    }
-
     /// Makes the stream opaque from now on (its connection turned out not to be ZooKeeper).
     pub fn make_opaque(&mut self) {
         self.state = State::Opaque;

@@ -278,9 +278,11 @@ pub struct MultiResult<'a> {
 /// A reply: header, the request it answers (when that was seen), and record.
 #[derive(Clone, Debug)]
 pub struct Reply<'a> {
+    /// The xid of the request it answers (or a special xid, see `opcode::xid`).
     pub xid: i32,
     /// The server's last zxid when it answered (−1 or 0 where the protocol sends none).
     pub zxid: i64,
+    /// The error code (0: success).
     pub err: ErrorCode,
     /// The request this reply answers, when it was captured.
     pub request: Option<PairedRequest<'a>>,

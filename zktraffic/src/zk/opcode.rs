@@ -19,36 +19,67 @@ pub mod xid {
 pub enum OpCode {
     /// The handshake; not a wire opcode (the ConnectRequest has no header).
     Connect,
+    /// `create`, opcode 1.
     Create,
+    /// `delete`, opcode 2.
     Delete,
+    /// `exists`, opcode 3.
     Exists,
+    /// `getData`, opcode 4.
     GetData,
+    /// `setData`, opcode 5.
     SetData,
+    /// `getAcl`, opcode 6.
     GetAcl,
+    /// `setAcl`, opcode 7.
     SetAcl,
+    /// `getChildren`, opcode 8.
     GetChildren,
+    /// `sync`, opcode 9.
     Sync,
+    /// `ping`, opcode 11.
     Ping,
+    /// `getChildren2`, opcode 12.
     GetChildren2,
+    /// `check`, opcode 13.
     Check,
+    /// `multi`, opcode 14.
     Multi,
+    /// `create2`, opcode 15.
     Create2,
+    /// `reconfig`, opcode 16.
     Reconfig,
+    /// `checkWatches`, opcode 17.
     CheckWatches,
+    /// `removeWatches`, opcode 18.
     RemoveWatches,
+    /// `createContainer`, opcode 19.
     CreateContainer,
+    /// `deleteContainer`, opcode 20.
     DeleteContainer,
+    /// `createTtl`, opcode 21.
     CreateTtl,
+    /// `multiRead`, opcode 22.
     MultiRead,
+    /// `auth`, opcode 100.
     Auth,
+    /// `setWatches`, opcode 101.
     SetWatches,
+    /// `sasl`, opcode 102.
     Sasl,
+    /// `getEphemerals`, opcode 103.
     GetEphemerals,
+    /// `getAllChildrenNumber`, opcode 104.
     GetAllChildrenNumber,
+    /// `setWatches2`, opcode 105.
     SetWatches2,
+    /// `addWatch`, opcode 106.
     AddWatch,
+    /// `whoAmI`, opcode 107.
     WhoAmI,
+    /// `createSession`, opcode -10.
     CreateSession,
+    /// `close`, opcode -11.
     Close,
     /// An opcode this decoder does not know (e.g. a ClickHouse Keeper extension).
     Unknown(i32),

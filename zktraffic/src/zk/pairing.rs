@@ -119,6 +119,7 @@ impl PendingRequests {
     }
 
     /// True when nothing is waiting.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.queue.is_empty() && self.out_of_band.is_empty()
     }

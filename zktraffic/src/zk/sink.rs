@@ -94,8 +94,10 @@ pub struct ProtocolStats {
 /// Every decoding counter.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct DecodeStats {
+    /// Messages by kind, and what was odd about them.
     #[serde(flatten)]
     pub protocol: ProtocolStats,
+    /// Frames: sizes, skips, resynchronisation.
     #[serde(flatten)]
     pub framing: FramingStats,
 }

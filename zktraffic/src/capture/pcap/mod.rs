@@ -3,7 +3,7 @@
 //! [`CaptureReader`] reads classic pcap (µs or ns, either byte order) and pcapng (every section
 //! and interface, each with its own link type, snap length and timestamp resolution) from a file
 //! or from standard input, in bounded memory: records are framed here, in a buffer that grows
-//! only for a record larger than itself and never beyond [`MAX_RECORD_LEN`]; each complete
+//! only for a record larger than itself and never beyond [`MAX_RECORD_LEN`](input::MAX_RECORD_LEN); each complete
 //! record is then parsed by pcap-parser. Framing ourselves (rather than using pcap-parser's
 //! streaming readers) is what lets us cap untrusted lengths before reading them, keep I/O errors
 //! and file offsets for messages, and tell a truncated last record from corruption.
@@ -36,7 +36,6 @@ use classic::PcapFile;
 use context::{Context, Step};
 pub use error::CaptureError;
 use input::Input;
-pub use input::MAX_RECORD_LEN;
 use ng::NgSection;
 pub use stats::CaptureStats;
 

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use proptest::prelude::*;
 use zktraffic_common::tcp_flags::{ACK, FIN, PSH, RST, SYN};
 
-use super::input::INITIAL_BUFFER_LEN;
+use super::input::{INITIAL_BUFFER_LEN, MAX_RECORD_LEN};
 use super::*;
 use crate::capture::pcap_write::{FrameBuilder, NgInterface, PcapFormat, PcapNgWriter, PcapWriter};
 
