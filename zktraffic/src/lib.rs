@@ -64,6 +64,7 @@ pub use pipeline::{Pipeline, PipelineConfig, PipelineLimits, PipelineStats};
 pub use tcp::{TcpLimits, TcpStats};
 pub use timestamp::Timestamp;
 pub use zk::encode;
+pub use zk::opcode::xid;
 pub use zk::{
     Body, DecodeStats, DecoderConfig, ErrorCode, Message, MessageSink, OpCode, Reply, Request,
 };

@@ -292,7 +292,7 @@ pub fn write_workload<W: Write>(out: W, w: &Workload) -> io::Result<Generated> {
                     // A watch fires between replies.
                     batch_rep.extend(
                         FrameWriter::new()
-                            .reply_header(-1, -1, 0)
+                            .reply_header(crate::zk::opcode::xid::NOTIFICATION, -1, 0)
                             .i32(3)
                             .i32(3)
                             .string("/app/config")

@@ -349,7 +349,7 @@ fn measure_kernel_run_time() {
             let mut ebpf = aya::EbpfLoader::new().load(zktraffic::ebpf::kernel_object())?;
             let p: &mut aya::programs::SchedClassifier =
                 ebpf.program_mut("zk_tc_pass").ok_or("no zk_tc_pass")?.try_into()?;
-            p.load()?;
+            ebpf_support::load_retrying(|| p.load())?;
             p.attach("vb", aya::programs::TcAttachType::Ingress)?;
             p.attach("vb", aya::programs::TcAttachType::Egress)?;
             Ok(ebpf)
@@ -584,13 +584,13 @@ fn stale_attachments_of_ours_are_removed_and_nothing_else() {
             let mut ebpf = aya::EbpfLoader::new().load(zktraffic::ebpf::kernel_object())?;
             for name in ["zk_tc_ingress", "zk_tc_pass"] {
                 let p: &mut SchedClassifier = ebpf.program_mut(name).ok_or(name)?.try_into()?;
-                p.load()?;
+                ebpf_support::load_retrying(|| p.load())?;
                 let opts = TcAttachOptions::Netlink(NlOptions::default());
                 let link = p.attach_with_options("va", TcAttachType::Ingress, opts)?;
                 std::mem::forget(p.take_link(link)?); // a crash: never detached
             }
             let p: &mut Xdp = ebpf.program_mut("zk_xdp").ok_or("zk_xdp")?.try_into()?;
-            p.load()?;
+            ebpf_support::load_retrying(|| p.load())?;
             ebpf_support::other_tool::attach_xdp_fd("va", p.fd()?.as_fd().as_raw_fd())?;
             Ok(())
         })

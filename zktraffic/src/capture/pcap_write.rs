@@ -515,7 +515,7 @@ fn zero_ip_length(ip: &mut [u8]) {
 }
 
 #[cfg(test)]
-mod recorder_tests {
+mod tests {
     use super::*;
     use crate::Timestamp;
     use crate::capture::Segment;

@@ -278,7 +278,7 @@ pub struct MultiResult<'a> {
 /// A reply: header, the request it answers (when that was seen), and record.
 #[derive(Clone, Debug)]
 pub struct Reply<'a> {
-    /// The xid of the request it answers (or a special xid, see `opcode::xid`).
+    /// The xid of the request it answers (or a special xid, see [`xid`](super::opcode::xid)).
     pub xid: i32,
     /// The server's last zxid when it answered (−1 or 0 where the protocol sends none).
     pub zxid: i64,

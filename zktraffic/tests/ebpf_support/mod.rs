@@ -90,3 +90,19 @@ pub fn frame(vlans: &[u16], ip: Ip, tcp: &Tcp<'_>) -> Vec<u8> {
     f.extend_from_slice(&l4);
     f
 }
+
+/// Runs `load` again while the verifier gives up with EAGAIN: a signal arrived while it worked
+/// (another test's child process exiting), which is no verdict on the program. The library's
+/// loader retries the same way.
+pub fn load_retrying(
+    mut load: impl FnMut() -> Result<(), aya::programs::ProgramError>,
+) -> Result<(), aya::programs::ProgramError> {
+    for _ in 0..4 {
+        match load() {
+            Err(aya::programs::ProgramError::LoadError { io_error, .. })
+                if io_error.raw_os_error() == Some(libc::EAGAIN) => {}
+            other => return other,
+        }
+    }
+    load()
+}

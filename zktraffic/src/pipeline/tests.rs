@@ -1,0 +1,106 @@
+use std::net::{Ipv4Addr, SocketAddr};
+
+use zktraffic_common::tcp_flags::{ACK, SYN};
+
+use super::*;
+use crate::Timestamp;
+use crate::zk::encode::{FrameWriter, connect_request};
+use crate::zk::{Body, Message, OpCode};
+
+const CISN: u32 = 1000;
+const SISN: u32 = 5000;
+
+fn addr(port: u16) -> SocketAddr {
+    (Ipv4Addr::LOCALHOST, port).into()
+}
+
+/// Pushes one segment of connection `c` (client port 40000 + c).
+fn push<K: MessageSink>(
+    p: &mut Pipeline<K>,
+    c: u16,
+    to_server: bool,
+    seq: u32,
+    flags: u8,
+    data: &[u8],
+) {
+    let (client, server) = (addr(40_000 + c), addr(2181));
+    let (src, dst) = if to_server { (client, server) } else { (server, client) };
+    let ack = if to_server { SISN + 1 } else { CISN + 1 };
+    p.push(&Segment {
+        ts: Timestamp(1_000_000_000),
+        src,
+        dst,
+        seq,
+        ack,
+        flags,
+        payload: data,
+        wire_len: data.len() as u32,
+    });
+}
+
+/// Many connections each holding half of a large frame: the total stays within
+/// `--max-partial-bytes` (the largest holders shed, counted with their bytes), and the frames
+/// after a shed one still decode.
+#[test]
+fn partial_frames_share_one_budget() {
+    const CONNS: u16 = 10;
+    const HALF: usize = 100 << 10;
+    let mut config = PipelineConfig::default();
+    config.decoder.max_partial_bytes = 512 << 10;
+    let mut paths: HashMap<String, u64> = HashMap::new();
+    let sink = |m: &Message<'_>| {
+        if let Body::Request(r) = &m.body {
+            *paths.entry(r.path().unwrap_or("-").to_owned()).or_default() += 1;
+        }
+    };
+    let mut p = Pipeline::new(config, sink);
+    let set_data = FrameWriter::new()
+        .request_header(2, OpCode::SetData.to_wire())
+        .string("/big")
+        .buffer(Some(&vec![7; 2 * HALF]))
+        .i32(-1)
+        .finish();
+    let exists = FrameWriter::new()
+        .request_header(3, OpCode::Exists.to_wire())
+        .string("/after")
+        .bool(false)
+        .finish();
+    let hello = connect_request(0, 0, 30_000);
+    let first = CISN + 1 + hello.len() as u32;
+    for c in 0..CONNS {
+        push(&mut p, c, true, CISN, SYN, b"");
+        push(&mut p, c, false, SISN, SYN | ACK, b"");
+        push(&mut p, c, true, CISN + 1, ACK, &hello);
+        push(&mut p, c, true, first, ACK, &set_data[..HALF]);
+        let held = p.decoder.stats.framing.partial_bytes;
+        assert!(held <= (512 << 10) + HALF as u64, "held {held}");
+    }
+    let stats = p.stats().decode.framing;
+    assert!(stats.partial_bytes <= 512 << 10, "{stats:?}");
+    assert_eq!(stats.partial_frames_shed, u64::from(CONNS) - 5, "{stats:?}");
+    assert_eq!(stats.partial_bytes_shed, (u64::from(CONNS) - 5) * HALF as u64, "{stats:?}");
+    for c in 0..CONNS {
+        let mut rest = set_data[HALF..].to_vec();
+        rest.extend_from_slice(&exists);
+        push(&mut p, c, true, first + HALF as u32, ACK, &rest);
+    }
+    // One connection ends with half a frame: lost, and counted as such.
+    push(
+        &mut p,
+        0,
+        true,
+        first + set_data.len() as u32 + exists.len() as u32,
+        ACK,
+        &set_data[..10],
+    );
+    p.finish();
+    let stats = p.stats().decode.framing;
+    assert_eq!(stats.partial_bytes, 0);
+    // The shed frames' bytes still to come were skipped, their ends found by their lengths.
+    let rest = (set_data.len() - HALF) as u64;
+    assert_eq!(stats.skipped_frame_bytes, (u64::from(CONNS) - 5) * rest);
+    assert_eq!((stats.partial_frames_at_close, stats.partial_bytes_at_close), (1, 10));
+    drop(p);
+    assert_eq!(paths.get("/after"), Some(&u64::from(CONNS)));
+    assert_eq!(paths.get("/big"), Some(&5));
+}
