@@ -97,3 +97,44 @@ fn live_daemon_counts_a_real_server() {
     let status = daemon.0.wait().expect("wait for the daemon");
     assert!(status.success(), "daemon exit: {status}");
 }
+
+/// Live `dump` says where it captures on standard error as it starts (as tcpdump says
+/// `listening on lo`) and what it decoded when it stops; standard output holds only the dump.
+#[test]
+fn live_dump_logs_its_start_and_stop_on_stderr_only() {
+    if !privileged("live_dump_logs_its_start_and_stop_on_stderr_only") {
+        return;
+    }
+    let ns = NetNs::new("dlog");
+    let bin = binary().to_string_lossy().into_owned();
+    let log = std::env::temp_dir().join(format!("zktraffic-dlog-{}.err", std::process::id()));
+    let err = std::fs::File::create(&log).expect("stderr file");
+    let child = ns
+        .command(&bin)
+        .args(["dump", "--iface", "lo", "--summary"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(err)
+        .spawn()
+        .expect("start the dump");
+    let mut child = Daemon(child);
+    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    let start = Instant::now();
+    while !read_log().contains("capturing on") {
+        assert!(start.elapsed() < Duration::from_secs(60), "never attached: {}", read_log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let pid = child.0.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let child =
+        std::mem::replace(&mut child.0, std::process::Command::new("true").spawn().unwrap());
+    let out = child.wait_with_output().expect("the dump stops");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), read_log());
+    let _ = std::fs::remove_file(&log);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("INFO capturing on lo: TC, programs zk_tc_egress"), "{stderr}");
+    assert!(stderr.contains("INFO stopped: 0 requests"), "{stderr}");
+    assert!(
+        stdout.starts_with("messages: 0 requests") && !stdout.contains("capturing"),
+        "{stdout}"
+    );
+}

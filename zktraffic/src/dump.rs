@@ -14,6 +14,7 @@ use crate::capture::CaptureStats;
 use crate::capture::pcap_write::SegmentRecorder;
 use crate::capture::{PcapSource, Poll, Segment, SegmentSource, SourceCounters, SourceError};
 use crate::cli::dump::{DumpArgs, Format};
+use crate::output::drop_warnings::DropWarnings;
 use crate::output::json::JsonPrinter;
 use crate::output::numbers::flatten_numbers;
 use crate::output::report::Report;
@@ -269,7 +270,7 @@ pub fn dump_live_until<W: Write>(
     stop: &AtomicBool,
 ) -> Result<DumpOutcome, DumpError> {
     let iface = args.iface.as_deref().unwrap_or_default();
-    let mut source = crate::capture::open_live(args.live.config(iface, &args.ports))?;
+    let mut source = crate::capture::open_live(args.live.config(iface, &args.ports, &args.log))?;
     dump(args, &mut *source, out, local_time, stop)
 }
 
@@ -293,6 +294,7 @@ pub fn dump<W: Write>(
         .map(|ns| Instant::now() + Duration::from_nanos(ns));
     let mut recorder = Recorder::create(args.write_pcap.as_deref())?;
     let mut pipeline = Pipeline::new(args.pipeline_config(), DumpSink::new(args, out, local_time));
+    let mut drops = DropWarnings::default();
     let read = loop {
         let polled = source.poll(BATCH, &mut |seg| {
             pipeline.push(seg);
@@ -300,6 +302,14 @@ pub fn dump<W: Write>(
         });
         if live {
             pipeline.sink_mut().flush()?;
+            drops.observe(|| {
+                let counters = DumpCounters {
+                    source: source.counters(),
+                    write_pcap: None,
+                    pipeline: pipeline.stats(),
+                };
+                counters.flatten()
+            });
         }
         match polled {
             Err(e) => break Err(e),
@@ -328,6 +338,15 @@ pub fn dump<W: Write>(
     pipeline.into_sink().finish(args, &counters)?;
     read?;
     recorder.result()?;
+    if live {
+        let d = &counters.pipeline.decode.protocol;
+        tracing::info!(
+            "stopped: {} requests, {} replies, {} events decoded",
+            d.requests,
+            d.replies,
+            d.events
+        );
+    }
     let mut warnings = source.warnings();
     if !live {
         warnings.extend(why_nothing_decoded(&args.ports, &counters, &busiest));
@@ -372,7 +391,7 @@ impl Recorder {
             self.stats.segments_not_written += 1;
         } else if let Err(e) = r.record(seg) {
             // Said at once (a full disk must not wait for Ctrl-C to be noticed), and once.
-            log::error!(
+            tracing::error!(
                 "writing {path} failed: {e}; no more segments are written to it (capture goes on)"
             );
             self.stats.write_errors += 1;
@@ -388,7 +407,7 @@ impl Recorder {
             && self.error.is_none()
             && let Err(e) = r.flush()
         {
-            log::error!("writing {path} failed: {e}");
+            tracing::error!("writing {path} failed: {e}");
             self.stats.write_errors += 1;
             self.error = Some(e);
         }

@@ -40,12 +40,12 @@ mod capture;
 mod cli;
 mod dump;
 mod error_chain;
+mod logging;
 mod output;
 mod pipeline;
 mod serve;
 mod signals;
 mod stats;
-mod stderr_log;
 #[cfg(feature = "test-helpers")]
 pub mod synth;
 mod tcp;
@@ -76,7 +76,7 @@ pub use dump::{
     dump_live_until, dump_stdin_until,
 };
 pub use error_chain::error_chain;
+pub use logging::{LogFormat, init_logging};
 pub use output::time_format::TimeFormatter;
 pub use serve::{Daemon, HttpLimits, Info, RenderOptions, ServeConfig, ServeError, process};
 pub use signals::{stop_flag, stop_signal};
-pub use stderr_log::init as init_stderr_log;

@@ -17,9 +17,10 @@ fn main() -> ExitCode {
     // The local offset must be read before any thread exists (see TimeFormatter::local_offset).
     let local =
         TimeFormatter::local_offset().map_or_else(TimeFormatter::utc, TimeFormatter::with_offset);
-    let cli = Cli::parse();
-    zktraffic::init_stderr_log();
-    match run(cli, local) {
+    let command = Cli::parse().into_command();
+    let log = command.log();
+    zktraffic::init_logging(log.verbosity(), log.log_format);
+    match run(command, local) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("zktraffic: {}", zktraffic::error_chain(e.as_ref()));
@@ -28,8 +29,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli, local: TimeFormatter) -> anyhow::Result<()> {
-    match cli.into_command() {
+fn run(command: Command, local: TimeFormatter) -> anyhow::Result<()> {
+    match command {
         Command::Dump(args) => dump(&args, local),
         Command::Serve(args) => serve(&args),
     }
@@ -91,7 +92,9 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         (Some(pcap), _) => Box::new(
             PcapSource::open(pcap).with_context(|| format!("cannot replay {}", pcap.display()))?,
         ),
-        (None, Some(iface)) => zktraffic::open_live(args.live.config(iface, &args.ports))?,
+        (None, Some(iface)) => {
+            zktraffic::open_live(args.live.config(iface, &args.ports, &args.log))?
+        }
         (None, None) => anyhow::bail!(
             "nothing to capture: give --iface IFACE (live) or --pcap FILE (replay), or use a \
              subcommand (see --help)"
@@ -106,7 +109,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         }
         _ => anyhow::Error::new(e),
     })?;
-    eprintln!("zktraffic: serving on http://{}/", daemon.addr());
+    tracing::info!("serving on http://{}/", daemon.addr());
     if args.exit_when_done {
         daemon.wait_capture();
         println!("{}", daemon.snapshot().replay_summary());
@@ -114,5 +117,6 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     daemon.wait();
+    tracing::info!("stopped");
     Ok(())
 }

@@ -501,3 +501,45 @@ fn a_cap_of_zero_is_refused() {
     ]);
     assert!(all.status.success(), "{}", stderr(&all));
 }
+
+/// Logs go to standard error: text by default, one JSON object per line with `--log-format
+/// json`; `-q` keeps only warnings, `-v` adds the windows as they close; stdout never has them.
+#[test]
+fn logs_are_on_stderr_in_the_chosen_format_and_level() {
+    let Some(pcap) = conformance("set_data.pcap").or_else(|| conformance("auth.pcap")) else {
+        return;
+    };
+    let p = pcap.to_str().unwrap();
+    let serve = |extra: &[&str]| {
+        let mut args = vec!["serve", "--pcap", p, "--exit-when-done", "--http-addr", "127.0.0.1:0"];
+        args.extend(extra);
+        let out = run(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(!stdout(&out).contains("serving on"), "{}", stdout(&out));
+        out
+    };
+    let text = serve(&[]);
+    assert!(stderr(&text).contains("INFO serving on http://127.0.0.1:"), "{}", stderr(&text));
+
+    let json = serve(&["--log-format", "json"]);
+    let lines: Vec<serde_json::Value> = stderr(&json)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?} is not JSON: {e}")))
+        .collect();
+    assert!(
+        lines.iter().any(|l| l["level"] == "INFO"
+            && l["message"].as_str().is_some_and(|m| m.starts_with("serving on http://"))),
+        "{lines:?}"
+    );
+
+    let quiet = serve(&["-q"]);
+    assert!(!stderr(&quiet).contains("INFO"), "{}", stderr(&quiet));
+
+    // The replay is shorter than a window: the last one closes when the capture ends.
+    let verbose = serve(&["-v", "--window", "1"]);
+    assert!(stderr(&verbose).contains("DEBUG window closed:"), "{}", stderr(&verbose));
+
+    // A plain dump of a file logs nothing at the default level.
+    let dump = run(&["dump", "--pcap", p]);
+    assert!(dump.status.success() && stderr(&dump).is_empty(), "{}", stderr(&dump));
+}

@@ -276,14 +276,14 @@ impl LiveCapture {
             .collect();
         let cleanup = stale::remove_stale_programs(&cfg.iface, &ours);
         if !cleanup.removed.is_empty() {
-            log::warn!(
+            tracing::warn!(
                 "removed stale zktraffic programs from {}: {}",
                 cfg.iface,
                 cleanup.removed.join("; ")
             );
         }
         if !cleanup.left.is_empty() {
-            log::info!(
+            tracing::info!(
                 "left alone on {} (not ours: other name, type or tag): {}",
                 cfg.iface,
                 cleanup.left.join("; ")
@@ -294,7 +294,7 @@ impl LiveCapture {
         let ifindex = system::if_index(&cfg.iface).unwrap_or(0);
         match watch::Watch::new(&cfg.iface, ifindex, &cap.program_ids()) {
             Ok(w) => cap.watch = Some(w),
-            Err(e) => log::warn!("cannot watch {} for removal: {e}", cfg.iface),
+            Err(e) => tracing::warn!("cannot watch {} for removal: {e}", cfg.iface),
         }
         Ok(cap)
     }
@@ -392,7 +392,7 @@ impl LiveCapture {
             match aya_log::EbpfLogger::init(&mut ebpf) {
                 Ok(l) => Some(l),
                 Err(e) => {
-                    log::warn!("kernel debug log unavailable: {e}");
+                    tracing::warn!("kernel debug log unavailable: {e}");
                     None
                 }
             }
@@ -456,7 +456,7 @@ impl LiveCapture {
             }
             Err(native) => {
                 if try_native {
-                    log::info!(
+                    tracing::info!(
                         "native XDP unavailable on {iface} ({}); using generic XDP",
                         error_chain(&native)
                     );
@@ -608,7 +608,7 @@ impl Drop for LiveCapture {
     fn drop(&mut self) {
         self.detach_all();
         if let Some(iface) = &self.iface {
-            log::debug!("detached zktraffic programs from {iface}");
+            tracing::debug!("detached zktraffic programs from {iface}");
         }
     }
 }
@@ -622,14 +622,14 @@ impl LiveCapture {
                 _ => continue,
             };
             if let Err(e) = res {
-                log::warn!("detaching {name}: {}", error_chain(&e));
+                tracing::warn!("detaching {name}: {}", error_chain(&e));
             }
         }
         if let Some(link) = self.xdp_link.take()
             && let Some(Ok(p)) = self.ebpf.program_mut(programs::XDP).map(<&mut Xdp>::try_from)
             && let Err(e) = p.detach(link)
         {
-            log::warn!("detaching {}: {}", programs::XDP, error_chain(&e));
+            tracing::warn!("detaching {}: {}", programs::XDP, error_chain(&e));
         }
         self.xdp_mode = None;
     }

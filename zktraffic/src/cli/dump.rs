@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use crate::capture::{LiveConfig, LiveHook};
+use crate::logging::LogFormat;
 use crate::output::filter::{ClientSpec, Filter, HostSpec};
 use crate::output::report::{GroupBy, ReportConfig, ReportKind, SortBy};
 use crate::pipeline::PipelineConfig;
@@ -37,6 +38,10 @@ pub struct DumpArgs {
     /// Live capture's options.
     #[command(flatten)]
     pub live: LiveArgs,
+
+    /// Logging.
+    #[command(flatten)]
+    pub log: LogArgs,
 
     /// Also save what is captured live as a pcapng file (for later `--pcap` analysis).
     #[arg(long, value_name = "FILE", requires = "iface", conflicts_with = "pcap")]
@@ -215,22 +220,43 @@ pub struct LiveArgs {
     /// (one full-size record; smaller is refused at start).
     #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
     pub ring_bytes: usize,
-
-    /// Show the verifier's log when the kernel rejects a program.
-    #[arg(short = 'v', long)]
-    pub verbose: bool,
 }
 
 impl LiveArgs {
-    /// Live capture of `iface` for the server `ports`, as these options say.
-    pub fn config(&self, iface: &str, ports: &[u16]) -> LiveConfig {
+    /// Live capture of `iface` for the server `ports`, as these options say (with the
+    /// verifier's whole log when `log` is verbose).
+    pub fn config(&self, iface: &str, ports: &[u16], log: &LogArgs) -> LiveConfig {
         LiveConfig {
             iface: iface.to_owned(),
             ports: ports.to_vec(),
             attach: self.attach,
             ring_bytes: self.ring_bytes,
-            verbose_verifier: self.verbose,
+            verbose_verifier: log.verbose > 0,
         }
+    }
+}
+
+/// Logging on standard error.
+#[derive(Args, Debug, Clone)]
+pub struct LogArgs {
+    /// More log detail: -v windows and the verifier's whole log when the kernel rejects a
+    /// program, -vv everything (RUST_LOG, when set, decides instead).
+    #[arg(short = 'v', long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Less: -q warnings and errors only, -qq errors only.
+    #[arg(short = 'q', long, action = clap::ArgAction::Count, conflicts_with = "verbose")]
+    pub quiet: u8,
+
+    /// Log lines as text or as JSON objects (one per line, for a log collector).
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+impl LogArgs {
+    /// `-v` counted up, `-q` down.
+    pub fn verbosity(&self) -> i8 {
+        (i16::from(self.verbose) - i16::from(self.quiet)).clamp(-8, 8) as i8
     }
 }
 

@@ -29,6 +29,16 @@ impl Cli {
     }
 }
 
+impl Command {
+    /// The front-end's logging options.
+    pub fn log(&self) -> &dump::LogArgs {
+        match self {
+            Command::Dump(a) => &a.log,
+            Command::Serve(a) => &a.log,
+        }
+    }
+}
+
 /// The front-ends.
 #[derive(Subcommand, Debug)]
 pub enum Command {

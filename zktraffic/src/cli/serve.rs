@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::dump::{LimitArgs, LiveArgs};
+use super::dump::{LimitArgs, LiveArgs, LogArgs};
 use crate::output::filter::HostSpec;
 use crate::serve::process::CpuList;
 use crate::serve::{RenderOptions, ServeConfig, parse_probability};
@@ -132,6 +132,10 @@ pub struct ServeArgs {
     /// Live capture's options.
     #[command(flatten)]
     pub live: LiveArgs,
+
+    /// Logging.
+    #[command(flatten)]
+    pub log: LogArgs,
 
     /// Memory caps.
     #[command(flatten)]

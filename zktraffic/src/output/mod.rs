@@ -1,6 +1,7 @@
 //! Sinks: what is done with decoded messages. Printers (text modelled on zk-dump, JSON lines),
 //! the `--summary` report, and the filters shared by all of them.
 
+pub mod drop_warnings;
 pub mod filter;
 pub mod json;
 pub mod numbers;

@@ -64,6 +64,14 @@ pub(super) fn run(
         }
         let cost = Instant::now();
         if let Some(t) = closed {
+            tracing::debug!(
+                "window closed: {} to {}, {} requests, {} replies, {} events",
+                t.start,
+                t.end,
+                t.counts.requests,
+                t.counts.replies,
+                t.counts.events
+            );
             window = Arc::new(View::new(t, agg.connections().clone()));
         }
         let snap = snapshot(&agg, &status, &window, config, started, capture_start);

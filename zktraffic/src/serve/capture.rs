@@ -15,6 +15,8 @@ use super::info::{CaptureInfo, ConnectionsInfo, Info, QueueDropped, QueueInfo, S
 use super::sampling::Sampler;
 use crate::Timestamp;
 use crate::capture::{Poll, SegmentSource, SourceInfo};
+use crate::output::drop_warnings::DropWarnings;
+use crate::output::numbers::flatten_numbers;
 use crate::pipeline::Pipeline;
 use crate::stats::fact::{FactBatch, FactKind};
 use crate::tcp::{CloseReason, ConnKey};
@@ -159,6 +161,7 @@ pub(super) fn run(
     let mut last_status = Instant::now();
     let mut last_traffic = Instant::now();
     let mut error = None;
+    let mut drops = DropWarnings::default();
     while !stop.load(Ordering::Relaxed) {
         let polled = source.poll(BATCH, &mut |seg| {
             if sampler.keep(seg) {
@@ -179,7 +182,7 @@ pub(super) fn run(
             }
             Ok(Poll::Finished) => true,
             Err(e) => {
-                log::error!(
+                tracing::error!(
                     "capture from {} failed: {e}; the daemon keeps serving what it counted",
                     info.name
                 );
@@ -198,6 +201,9 @@ pub(super) fn run(
             // A tick that does not fit is not missed: the next one carries the time.
             pipeline.sink_mut().offer(Work::Idle(idle), false);
         }
+        if info.live {
+            drops.observe(|| live_counters(&pipeline, &*source));
+        }
         if finished || last_status.elapsed() >= config.publish_interval {
             let status = status(&pipeline, &*source, config, unsampled, &error, finished);
             // The last status must arrive; a periodic one that does not fit goes next poll.
@@ -209,6 +215,18 @@ pub(super) fn run(
             break;
         }
     }
+}
+
+/// Live capture's counters, flattened, for [`DropWarnings`].
+fn live_counters(pipeline: &Pipeline<FactSink>, source: &dyn SegmentSource) -> Vec<(String, u64)> {
+    fn value(v: impl serde::Serialize) -> serde_json::Value {
+        serde_json::to_value(v).unwrap_or_default()
+    }
+    let mut out = Vec::new();
+    flatten_numbers("", &value(source.counters()), '.', &mut out);
+    flatten_numbers("", &value(pipeline.stats()), '.', &mut out);
+    flatten_numbers("queue_dropped", &value(pipeline.sink().dropped), '.', &mut out);
+    out
 }
 
 impl CaptureStatus {

@@ -15,7 +15,7 @@ impl LiveCapture {
             watch::Change::None => return,
             watch::Change::Lost { reason, now } => {
                 w.stats.interface_lost += 1;
-                log::error!(
+                tracing::error!(
                     "{reason}: live capture stopped; it resumes when an interface named {iface} exists again"
                 );
                 w.problem = Some(format!("{reason}; waiting for it to return"));
@@ -23,7 +23,7 @@ impl LiveCapture {
             }
             watch::Change::Detached => {
                 w.stats.programs_detached += 1;
-                log::error!(
+                tracing::error!(
                     "the zktraffic programs were detached from {iface} by someone else; attaching again"
                 );
                 w.problem = Some(format!("the programs were detached from {iface}"));
@@ -55,13 +55,13 @@ impl LiveCapture {
                 w.stats.reattached += 1;
                 w.link_fds = watch::link_fds_of(&ids);
                 w.problem = None;
-                log::warn!("{iface} is back (ifindex {idx}): live capture attached again");
+                tracing::warn!("{iface} is back (ifindex {idx}): live capture attached again");
             }
             Err(e) => {
                 w.stats.reattach_failures += 1;
                 let problem = format!("{iface} is back but attaching to it failed: {e}");
                 if w.problem.as_deref() != Some(problem.as_str()) {
-                    log::error!("{problem} (retrying every second)");
+                    tracing::error!("{problem} (retrying every second)");
                 }
                 w.problem = Some(problem);
                 self.detach_all();

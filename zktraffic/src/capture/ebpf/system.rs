@@ -101,7 +101,7 @@ pub(crate) fn in_netns<T>(ns: Option<&File>, f: impl FnOnce() -> T) -> io::Resul
     let out = f();
     // SAFETY: as above.
     if unsafe { libc::setns(own.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-        log::error!(
+        tracing::error!(
             "could not return to the thread's network namespace: {}",
             io::Error::last_os_error()
         );

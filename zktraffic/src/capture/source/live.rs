@@ -32,8 +32,20 @@ impl LiveSource {
             .build()
             .map_err(|e| SourceError::Other(format!("cannot start the capture runtime: {e}")))?;
         let iface = config.iface.clone();
+        let (ports, ring_bytes) = (config.ports.clone(), config.ring_bytes);
         // The ring's AsyncFd registers with the runtime that is current when it is created.
         let capture = runtime.block_on(async { LiveCapture::start(config) })?;
+        let hook = match capture.xdp_mode() {
+            Some(mode) => format!("XDP ({mode} mode)"),
+            None => "TC".to_owned(),
+        };
+        let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
+        tracing::info!(
+            "capturing on {iface}: {hook}, programs {}, server ports {}, ring buffer {} KiB",
+            capture.attached_programs().join(", "),
+            ports.join(", "),
+            ring_bytes >> 10,
+        );
         Ok(LiveSource { runtime, capture, iface })
     }
 }

@@ -35,8 +35,8 @@ impl HttpLimits {
         if self.max_connections <= room {
             return self;
         }
-        eprintln!(
-            "zktraffic: --http-max-connections {} lowered to {room} (file limit {files})",
+        tracing::warn!(
+            "--http-max-connections {} lowered to {room} (file limit {files})",
             self.max_connections
         );
         HttpLimits { max_connections: room, ..self }

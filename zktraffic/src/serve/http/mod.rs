@@ -35,7 +35,7 @@ pub async fn serve(
     let listener = match tokio::net::TcpListener::from_std(listener) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("zktraffic: cannot serve HTTP: {e}");
+            tracing::error!("cannot serve HTTP: {e}");
             stop.store(true, Ordering::Relaxed);
             return;
         }
@@ -43,6 +43,7 @@ pub async fn serve(
     let stopping = async move {
         if signals {
             wait_for_signal(shutdown).await;
+            tracing::info!("stopping: in-flight requests finish, capture detaches");
         } else {
             let _ = shutdown.await;
         }
