@@ -54,6 +54,11 @@ enum Task {
         #[arg(long)]
         target: Option<String>,
     },
+    /// Write the man pages (`zktraffic.1`, `zktraffic-dump.1`, `zktraffic-serve.1`) to
+    /// target/man.
+    Man,
+    /// Write shell completions (bash, zsh, fish) to target/completions.
+    Completions,
     /// Check the library's shape: no import cycle between its modules, no file over 900 lines.
     Shape,
     /// Run a benchmark: `decode`, `serve`, `live`.
@@ -101,6 +106,22 @@ fn main() -> Result<()> {
             util::cargo(&test)
         }
         Task::Shape => shape::run(&library_src()),
+        Task::Man => generate(
+            "man",
+            &[
+                ("man", "zktraffic.1"),
+                ("man-dump", "zktraffic-dump.1"),
+                ("man-serve", "zktraffic-serve.1"),
+            ],
+        ),
+        Task::Completions => generate(
+            "completions",
+            &[
+                ("complete-bash", "zktraffic.bash"),
+                ("complete-zsh", "_zktraffic"),
+                ("complete-fish", "zktraffic.fish"),
+            ],
+        ),
         Task::Fuzz { seconds, target } => fuzz::run(seconds, target.as_deref()),
         Task::Bench { which } => {
             setup::run()?;
@@ -112,4 +133,25 @@ fn main() -> Result<()> {
 /// The library's sources, whose shape `cargo xtask shape` checks.
 fn library_src() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../zktraffic/src")
+}
+
+/// Builds the binary and writes each `zktraffic --generate KIND` to `target/DIR/FILE`.
+fn generate(dir: &str, pages: &[(&str, &str)]) -> Result<()> {
+    setup::run()?;
+    util::cargo_build(true)?;
+    let out = util::workspace_root().join("target").join(dir);
+    std::fs::create_dir_all(&out)?;
+    for (kind, file) in pages {
+        let output = std::process::Command::new(util::binary_path(true))
+            .args(["--generate", kind])
+            .output()?;
+        anyhow::ensure!(
+            output.status.success(),
+            "zktraffic --generate {kind} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        std::fs::write(out.join(file), &output.stdout)?;
+        println!("{}", out.join(file).display());
+    }
+    Ok(())
 }

@@ -70,7 +70,7 @@ pub use zk::{
 };
 
 // The front-ends and what the binary needs around them.
-pub use cli::{Cli, Command, DumpArgs, ServeArgs};
+pub use cli::{Cli, Command, DumpArgs, Generate, ServeArgs, generate};
 pub use dump::{
     DumpCounters, DumpError, DumpOutcome, WritePcapStats, dump, dump_file, dump_file_until,
     dump_live_until, dump_stdin_until,

@@ -17,7 +17,18 @@ fn main() -> ExitCode {
     // The local offset must be read before any thread exists (see TimeFormatter::local_offset).
     let local =
         TimeFormatter::local_offset().map_or_else(TimeFormatter::utc, TimeFormatter::with_offset);
-    let command = Cli::parse().into_command();
+    let cli = Cli::parse();
+    if let Some(kind) = cli.generate {
+        return match zktraffic::generate(kind, &mut io::stdout().lock()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("zktraffic: writing {kind:?} failed: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let command = cli.into_command();
     let log = command.log();
     zktraffic::init_logging(log.verbosity(), log.log_format);
     match run(command, local) {

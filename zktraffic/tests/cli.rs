@@ -543,3 +543,24 @@ fn logs_are_on_stderr_in_the_chosen_format_and_level() {
     let dump = run(&["dump", "--pcap", p]);
     assert!(dump.status.success() && stderr(&dump).is_empty(), "{}", stderr(&dump));
 }
+
+/// `--generate`: man pages of the tool and its subcommands, and completions that know the
+/// subcommands and their flags, all from the parser's own definitions.
+#[test]
+fn man_pages_and_completions_are_generated_from_the_parser() {
+    let generate = |kind: &str| {
+        let out = run(&["--generate", kind]);
+        assert!(out.status.success(), "{kind}: {}", stderr(&out));
+        stdout(&out)
+    };
+    let man = generate("man");
+    assert!(man.contains(".TH zktraffic 1") && man.contains("dump"), "{man}");
+    let dump = generate("man-dump");
+    assert!(dump.contains(".TH zktraffic-dump 1") && dump.contains("count\\-requests"), "{dump}");
+    assert!(generate("man-serve").contains("http\\-addr"));
+    let bash = generate("complete-bash");
+    assert!(bash.contains("_zktraffic()") && bash.contains("--measure-latency"), "{bash}");
+    assert!(generate("complete-zsh").contains("#compdef zktraffic"));
+    assert!(generate("complete-fish").contains("complete -c zktraffic"));
+    refused(&["--generate", "manual"], &["man-dump"]);
+}

@@ -1,9 +1,11 @@
 //! Command-line interface: clap types per subcommand.
 
 pub mod dump;
+mod generate;
 pub mod serve;
 
 pub use dump::DumpArgs;
+pub use generate::{Generate, generate};
 pub use serve::ServeArgs;
 
 use clap::{Parser, Subcommand};
@@ -20,6 +22,11 @@ pub struct Cli {
     /// Without a subcommand: the stats daemon (`zktraffic --iface eth0`), as `serve`.
     #[command(flatten)]
     pub serve: serve::ServeArgs,
+
+    /// Print a man page or shell completions and exit (`cargo xtask man` and `cargo xtask
+    /// completions` write them all to target/).
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub generate: Option<Generate>,
 }
 
 impl Cli {
