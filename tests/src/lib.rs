@@ -33,6 +33,18 @@ pub fn conformance_dir() -> Option<PathBuf> {
 
 /// `promtool` (Prometheus' linter): `$PROMTOOL`, what `cargo xtask setup` unpacked into
 /// `target/tools/`, or one on PATH; `None` (skip, loudly) when there is none.
+/// The Python of the venv `cargo xtask setup` makes with prometheus-client (the reference
+/// OpenMetrics parser), or `None` after a loud skip banner.
+pub fn openmetrics_python() -> Option<PathBuf> {
+    let python = workspace_root().join("target/tools/venv/bin/python");
+    if python.is_file() {
+        return Some(python);
+    }
+    eprintln!("\n!!! SKIPPED: no prometheus-client venv (run `cargo xtask setup`) !!!\n");
+    None
+}
+
+/// `promtool` (for `promtool check metrics`), or `None` after a loud skip banner.
 pub fn promtool() -> Option<PathBuf> {
     let found = std::env::var_os("PROMTOOL")
         .map(PathBuf::from)

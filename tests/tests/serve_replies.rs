@@ -300,6 +300,23 @@ fn every_budget_shows_its_cap_use_and_shedding() {
     }
 }
 
+/// Runs `program args` with `input` on its standard input: (success, stdout + stderr).
+fn pipe(program: &std::path::Path, args: &[&str], input: &str) -> (bool, String) {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the checker runs");
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), said)
+}
+
 /// Both exposition formats of a real scrape: Prometheus text 0.0.4 by default, linted by
 /// `promtool check metrics` with no warning at all; OpenMetrics when asked for, strictly
 /// parsed, carrying the same series.
@@ -325,18 +342,18 @@ fn metrics_negotiate_the_format_and_pass_promtool() {
         v
     };
     assert_eq!(series(&text), series(&om), "the two formats carry the same series");
+    if let Some(python) = zktraffic_tests::openmetrics_python() {
+        // The reference parser (prometheus-client) is strict: it raises on anything that is
+        // not OpenMetrics (a missing # EOF, a bad suffix, an unordered bucket, a bad escape).
+        let script = "import sys\nfrom prometheus_client.openmetrics.parser import \
+                      text_string_to_metric_families as parse\n\
+                      families = list(parse(sys.stdin.read()))\n\
+                      print(len(families))";
+        let said = pipe(&python, &["-c", script], &om);
+        assert!(said.0, "OpenMetrics parser: {}\n{om}", said.1);
+        assert!(said.1.trim().parse::<u32>().is_ok_and(|n| n > 20), "{}", said.1);
+    }
     let Some(promtool) = zktraffic_tests::promtool() else { return };
-    let mut child = std::process::Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("promtool runs");
-    use std::io::Write as _;
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let said =
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success() && said.trim().is_empty(), "promtool: {said}\n{text}");
+    let (ok, said) = pipe(&promtool, &["check", "metrics"], &text);
+    assert!(ok && said.trim().is_empty(), "promtool: {said}\n{text}");
 }

@@ -6,6 +6,9 @@
 //! - the Debian packages the live tests use: zookeeper, tcpdump, iproute2, ethtool;
 //! - `promtool` (from Debian's `prometheus` package, unpacked without installing the daemon)
 //!   into `target/tools/`, for the test that lints `/metrics`;
+//! - a Python venv in `target/tools/venv` with `prometheus-client` (PyPI), whose OpenMetrics
+//!   parser, the reference one, checks the OpenMetrics form of `/metrics` (Debian's promtool
+//!   reads only the 0.0.4 text form);
 //! - `cargo-fuzz`, for `cargo xtask fuzz`.
 
 use std::path::PathBuf;
@@ -20,7 +23,8 @@ const LLVM_MAJOR: u32 = 22;
 /// Packages bpf-linker's build needs.
 const LLVM_PACKAGES: &[&str] = &["llvm-22-dev", "libpolly-22-dev", "zlib1g-dev", "libzstd-dev"];
 /// Packages the live tests use.
-const TEST_PACKAGES: &[&str] = &["zookeeper", "tcpdump", "iproute2", "ethtool"];
+const TEST_PACKAGES: &[&str] =
+    &["zookeeper", "tcpdump", "iproute2", "ethtool", "python3", "python3-venv"];
 
 /// Installs what is missing; fails with the commands to run when it cannot.
 pub fn run() -> Result<()> {
@@ -29,6 +33,7 @@ pub fn run() -> Result<()> {
     bpf_linker(&mut apt)?;
     test_packages(&mut apt)?;
     promtool(&mut apt)?;
+    openmetrics_parser()?;
     cargo_fuzz()?;
     Ok(())
 }
@@ -73,6 +78,38 @@ fn promtool(apt: &mut Apt) -> Result<()> {
     run_checked(Command::new("dpkg").arg("-x").arg(&deb).arg(work.join("root")))?;
     std::fs::copy(work.join("root/usr/bin/promtool"), &dest)?;
     let _ = std::fs::remove_dir_all(&work);
+    Ok(())
+}
+
+/// The venv holding prometheus-client, for the test that parses `/metrics` as OpenMetrics.
+fn openmetrics_parser() -> Result<()> {
+    let venv = crate::util::workspace_root().join("target/tools/venv");
+    let python = venv.join("bin/python");
+    let has_parser = || {
+        Command::new(&python)
+            .args(["-c", "import prometheus_client.openmetrics.parser"])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if has_parser() {
+        println!("setup: prometheus-client (OpenMetrics parser): ok ({})", venv.display());
+        return Ok(());
+    }
+    let Some(python3) = find_exe("python3") else {
+        println!("setup: warning: no python3; the OpenMetrics parse of /metrics will skip");
+        return Ok(());
+    };
+    println!("setup: prometheus-client: creating {} (PyPI)", venv.display());
+    run_checked(Command::new(python3).args(["-m", "venv"]).arg(&venv))?;
+    run_checked(Command::new(venv.join("bin/pip")).args([
+        "install",
+        "-q",
+        "--disable-pip-version-check",
+        "prometheus-client>=0.20,<1",
+    ]))?;
+    if !has_parser() {
+        bail!("prometheus-client installed in {} but does not import", venv.display());
+    }
     Ok(())
 }
 

@@ -332,7 +332,7 @@ pub enum FrameBuildError {
 /// lengths and checksums, for tests and benchmarks.
 ///
 /// ```
-/// use zktraffic::capture::pcap_write::FrameBuilder;
+/// use zktraffic::FrameBuilder;
 /// let frame = FrameBuilder::new("10.0.0.1:40000".parse().unwrap(), "10.0.0.2:2181".parse().unwrap())
 ///     .seq(1000).ack(7).flags(0x18).payload(b"hello").ethernet().unwrap();
 /// assert_eq!(frame.len(), 14 + 20 + 20 + 5);
