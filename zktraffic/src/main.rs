@@ -100,6 +100,9 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot pin to CPUs {cpus:?} (--set-cpu-affinity)"))?;
     }
     let source: Box<dyn SegmentSource> = match (&args.pcap, &args.iface) {
+        (Some(pcap), _) if pcap.as_os_str() == "-" => {
+            Box::new(PcapSource::stdin().context("cannot replay standard input")?)
+        }
         (Some(pcap), _) => Box::new(
             PcapSource::open(pcap).with_context(|| format!("cannot replay {}", pcap.display()))?,
         ),

@@ -564,3 +564,63 @@ fn man_pages_and_completions_are_generated_from_the_parser() {
     assert!(generate("complete-fish").contains("complete -c zktraffic"));
     refused(&["--generate", "manual"], &["man-dump"]);
 }
+
+/// `tcpdump -U -w - | zktraffic serve --pcap -` on a quiet server: what arrived is published
+/// while the pipe stays open (the capture thread does not sit in a read until 4096 segments or
+/// the end of input come).
+#[test]
+fn the_daemon_publishes_a_quiet_pipe_while_it_is_open() {
+    use std::io::{BufRead, BufReader, Read as _};
+    let client = "10.0.0.2:40000".parse().unwrap();
+    let server = "10.0.0.1:2181".parse().unwrap();
+    let mut w = PcapWriter::new(Vec::new()).unwrap();
+    let req =
+        FrameWriter::new().request_header(1, OpCode::Sync.to_wire()).string("/quiet").finish();
+    let frame = FrameBuilder::new(client, server).seq(1).payload(&req).ethernet().unwrap();
+    w.write_packet(Timestamp::from_parts(1_700_000_000, 0), &frame).unwrap();
+    let bytes = w.into_inner();
+    let mut child = bin()
+        .args(["serve", "--pcap", "-", "--http-addr", "127.0.0.1:0"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&bytes).unwrap();
+    stdin.flush().unwrap();
+    // The address it serves on, from its log.
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let addr = loop {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "the daemon exited");
+        if let Some(at) = line.find("serving on http://") {
+            let rest = &line[at + "serving on http://".len()..];
+            break rest.trim().trim_end_matches('/').to_owned();
+        }
+    };
+    let get = |path: &str| -> String {
+        let mut s = std::net::TcpStream::connect(&addr).expect("connect");
+        write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+        let mut body = String::new();
+        s.read_to_string(&mut body).unwrap();
+        body
+    };
+    let start = std::time::Instant::now();
+    let published = loop {
+        let info = get("/json/info");
+        if info.contains(r#""requests":1"#) {
+            break true;
+        }
+        if start.elapsed() > std::time::Duration::from_secs(30) {
+            break false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let paths = get("/json/paths?scope=cumulative");
+    drop(stdin);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(published, "the request was not published while the pipe was open");
+    assert!(paths.contains("SyncRequest/quiet"), "{paths}");
+}

@@ -4,7 +4,6 @@
 //! and a busy pipe still writes in large batches.
 
 use std::io::{self, Read, Write};
-use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// An output shared by the printer (which writes) and the input (which flushes it).
@@ -56,18 +55,10 @@ impl<W> FlushingStdin<W> {
 
 impl<W: Write> Read for FlushingStdin<W> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if !input_ready(&self.stdin) {
+        if !crate::capture::readable(&self.stdin, 0) {
             // A write error shows again (and is reported) on the printer's next write.
             let _ = self.out.flush();
         }
         self.stdin.read(buf)
     }
-}
-
-/// True when a read of `fd` would not wait (data, end of file or an error is pending).
-fn input_ready(fd: &impl AsRawFd) -> bool {
-    let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-    // SAFETY: one valid pollfd, a zero timeout.
-    let n = unsafe { libc::poll(&mut pfd, 1, 0) };
-    n != 0
 }

@@ -51,3 +51,11 @@ pub enum CaptureError {
         detail: String,
     },
 }
+
+impl CaptureError {
+    /// A read that would have waited (a pipe read through `PcapSource::stdin` with nothing in
+    /// it yet): not an error of the capture, reading resumes later.
+    pub(super) fn would_block(&self) -> bool {
+        matches!(self, CaptureError::Read { source, .. } if source.kind() == std::io::ErrorKind::WouldBlock)
+    }
+}

@@ -209,6 +209,11 @@ impl CaptureReader {
         })
     }
 
+    /// True once the input ended (or failed): no later call reads more.
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
     /// Like [`for_each_segment`](Self::for_each_segment), but `f` can stop early; a later call
     /// continues after the last segment delivered.
     pub fn try_for_each_segment(
@@ -258,6 +263,9 @@ impl CaptureReader {
                 }
             };
             match step {
+                // A pipe with nothing to read yet (see `PcapSource::stdin`): nothing was
+                // consumed, the next call goes on from here.
+                Err(e) if e.would_block() => return Ok(()),
                 Err(e) => {
                     self.finished = true;
                     return Err(e);

@@ -3,6 +3,7 @@
 
 #[cfg(feature = "ebpf")]
 mod live;
+mod pipe;
 
 use std::ops::ControlFlow;
 use std::path::Path;
@@ -14,6 +15,7 @@ use super::Segment;
 use super::pcap::{CaptureError, CaptureReader, CaptureStats};
 #[cfg(feature = "ebpf")]
 pub use live::{LiveCounters, LiveSource};
+pub use pipe::readable;
 
 /// What a source is, for `/json/info`.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -132,6 +134,16 @@ impl PcapSource {
         Ok(PcapSource { reader: CaptureReader::open(path)? })
     }
 
+    /// Standard input read as a pipe (`tcpdump -U -w - | zktraffic serve --pcap -`): once the
+    /// file header is in, a poll that finds the pipe empty for 100 ms returns [`Poll::Idle`]
+    /// instead of waiting, so the daemon goes on publishing while the capture is quiet.
+    pub fn stdin() -> Result<Self, SourceError> {
+        let (input, armed) = pipe::PipeInput::new();
+        let reader = CaptureReader::from_reader("<stdin>".to_owned(), Box::new(input))?;
+        armed.store(true, std::sync::atomic::Ordering::Relaxed);
+        Ok(PcapSource { reader })
+    }
+
     /// Reads a capture from `input` (e.g. a pipe), called `name` in messages.
     pub fn from_reader(
         name: String,
@@ -162,8 +174,15 @@ impl SegmentSource for PcapSource {
             n += 1;
             if n >= max { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
         })?;
-        // The reader only returns before the end when the closure stopped it.
-        Ok(if n >= max { Poll::Delivered(n) } else { Poll::Finished })
+        // The reader returns before the end when the closure stopped it, or when a pipe read
+        // through `PcapSource::stdin` found nothing for a while.
+        Ok(if self.reader.is_finished() {
+            Poll::Finished
+        } else if n == 0 {
+            Poll::Idle
+        } else {
+            Poll::Delivered(n)
+        })
     }
 
     fn counters(&self) -> SourceCounters {
