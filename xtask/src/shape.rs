@@ -5,8 +5,9 @@
 //!   declarations are not uses; unit tests are left out);
 //! - no library file over [`MAX_LINES`] lines.
 //!
-//! A small resolver over `use` trees and `crate::`/`super::`/`self::` paths is enough here: the
-//! crate has no glob re-exports and no macros that name modules.
+//! A small resolver over `use` trees and paths (from `crate`, `super`, `self` or a child
+//! module) is enough here: the crate has no glob re-exports and no macros that name modules.
+//! Names bound by `use` are followed through (`super::X` where the parent imported `X`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -21,8 +22,9 @@ const MAX_LINES: usize = 900;
 struct Module {
     /// Source without comments, strings and unit tests.
     code: String,
-    /// Names this module re-exports (`pub use a::b::C;`, `pub use a::b::C as D;`): name → path.
-    reexports: BTreeMap<String, Vec<String>>,
+    /// Names this module binds with `use` (public or not; `use a::b::C as D;` binds `D`):
+    /// name → path, followed when another module names them through this one.
+    imports: BTreeMap<String, Vec<String>>,
 }
 
 /// Checks the library under `root` (a crate's `src`), printing what breaks a rule.
@@ -39,8 +41,8 @@ pub fn run(root: &Path) -> Result<()> {
         }
         let Some(path) = module_path(root, &file) else { continue };
         let code = without_tests(&strip_comments_and_strings(&text));
-        let reexports = reexports_of(&code);
-        modules.insert(path, Module { code, reexports });
+        let imports = imports_of(&code);
+        modules.insert(path, Module { code, imports });
     }
     let edges = edges(&modules);
     let folders = folder_edges(&edges);
@@ -107,9 +109,11 @@ fn module_path(root: &Path, file: &Path) -> Option<Vec<String>> {
     let rel = file.strip_prefix(root).ok()?;
     let mut parts: Vec<String> =
         rel.iter().map(|p| p.to_string_lossy().trim_end_matches(".rs").to_owned()).collect();
+    if parts.iter().any(|p| p == "tests") {
+        return None; // unit tests, in `tests.rs` or under `tests/`
+    }
     match parts.last().map(String::as_str) {
         Some("main") if parts.len() == 1 => return None,
-        Some("tests") => return None,
         Some("lib") if parts.len() == 1 => parts.clear(),
         Some("mod") => {
             parts.pop();
@@ -207,15 +211,27 @@ fn strip_comments_and_strings(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The code before a trailing `#[cfg(test)] mod …` (unit tests sit at the bottom of a file).
+/// `code` without its `#[cfg(test)] mod …` items: a `mod tests;` line, or a whole
+/// `mod tests { … }` block (braces matched; strings and comments are already blank).
 fn without_tests(code: &str) -> String {
     let mut kept = String::with_capacity(code.len());
     let mut lines = code.lines().peekable();
     while let Some(line) = lines.next() {
         if line.trim() == "#[cfg(test)]"
-            && lines.peek().is_some_and(|next| next.trim_start().starts_with("mod "))
+            && let Some(item) = lines.peek().filter(|l| l.trim_start().starts_with("mod "))
         {
-            break;
+            if !item.contains('{') {
+                lines.next(); // `mod tests;`
+                continue;
+            }
+            let mut depth = 0i64;
+            for l in lines.by_ref() {
+                depth += l.matches('{').count() as i64 - l.matches('}').count() as i64;
+                if depth <= 0 && l.contains('}') {
+                    break;
+                }
+            }
+            continue;
         }
         kept.push_str(line);
         kept.push('\n');
@@ -225,6 +241,20 @@ fn without_tests(code: &str) -> String {
 
 /// Every `use` declaration of `code`, as (is it `pub`, the tree's text).
 fn use_declarations(code: &str) -> Vec<(bool, String)> {
+    use_spans(code).into_iter().map(|(is_pub, tree)| (is_pub, compact(&code[tree]))).collect()
+}
+
+/// `code` with its `use` declarations blanked (their paths are read by [`use_declarations`]).
+fn without_use_declarations(code: &str) -> String {
+    let mut out = code.to_owned();
+    for (_, tree) in use_spans(code) {
+        out.replace_range(tree.clone(), &" ".repeat(tree.len()));
+    }
+    out
+}
+
+/// Where each `use` declaration's tree is in `code` (after `use`, before `;`).
+fn use_spans(code: &str) -> Vec<(bool, std::ops::Range<usize>)> {
     let mut out = Vec::new();
     let words: Vec<(usize, &str)> = word_positions(code);
     for (k, (at, word)) in words.iter().enumerate() {
@@ -242,7 +272,7 @@ fn use_declarations(code: &str) -> Vec<(bool, String)> {
         }
         let rest = &code[at + 3..];
         if let Some(end) = rest.find(';') {
-            out.push((is_pub, compact(&rest[..end])));
+            out.push((is_pub, at + 3..at + 3 + end));
         }
     }
     out
@@ -334,14 +364,12 @@ fn split_top_level(s: &str) -> Vec<&str> {
     out.into_iter().filter(|p| !p.is_empty()).collect()
 }
 
-fn reexports_of(code: &str) -> BTreeMap<String, Vec<String>> {
+fn imports_of(code: &str) -> BTreeMap<String, Vec<String>> {
     let mut out = BTreeMap::new();
-    for (is_pub, tree) in use_declarations(code) {
-        if is_pub {
-            let mut expanded = Vec::new();
-            expand_use_tree(&tree, &[], &mut expanded);
-            out.extend(expanded);
-        }
+    for (_, tree) in use_declarations(code) {
+        let mut expanded = Vec::new();
+        expand_use_tree(&tree, &[], &mut expanded);
+        out.extend(expanded);
     }
     out
 }
@@ -361,7 +389,8 @@ fn edges(modules: &BTreeMap<Vec<String>, Module>) -> Edges {
                 !(is_pub && p.first().is_some_and(|s| modules.contains_key(&child(here, s))))
             }));
         }
-        paths.extend(inline_paths(&module.code));
+        let code = without_use_declarations(&module.code);
+        paths.extend(inline_paths(&code, |name| modules.contains_key(&child(here, name))));
         for path in paths {
             if let Some(target) = resolve(modules, here, &path, 0)
                 && &target != here
@@ -381,10 +410,7 @@ fn folder_edges(edges: &Edges) -> Edges {
     for (a, targets) in edges {
         for (b, names) in targets {
             let common = a.iter().zip(b).take_while(|(x, y)| x == y).count();
-            if common < a.len()
-                && common < b.len()
-                && (common + 1 < a.len() || common + 1 < b.len())
-            {
+            if common < a.len() && common < b.len() {
                 let (fa, fb) = (a[..=common].to_vec(), b[..=common].to_vec());
                 out.entry(fa)
                     .or_default()
@@ -407,15 +433,21 @@ fn child(here: &[String], name: &str) -> Vec<String> {
     c
 }
 
-/// `crate::…`, `super::…` and `self::…` paths written outside `use` declarations.
-fn inline_paths(code: &str) -> Vec<Vec<String>> {
+/// Paths written outside `use` declarations that start with `crate`, `super`, `self` or the
+/// name of a child module (`http::serve(…)` in `serve/mod.rs`).
+fn inline_paths(code: &str, is_child: impl Fn(&str) -> bool) -> Vec<Vec<String>> {
     let mut out = Vec::new();
     let bytes = code.as_bytes();
     for (at, word) in word_positions(code) {
-        if !matches!(word, "crate" | "super" | "self") {
+        let followed_by_path = bytes.get(at + word.len()..at + word.len() + 2) == Some(b"::");
+        if !matches!(word, "crate" | "super" | "self") && !(followed_by_path && is_child(word)) {
             continue;
         }
         if at >= 2 && &bytes[at - 2..at] == b"::" {
+            continue;
+        }
+        // `pub(in crate::a::b)` is a visibility, not a use.
+        if code[..at].trim_end().ends_with("(in") {
             continue;
         }
         let mut end = at;
@@ -471,7 +503,7 @@ fn resolve(
         }
     }
     if let Some(name) = rest.first()
-        && let Some(target) = modules.get(&at).and_then(|m| m.reexports.get(name))
+        && let Some(target) = modules.get(&at).and_then(|m| m.imports.get(name))
     {
         let mut followed = target.clone();
         followed.extend(rest[1..].iter().cloned());

@@ -256,8 +256,11 @@ pub fn dump_stdin_until<W: Write + Send + 'static>(
     stop: &AtomicBool,
 ) -> Result<DumpOutcome, DumpError> {
     let out = pipe::SharedOut::new(out);
-    let stdin = Box::new(pipe::FlushingStdin::new(out.clone()));
-    let mut source = PcapSource::from_reader("<stdin>".to_owned(), stdin)?;
+    let flushed = out.clone();
+    // A write error shows again (and is reported) on the printer's next write.
+    let mut source = PcapSource::stdin_with(move || {
+        let _ = flushed.flush();
+    })?;
     dump(args, &mut source, out, local_time, stop)
 }
 
@@ -274,7 +277,8 @@ pub fn dump_live_until<W: Write>(
     dump(args, &mut *source, out, local_time, stop)
 }
 
-/// Segments handed to the pipeline per poll: small enough to notice `stop` promptly.
+/// Segments handed to the pipeline per poll: small enough to notice `stop` and a complete
+/// report promptly (a quiet pipe or live capture returns sooner, after at most 100 ms).
 const BATCH: usize = 4096;
 
 /// Drives `source` through the pipeline into the dump's sink until the source ends, `stop` is

@@ -31,10 +31,17 @@ fn main() -> ExitCode {
     let command = cli.into_command();
     let log = command.log();
     zktraffic::init_logging(log.verbosity(), log.log_format);
+    let json_logs = log.log_format == zktraffic::LogFormat::Json;
     match run(command, local) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("zktraffic: {}", zktraffic::error_chain(e.as_ref()));
+            let why = zktraffic::error_chain(e.as_ref());
+            // A log collector gets JSON; a terminal the plain last word.
+            if json_logs {
+                tracing::error!("{why}");
+            } else {
+                eprintln!("zktraffic: {why}");
+            }
             ExitCode::FAILURE
         }
     }
@@ -69,7 +76,11 @@ fn dump(args: &DumpArgs, local: TimeFormatter) -> anyhow::Result<()> {
         other => other.with_context(|| format!("{what} failed"))?,
     };
     for w in &outcome.warnings {
-        eprintln!("zktraffic: warning: {w}");
+        if args.log.log_format == zktraffic::LogFormat::Json {
+            tracing::warn!("{w}");
+        } else {
+            eprintln!("zktraffic: warning: {w}");
+        }
     }
     Ok(())
 }

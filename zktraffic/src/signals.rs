@@ -10,20 +10,25 @@ pub async fn stop_signal() {
     wait(handlers()).await;
 }
 
-/// Installs the handlers (inside a tokio runtime).
-fn handlers() -> Option<(Signal, Signal)> {
-    Some((signal(SignalKind::interrupt()).ok()?, signal(SignalKind::terminate()).ok()?))
+/// Installs the handlers (inside a tokio runtime); either may be missing.
+fn handlers() -> (Option<Signal>, Option<Signal>) {
+    (signal(SignalKind::interrupt()).ok(), signal(SignalKind::terminate()).ok())
 }
 
-async fn wait(handlers: Option<(Signal, Signal)>) {
-    match handlers {
-        Some((mut int, mut term)) => {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
+/// The first signal of those whose handler is installed (never, if none is).
+async fn wait(handlers: (Option<Signal>, Option<Signal>)) {
+    async fn one(s: Option<Signal>) {
+        match s {
+            Some(mut s) => {
+                s.recv().await;
             }
+            None => std::future::pending().await,
         }
-        None => std::future::pending().await,
+    }
+    let (int, term) = handlers;
+    tokio::select! {
+        () = one(int) => {}
+        () = one(term) => {}
     }
 }
 

@@ -624,3 +624,39 @@ fn the_daemon_publishes_a_quiet_pipe_while_it_is_open() {
     assert!(published, "the request was not published while the pipe was open");
     assert!(paths.contains("SyncRequest/quiet"), "{paths}");
 }
+
+/// A quick report read from a pipe ends once it has its N messages, while the pipe is still
+/// open (it does not wait for more input to notice it is complete).
+#[test]
+fn a_report_from_a_pipe_ends_when_complete() {
+    let client = "10.0.0.2:40000".parse().unwrap();
+    let server = "10.0.0.1:2181".parse().unwrap();
+    let mut w = PcapWriter::new(Vec::new()).unwrap();
+    let req = FrameWriter::new().request_header(1, OpCode::Sync.to_wire()).string("/n").finish();
+    let frame = FrameBuilder::new(client, server).seq(1).payload(&req).ethernet().unwrap();
+    w.write_packet(Timestamp::from_parts(1_700_000_000, 0), &frame).unwrap();
+    let bytes = w.into_inner();
+    let mut child = bin()
+        .args(["dump", "--pcap", "-", "--count-requests", "1", "--group-by", "path"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&bytes).unwrap();
+    stdin.flush().unwrap();
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if start.elapsed() > std::time::Duration::from_secs(30) {
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(status.is_some_and(|s| s.success()), "the report waited for the pipe to close");
+    assert!(stdout(&out).contains("/n 1"), "{}", stdout(&out));
+}

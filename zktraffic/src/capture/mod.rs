@@ -14,7 +14,6 @@ mod source;
 pub use link::{LinkType, SkipReason};
 pub use pcap::{CaptureError, CaptureReader, CaptureStats, Frame};
 pub use pcap_write::{FrameBuilder, PcapNgWriter, PcapWriter};
-pub(crate) use source::readable;
 pub use source::{
     LiveConfig, LiveHook, PcapSource, Poll, SegmentSource, SourceCounters, SourceError, SourceInfo,
     open_live,

@@ -1,9 +1,9 @@
 //! Reading a capture from a pipe (`tcpdump -U -w - | zktraffic dump --pcap -`): output must not
-//! sit in a buffer while the pipe is quiet. The reader flushes the printer's output each time
-//! it is about to wait for input, so every message is shown as soon as its packets are in,
-//! and a busy pipe still writes in large batches.
+//! sit in a buffer while the pipe is quiet. The printer's output is shared with the input
+//! (`PcapSource::stdin_with`), which flushes it each time it is about to wait, so every message
+//! is shown as soon as its packets are in, and a busy pipe still writes in large batches.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// An output shared by the printer (which writes) and the input (which flushes it).
@@ -37,28 +37,5 @@ impl<W: Write> Write for SharedOut<W> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.lock().flush()
-    }
-}
-
-/// Standard input that flushes `out` before a read that would wait.
-pub struct FlushingStdin<W> {
-    stdin: io::Stdin,
-    out: SharedOut<W>,
-}
-
-impl<W> FlushingStdin<W> {
-    /// Standard input, flushing `out` whenever it runs dry.
-    pub fn new(out: SharedOut<W>) -> Self {
-        FlushingStdin { stdin: io::stdin(), out }
-    }
-}
-
-impl<W: Write> Read for FlushingStdin<W> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if !crate::capture::readable(&self.stdin, 0) {
-            // A write error shows again (and is reported) on the printer's next write.
-            let _ = self.out.flush();
-        }
-        self.stdin.read(buf)
     }
 }

@@ -294,20 +294,6 @@ pub struct CountRow {
     pub events: u64,
 }
 
-/// A `--measure-latency` row, in microseconds; percentiles as the original computes them
-/// (linear interpolation between the closest ranks).
-#[derive(Debug, Serialize, PartialEq)]
-pub struct LatencyRow {
-    pub key: String,
-    pub count: u64,
-    pub avg_us: f64,
-    pub p50_us: f64,
-    pub p95_us: f64,
-    pub p99_us: f64,
-    pub max_us: f64,
-    pub errors: u64,
-}
-
 impl LatencyRow {
     fn new(key: &str, g: &Group) -> Self {
         let mut v: Vec<f64> = g.latencies.iter().map(|&ns| ns as f64 / 1_000.0).collect();

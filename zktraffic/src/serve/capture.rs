@@ -230,11 +230,16 @@ fn live_counters(pipeline: &Pipeline<FactSink>, source: &dyn SegmentSource) -> V
 }
 
 impl CaptureStatus {
-    /// Before the first poll: only what the source is.
-    pub(super) fn starting(source: SourceInfo) -> Self {
+    /// Before the first poll: what the source is, and the settings already known.
+    pub(super) fn starting(source: SourceInfo, config: &ServeConfig) -> Self {
         let capture = CaptureInfo { source, ..CaptureInfo::default() };
+        let sampling = SamplingInfo { probability: config.sampling, segments_sampled_out: 0 };
+        let queue = QueueInfo {
+            capacity_messages: queue_batches(config) * FACTS_PER_BATCH,
+            dropped: QueueDropped::default(),
+        };
         CaptureStatus {
-            info: Info { capture, ..Info::default() },
+            info: Info { capture, sampling, queue, ..Info::default() },
             health: Ok(()),
             live_connections: 0,
             finished: false,

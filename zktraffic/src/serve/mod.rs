@@ -86,7 +86,7 @@ impl Daemon {
             let t = Tally::new(config.stats.limits);
             Arc::new(View::new(t, crate::stats::connections::ConnTable::new(0, 0)))
         };
-        let first_status = CaptureStatus::starting(source.info());
+        let first_status = CaptureStatus::starting(source.info(), &config);
         let first = Arc::new(Snapshot {
             window: empty(&config),
             cumulative: empty(&config),

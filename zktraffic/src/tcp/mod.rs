@@ -5,6 +5,7 @@
 //! together with the per-connection state `S` the handler keeps (the ZooKeeper session).
 
 mod flow_table;
+mod limits;
 mod reassembly;
 mod reorder;
 #[cfg(test)]
@@ -12,7 +13,8 @@ mod test_support;
 
 use std::net::SocketAddr;
 
-pub use flow_table::{FlowTable, TcpLimits, TcpStats};
+pub use flow_table::FlowTable;
+pub use limits::{TcpLimits, TcpStats};
 
 use crate::Timestamp;
 

@@ -9,8 +9,9 @@
 
 use zktraffic_common::tcp_flags;
 
+use super::limits::{TcpLimits, TcpStats};
 use super::reorder::{BufferBudget, Chunk, ReorderBuffer, Span};
-use super::{Direction, StreamEvent, TcpLimits, TcpStats};
+use super::{Direction, StreamEvent};
 use crate::Timestamp;
 use crate::capture::Segment;
 

@@ -53,9 +53,9 @@ pub enum CaptureError {
 }
 
 impl CaptureError {
-    /// A read that would have waited (a pipe read through `PcapSource::stdin` with nothing in
-    /// it yet): not an error of the capture, reading resumes later.
+    /// A pipe read through `PcapSource::stdin` found nothing yet: not an error of the capture,
+    /// reading resumes later.
     pub(super) fn would_block(&self) -> bool {
-        matches!(self, CaptureError::Read { source, .. } if source.kind() == std::io::ErrorKind::WouldBlock)
+        matches!(self, CaptureError::Read { source, .. } if super::input::is_pipe_quiet(source))
     }
 }

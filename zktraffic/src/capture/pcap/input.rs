@@ -73,3 +73,21 @@ impl Input {
         Ok(self.end - self.start)
     }
 }
+
+/// The error an input gives for \"nothing yet, ask again\" (`PcapSource::stdin`'s pipe): the
+/// reader resumes after it; any other error, a plain `WouldBlock` included, stays an error.
+#[derive(Debug)]
+pub struct PipeQuiet;
+
+impl std::fmt::Display for PipeQuiet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("nothing in the pipe yet")
+    }
+}
+
+impl std::error::Error for PipeQuiet {}
+
+/// True when `e` carries [`PipeQuiet`].
+pub fn is_pipe_quiet(e: &std::io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<PipeQuiet>())
+}

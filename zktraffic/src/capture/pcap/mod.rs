@@ -36,6 +36,7 @@ use classic::PcapFile;
 use context::{Context, Step};
 pub use error::CaptureError;
 use input::Input;
+pub use input::PipeQuiet;
 use ng::NgSection;
 pub use stats::CaptureStats;
 

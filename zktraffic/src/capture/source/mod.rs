@@ -1,5 +1,6 @@
 //! Where segments come from, for every front-end: a capture file (or standard input) or live
-//! capture, behind one [`SegmentSource`] that `dump`, `serve` and `top` poll the same way.
+//! capture, behind one [`SegmentSource`] that every front-end (`dump`, `serve`) polls the same
+//! way.
 
 #[cfg(feature = "ebpf")]
 mod live;
@@ -15,7 +16,6 @@ use super::Segment;
 use super::pcap::{CaptureError, CaptureReader, CaptureStats};
 #[cfg(feature = "ebpf")]
 pub use live::{LiveCounters, LiveSource};
-pub use pipe::readable;
 
 /// What a source is, for `/json/info`.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -49,8 +49,9 @@ pub enum SourceError {
     Capture(#[from] CaptureError),
     /// This binary was built without live capture.
     #[error(
-        "live capture on {iface} needs a zktraffic built with the `ebpf` feature (`cargo xtask \
-         build`); read a capture file with --pcap FILE instead"
+        "this zktraffic was built without live capture (the `ebpf` feature), so it cannot \
+         capture on {iface}: build it with `cargo xtask build`, or read a capture file with \
+         --pcap FILE"
     )]
     LiveUnavailable {
         /// The interface asked for.
@@ -84,7 +85,7 @@ pub trait SegmentSource: Send {
         Ok(())
     }
 
-    /// Delivers what is already buffered, without waiting (at shutdown).
+    /// Delivers what is already buffered, without waiting (`dump` calls it when it stops).
     fn drain(&mut self, _sink: &mut dyn FnMut(&Segment<'_>)) {}
 
     /// Non-fatal problems for standard error at the end (a truncated last record, the XDP
@@ -138,7 +139,13 @@ impl PcapSource {
     /// file header is in, a poll that finds the pipe empty for 100 ms returns [`Poll::Idle`]
     /// instead of waiting, so the daemon goes on publishing while the capture is quiet.
     pub fn stdin() -> Result<Self, SourceError> {
-        let (input, armed) = pipe::PipeInput::new();
+        Self::stdin_with(|| {})
+    }
+
+    /// [`PcapSource::stdin`] calling `on_dry` each time the pipe runs dry, before it waits
+    /// (`dump` flushes its output there, so a quiet pipe's messages show at once).
+    pub fn stdin_with(on_dry: impl FnMut() + Send + 'static) -> Result<Self, SourceError> {
+        let (input, armed) = pipe::PipeInput::new(Box::new(on_dry));
         let reader = CaptureReader::from_reader("<stdin>".to_owned(), Box::new(input))?;
         armed.store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(PcapSource { reader })

@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use super::LatencyRow;
+use serde::Serialize;
 
 /// Writes the header, the dashes and one line per row.
 pub(super) fn write_latency(
@@ -102,4 +102,18 @@ mod tests {
         assert_eq!(general(0.0), "0");
         assert_eq!(general(0.000893736_4), "0.000893736");
     }
+}
+
+/// A `--measure-latency` row, in microseconds; percentiles as the original computes them
+/// (linear interpolation between the closest ranks).
+#[derive(Debug, Serialize, PartialEq)]
+pub struct LatencyRow {
+    pub key: String,
+    pub count: u64,
+    pub avg_us: f64,
+    pub p50_us: f64,
+    pub p95_us: f64,
+    pub p99_us: f64,
+    pub max_us: f64,
+    pub errors: u64,
 }
