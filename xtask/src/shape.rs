@@ -440,7 +440,7 @@ fn inline_paths(code: &str, is_child: impl Fn(&str) -> bool) -> Vec<Vec<String>>
     let bytes = code.as_bytes();
     for (at, word) in word_positions(code) {
         let followed_by_path = bytes.get(at + word.len()..at + word.len() + 2) == Some(b"::");
-        if !matches!(word, "crate" | "super" | "self") && !(followed_by_path && is_child(word)) {
+        if !(matches!(word, "crate" | "super" | "self") || followed_by_path && is_child(word)) {
             continue;
         }
         if at >= 2 && &bytes[at - 2..at] == b"::" {

@@ -256,7 +256,7 @@ pub fn dump_stdin_until<W: Write + Send + 'static>(
     stop: &AtomicBool,
 ) -> Result<DumpOutcome, DumpError> {
     let out = pipe::SharedOut::new(out);
-    let flushed = out.clone();
+    let mut flushed = out.clone();
     // A write error shows again (and is reported) on the printer's next write.
     let mut source = PcapSource::stdin_with(move || {
         let _ = flushed.flush();

@@ -16,6 +16,7 @@ use crate::stats::path::parent_path;
 use crate::tcp::ConnKey;
 use crate::zk::message::RequestRecord;
 use crate::zk::{Body, Message, MessageSink, OpCode};
+use table::LatencyRow;
 
 /// Latency samples kept at most (8 bytes each): a `--duration` report on a busy server stops
 /// collecting there, and says so.

@@ -7,8 +7,6 @@
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 
-use serde::Serialize;
-
 use super::limits::{TcpLimits, TcpStats};
 use super::reassembly::{Ctx, HalfStream, SegmentView};
 use super::reorder::BufferBudget;
