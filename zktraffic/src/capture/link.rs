@@ -82,7 +82,7 @@ pub enum SkipReason {
     /// An IP fragment (more-fragments set or a non-zero offset): TCP headers cannot be trusted
     /// without IP reassembly, which zktraffic does not do.
     Fragment,
-    /// The frame's link type is not one [`decode`] understands.
+    /// The frame's link type is not one `decode` understands.
     UnsupportedLink,
     /// The captured bytes end inside the headers (snap length shorter than the headers).
     TruncatedHeaders,

@@ -41,7 +41,7 @@ pub struct TcpStats {
     pub payload_bytes: u64,
     /// Connections created.
     pub connections_opened: u64,
-    /// Connections closed with [`CloseReason::Fin`] (both FINs, port reuse, or one FIN at the
+    /// Connections closed with `CloseReason::Fin` (both FINs, port reuse, or one FIN at the
     /// end of the capture).
     pub closed_fin: u64,
     /// Connections closed by a RST.

@@ -286,7 +286,7 @@ pub struct Reply<'a> {
     pub err: ErrorCode,
     /// The request this reply answers, when it was captured.
     pub request: Option<PairedRequest<'a>>,
-    /// The response record; [`ReplyRecord::Empty`] when `err != 0` or the type has none.
+    /// The response record; `ReplyRecord::Empty` when `err != 0` or the type has none.
     pub record: ReplyRecord<'a>,
 }
 
@@ -304,7 +304,7 @@ impl Reply<'_> {
     /// Nanoseconds from the request to this reply, when both were seen.
     ///
     /// A reply timestamped before its request (a clock step, or timestamps taken on different
-    /// CPUs) has latency 0; one more than [`MAX_LATENCY_NS`] after it has none (a timestamp
+    /// CPUs) has latency 0; one more than `MAX_LATENCY_NS` (an hour) after it has none (a timestamp
     /// jump or a reused xid: no such wait is real). The decoder counts both.
     pub fn latency_ns(&self, reply_ts: Timestamp) -> Option<u64> {
         let ns = reply_ts.saturating_nanos_since(self.request.as_ref()?.ts);
