@@ -97,6 +97,13 @@ fn main() -> Result<()> {
                     "-D",
                     "warnings",
                 ])?;
+                // The library's documentation: no broken or private links.
+                util::run_checked(
+                    std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
+                        .args(["doc", "-p", "zktraffic", "--no-deps"])
+                        .env("RUSTDOCFLAGS", "-D warnings")
+                        .current_dir(util::workspace_root()),
+                )?;
             }
             let mut test = vec!["test", "--release"];
             if !args.is_empty() {
