@@ -150,14 +150,6 @@ impl PcapSource {
         armed.store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(PcapSource { reader })
     }
-
-    /// Reads a capture from `input` (e.g. a pipe), called `name` in messages.
-    pub fn from_reader(
-        name: String,
-        input: Box<dyn std::io::Read + Send>,
-    ) -> Result<Self, SourceError> {
-        Ok(PcapSource { reader: CaptureReader::from_reader(name, input)? })
-    }
 }
 
 impl SegmentSource for PcapSource {
