@@ -89,7 +89,7 @@ impl DumpCounters {
     /// `stage.counter` → value, for text reports.
     pub fn flatten(&self) -> Vec<(String, u64)> {
         let mut out = Vec::new();
-        flatten_numbers("", &serde_json::to_value(self).unwrap_or_default(), '.', &mut out);
+        flatten_numbers("", self, '.', &mut out);
         out
     }
 }

@@ -2,16 +2,21 @@
 //! of `/metrics` are read from the same serialised structs this way, so a new counter shows in
 //! both without being listed twice.
 
+use serde::Serialize;
 use serde_json::Value;
 
-/// Appends `(path, value)` for every unsigned integer under `v`, objects walked in key order,
-/// path segments joined by `sep` after `prefix` (empty: no prefix).
-pub fn flatten_numbers(prefix: &str, v: &Value, sep: char, out: &mut Vec<(String, u64)>) {
+/// Appends `(path, value)` for every unsigned integer of `v` serialised, objects walked in key
+/// order, path segments joined by `sep` after `prefix` (empty: no prefix).
+pub fn flatten_numbers(prefix: &str, v: &impl Serialize, sep: char, out: &mut Vec<(String, u64)>) {
+    walk(prefix, &serde_json::to_value(v).unwrap_or_default(), sep, out);
+}
+
+fn walk(prefix: &str, v: &Value, sep: char, out: &mut Vec<(String, u64)>) {
     match v {
         Value::Object(m) => {
             for (k, v) in m {
                 let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}{sep}{k}") };
-                flatten_numbers(&key, v, sep, out);
+                walk(&key, v, sep, out);
             }
         }
         Value::Number(n) => {

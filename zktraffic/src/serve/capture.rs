@@ -219,13 +219,10 @@ pub(super) fn run(
 
 /// Live capture's counters, flattened, for [`DropWarnings`].
 fn live_counters(pipeline: &Pipeline<FactSink>, source: &dyn SegmentSource) -> Vec<(String, u64)> {
-    fn value(v: impl serde::Serialize) -> serde_json::Value {
-        serde_json::to_value(v).unwrap_or_default()
-    }
     let mut out = Vec::new();
-    flatten_numbers("", &value(source.counters()), '.', &mut out);
-    flatten_numbers("", &value(pipeline.stats()), '.', &mut out);
-    flatten_numbers("queue_dropped", &value(pipeline.sink().dropped), '.', &mut out);
+    flatten_numbers("", &source.counters(), '.', &mut out);
+    flatten_numbers("", &pipeline.stats(), '.', &mut out);
+    flatten_numbers("queue_dropped", &pipeline.sink().dropped, '.', &mut out);
     out
 }
 

@@ -162,12 +162,8 @@ fn help_for(name: &str) -> String {
 }
 
 /// `a.b.c → value` for every number in a JSON tree.
-fn numbers(prefix: &str, v: &Value, out: &mut Vec<(String, u64)>) {
+fn numbers(prefix: &str, v: &impl serde::Serialize, out: &mut Vec<(String, u64)>) {
     flatten_numbers(prefix, v, '_', out);
-}
-
-fn json(v: &impl serde::Serialize) -> Value {
-    serde_json::to_value(v).unwrap_or_default()
 }
 
 fn resident_memory_bytes() -> Option<u64> {
@@ -268,10 +264,10 @@ impl Collector for SnapshotCollector {
 
         let mut counters = Vec::new();
         numbers("capture", &self.info.capture.stats, &mut counters);
-        numbers("pipeline", &json(&self.info.pipeline), &mut counters);
-        numbers("aggregation", &serde_json::to_value(&t.counts).unwrap_or_default(), &mut counters);
-        numbers("sampling", &json(&self.info.sampling), &mut counters);
-        numbers("queue_dropped", &json(&self.info.queue.dropped), &mut counters);
+        numbers("pipeline", &self.info.pipeline, &mut counters);
+        numbers("aggregation", &t.counts, &mut counters);
+        numbers("sampling", &self.info.sampling, &mut counters);
+        numbers("queue_dropped", &self.info.queue.dropped, &mut counters);
         counters.retain(|(name, _)| name != "sampling_probability");
         encode_numbers(&mut enc, &counters)?;
 
