@@ -54,8 +54,8 @@ enum Task {
         #[arg(long)]
         target: Option<String>,
     },
-    /// Write the man pages (`zktraffic.1`, `zktraffic-dump.1`, `zktraffic-serve.1`) to
-    /// target/man.
+    /// Write the man pages (`zktraffic.1`, `zktraffic-dump.1`, `zktraffic-serve.1`,
+    /// `zktraffic-top.1`) to target/man.
     Man,
     /// Write shell completions (bash, zsh, fish) to target/completions.
     Completions,
@@ -119,6 +119,7 @@ fn main() -> Result<()> {
                 ("man", "zktraffic.1"),
                 ("man-dump", "zktraffic-dump.1"),
                 ("man-serve", "zktraffic-serve.1"),
+                ("man-top", "zktraffic-top.1"),
             ],
         ),
         Task::Completions => generate(

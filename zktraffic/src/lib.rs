@@ -50,6 +50,7 @@ mod stats;
 pub mod synth;
 mod tcp;
 mod timestamp;
+mod top;
 mod zk;
 
 // The stages, as the data flows.
@@ -70,7 +71,7 @@ pub use zk::{
 };
 
 // The front-ends and what the binary needs around them.
-pub use cli::{Cli, Command, DumpArgs, Generate, ServeArgs, generate};
+pub use cli::{Cli, CollectArgs, Command, DumpArgs, Generate, ServeArgs, TopArgs, generate};
 pub use dump::{
     DumpCounters, DumpError, DumpOutcome, WritePcapStats, dump, dump_file, dump_file_until,
     dump_live_until, dump_stdin_until,
@@ -80,3 +81,6 @@ pub use logging::{LogFormat, init_logging};
 pub use output::time_format::TimeFormatter;
 pub use serve::{Daemon, HttpLimits, Info, RenderOptions, ServeConfig, ServeError, process};
 pub use signals::{stop_flag, stop_signal};
+pub use top::{
+    TopError, require_terminal as top_require_terminal, run as top, run_batch as top_batch,
+};

@@ -8,9 +8,9 @@ use clap::Parser;
 use zktraffic::Daemon;
 use zktraffic::DumpArgs;
 use zktraffic::DumpError;
-use zktraffic::ServeArgs;
 use zktraffic::TimeFormatter;
 use zktraffic::{Cli, Command};
+use zktraffic::{CollectArgs, ServeArgs, TopArgs};
 use zktraffic::{PcapSource, SegmentSource};
 
 fn main() -> ExitCode {
@@ -34,6 +34,11 @@ fn main() -> ExitCode {
     let json_logs = log.log_format == zktraffic::LogFormat::Json;
     match run(command, local) {
         Ok(()) => ExitCode::SUCCESS,
+        // As clap's usage errors: the invocation cannot work as given.
+        Err(e) if matches!(e.downcast_ref(), Some(zktraffic::TopError::NotATerminal)) => {
+            eprintln!("zktraffic: {e}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             let why = zktraffic::error_chain(e.as_ref());
             // A log collector gets JSON; a terminal the plain last word.
@@ -51,7 +56,25 @@ fn run(command: Command, local: TimeFormatter) -> anyhow::Result<()> {
     match command {
         Command::Dump(args) => dump(&args, local),
         Command::Serve(args) => serve(&args),
+        Command::Top(args) => top(&args),
     }
+}
+
+/// The live view (or its `--batch` JSON lines) until q, Ctrl-C or SIGTERM.
+fn top(args: &TopArgs) -> anyhow::Result<()> {
+    zktraffic::top_require_terminal(args)?;
+    let source = open_source(&args.collect)?;
+    let stop = zktraffic::stop_flag();
+    if args.batch {
+        let mut out = io::stdout().lock();
+        return match zktraffic::top_batch(args, source, &mut out, stop) {
+            Err(zktraffic::TopError::Terminal(e)) if e.kind() == io::ErrorKind::BrokenPipe => {
+                Ok(())
+            }
+            other => Ok(other?),
+        };
+    }
+    Ok(zktraffic::top(args, source, stop)?)
 }
 
 fn dump(args: &DumpArgs, local: TimeFormatter) -> anyhow::Result<()> {
@@ -110,21 +133,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         zktraffic::process::set_cpu_affinity(cpus)
             .with_context(|| format!("cannot pin to CPUs {cpus:?} (--set-cpu-affinity)"))?;
     }
-    let source: Box<dyn SegmentSource> = match (&args.pcap, &args.iface) {
-        (Some(pcap), _) if pcap.as_os_str() == "-" => {
-            Box::new(PcapSource::stdin().context("cannot replay standard input")?)
-        }
-        (Some(pcap), _) => Box::new(
-            PcapSource::open(pcap).with_context(|| format!("cannot replay {}", pcap.display()))?,
-        ),
-        (None, Some(iface)) => {
-            zktraffic::open_live(args.live.config(iface, &args.ports, &args.log))?
-        }
-        (None, None) => anyhow::bail!(
-            "nothing to capture: give --iface IFACE (live) or --pcap FILE (replay), or use a \
-             subcommand (see --help)"
-        ),
-    };
+    let source = open_source(&args.collect)?;
     let mut daemon = Daemon::start(args.config(), source).map_err(|e| match &e {
         zktraffic::ServeError::Bind { source, .. } if source.kind() == io::ErrorKind::AddrInUse => {
             anyhow::anyhow!(
@@ -144,4 +153,23 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     daemon.wait();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The source `serve` and `top` read: a capture file, standard input or live capture.
+fn open_source(args: &CollectArgs) -> anyhow::Result<Box<dyn SegmentSource>> {
+    Ok(match (&args.pcap, &args.iface) {
+        (Some(pcap), _) if pcap.as_os_str() == "-" => {
+            Box::new(PcapSource::stdin().context("cannot replay standard input")?)
+        }
+        (Some(pcap), _) => Box::new(
+            PcapSource::open(pcap).with_context(|| format!("cannot replay {}", pcap.display()))?,
+        ),
+        (None, Some(iface)) => {
+            zktraffic::open_live(args.live.config(iface, &args.ports, &args.log))?
+        }
+        (None, None) => anyhow::bail!(
+            "nothing to capture: give --iface IFACE (live) or --pcap FILE (replay), or use a \
+             subcommand (see --help)"
+        ),
+    })
 }

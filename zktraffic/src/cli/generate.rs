@@ -17,6 +17,8 @@ pub enum Generate {
     ManDump,
     /// The man page of `zktraffic serve`.
     ManServe,
+    /// The man page of `zktraffic top`.
+    ManTop,
     /// Completions for bash.
     CompleteBash,
     /// Completions for zsh.
@@ -32,6 +34,7 @@ pub fn generate(kind: Generate, out: &mut dyn Write) -> io::Result<()> {
         Generate::Man => return clap_mangen::Man::new(cmd).render(out),
         Generate::ManDump => return subcommand_man(&cmd, "dump", "zktraffic-dump", out),
         Generate::ManServe => return subcommand_man(&cmd, "serve", "zktraffic-serve", out),
+        Generate::ManTop => return subcommand_man(&cmd, "top", "zktraffic-top", out),
         Generate::CompleteBash => Shell::Bash,
         Generate::CompleteZsh => Shell::Zsh,
         Generate::CompleteFish => Shell::Fish,

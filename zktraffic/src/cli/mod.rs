@@ -1,12 +1,16 @@
 //! Command-line interface: clap types per subcommand.
 
+pub mod collect;
 pub mod dump;
 mod generate;
 pub mod serve;
+pub mod top;
 
+pub use collect::CollectArgs;
 pub use dump::DumpArgs;
 pub use generate::{Generate, generate};
 pub use serve::ServeArgs;
+pub use top::TopArgs;
 
 use clap::{Parser, Subcommand};
 
@@ -41,7 +45,8 @@ impl Command {
     pub fn log(&self) -> &dump::LogArgs {
         match self {
             Command::Dump(a) => &a.log,
-            Command::Serve(a) => &a.log,
+            Command::Serve(a) => &a.collect.log,
+            Command::Top(a) => &a.collect.log,
         }
     }
 }
@@ -55,6 +60,9 @@ pub enum Command {
     /// The stats daemon: per-path/IP/identity counts, latency, errors, clients over HTTP.
     #[command(after_help = SERVE_EXAMPLES)]
     Serve(serve::ServeArgs),
+    /// A full-screen live view: rates, latency and errors per operation, path and client.
+    #[command(after_help = TOP_EXAMPLES)]
+    Top(top::TopArgs),
 }
 
 const DUMP_EXAMPLES: &str = "Examples:
@@ -67,3 +75,8 @@ const SERVE_EXAMPLES: &str = "Examples:
   zktraffic serve --iface eth0 --http-addr :7070       # then curl localhost:7070/json/paths
   zktraffic serve --pcap capture.pcap --window 10      # replay, then keep serving the result
   curl -H 'Accept: application/openmetrics-text' localhost:7070/metrics";
+
+const TOP_EXAMPLES: &str = "Examples:
+  zktraffic top --iface eth0                           # live; ? lists the keys, q quits
+  zktraffic top --pcap capture.pcap --speed 10         # replay ten times faster
+  zktraffic top --pcap capture.pcap --batch --iterations 5 --speed 0";

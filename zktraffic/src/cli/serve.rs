@@ -1,28 +1,18 @@
 //! `zktraffic serve` (and bare `zktraffic --iface IF`): options of the stats daemon.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
 
-use super::dump::{LimitArgs, LiveArgs, LogArgs};
+use super::collect::CollectArgs;
 use crate::output::filter::HostSpec;
 use crate::serve::process::CpuList;
-use crate::serve::{RenderOptions, ServeConfig, parse_probability};
-use crate::stats::{PathRules, StatsConfig, TallyLimits};
+use crate::serve::{RenderOptions, ServeConfig};
 
 /// Options of the stats daemon.
 #[derive(Args, Debug, Clone)]
 pub struct ServeArgs {
-    /// Replay this pcap or pcapng file into the aggregator, then keep serving the result.
-    #[arg(long, value_name = "FILE", conflicts_with = "iface")]
-    pub pcap: Option<PathBuf>,
-
-    /// Capture live on this interface.
-    #[arg(long, value_name = "IFACE")]
-    pub iface: Option<String>,
-
     /// HTTP listen address: `IP:PORT`, `HOST:PORT`, `[IPv6]:PORT`, or `:PORT` for every
     /// interface (e.g. a DaemonSet's `:7070`).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7070", value_parser = parse_http_addr,
@@ -61,10 +51,6 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     pub window: u64,
 
-    /// Aggregate paths to this many components (`/a/b/c` at 2 is `/a/b`; 0: full paths).
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    pub aggregation_depth: usize,
-
     /// Top-N paths per operation key in the JSON output (0: all).
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub max_results: usize,
@@ -72,36 +58,6 @@ pub struct ServeArgs {
     /// No `*Bytes` counters.
     #[arg(long)]
     pub exclude_bytes: bool,
-
-    /// Fraction of connections analysed, in [0, 1] (a whole connection is in or out).
-    #[arg(long, value_name = "P", default_value_t = 1.0, value_parser = parse_probability)]
-    pub sampling: f64,
-
-    /// Keep sequential znode suffixes (`lock-0000000042`) instead of folding them to `-#`.
-    #[arg(long)]
-    pub keep_sequential_suffix: bool,
-
-    /// Distinct paths per window (and in the cumulative totals); the rest count under `<other>`.
-    #[arg(value_parser = super::dump::cap, long, value_name = "N", default_value_t = 10_000)]
-    pub max_paths: usize,
-
-    /// Distinct client IPs and identities per window; the rest count under `<other>`.
-    #[arg(value_parser = super::dump::cap, long, value_name = "N", default_value_t = 10_000)]
-    pub max_ips: usize,
-
-    /// Client connections with their own counters (`/json/clients`, `/json/auths-dump`).
-    #[arg(value_parser = super::dump::cap, long, value_name = "N", default_value_t = 10_000)]
-    pub max_clients: usize,
-
-    /// Entries of the request map (request type × path × IP × identity) and of the error map;
-    /// past it, new keys count under `<other>` for their IP and identity (per-path counts stay
-    /// exact) or, for errors, for their path.
-    #[arg(value_parser = super::dump::cap, long, value_name = "N", default_value_t = 200_000)]
-    pub max_keys: usize,
-
-    /// Keep a latency histogram per path (memory: about 7 KiB per path).
-    #[arg(long)]
-    pub path_latency: bool,
 
     /// Milliseconds between publications of the cumulative totals.
     #[arg(long, value_name = "MS", default_value_t = 1000)]
@@ -112,34 +68,9 @@ pub struct ServeArgs {
     #[arg(long, requires = "pcap")]
     pub exit_when_done: bool,
 
-    /// ZooKeeper server port (repeatable; `--zookeeper-port` as the original).
-    #[arg(long = "port", alias = "zookeeper-port", value_name = "PORT", default_values_t = [zktraffic_common::ZK_CLIENT_PORT])]
-    pub ports: Vec<u16>,
-
-    /// Requests that may wait between capture and aggregation (with the two below: the
-    /// capacity of the one queue linking them). Live capture drops what does not fit, and
-    /// counts it; a replay waits instead.
-    #[arg(value_parser = super::dump::cap, long, value_name = "N", default_value_t = 16_384)]
-    pub max_queued_requests: usize,
-    /// Replies that may wait between capture and aggregation (see `--max-queued-requests`).
-    #[arg(value_parser = super::dump::cap, long, value_name = "N", default_value_t = 16_384)]
-    pub max_queued_replies: usize,
-    /// Watch events that may wait between capture and aggregation (see
-    /// `--max-queued-requests`).
-    #[arg(value_parser = super::dump::cap, long, value_name = "N", default_value_t = 16_384)]
-    pub max_queued_events: usize,
-
-    /// Live capture's options.
+    /// The source, decoding and aggregation (shared with `top`).
     #[command(flatten)]
-    pub live: LiveArgs,
-
-    /// Logging.
-    #[command(flatten)]
-    pub log: LogArgs,
-
-    /// Memory caps.
-    #[command(flatten)]
-    pub limits: LimitArgs,
+    pub collect: CollectArgs,
 }
 
 impl ServeArgs {
@@ -154,41 +85,24 @@ impl ServeArgs {
 
     /// The daemon configuration these options describe.
     pub fn config(&self) -> ServeConfig {
-        let pipeline = self.limits.pipeline_config(&self.ports);
+        let c = &self.collect;
         ServeConfig {
             http_addr: self.listen_addr(),
-            stats: StatsConfig {
-                window_ns: self.window.saturating_mul(1_000_000_000),
-                rules: PathRules {
-                    depth: self.aggregation_depth,
-                    fold_sequential: !self.keep_sequential_suffix,
-                },
-                limits: TallyLimits {
-                    max_paths: self.max_paths,
-                    max_ips: self.max_ips,
-                    max_keys: self.max_keys,
-                    max_clients: self.max_clients,
-                    path_latency: self.path_latency,
-                },
-                max_connections: self.max_clients,
-                idle_ns: pipeline.tcp.idle_timeout_ns,
-            },
-            pipeline,
+            stats: c.stats_config(self.window.saturating_mul(1_000_000_000), c.aggregation_depth),
+            pipeline: c.pipeline_config(),
             render: RenderOptions {
                 max_results: self.max_results,
                 exclude_bytes: self.exclude_bytes,
             },
-            sampling: self.sampling,
-            queue_messages: self
-                .max_queued_requests
-                .saturating_add(self.max_queued_replies)
-                .saturating_add(self.max_queued_events),
+            sampling: c.sampling,
+            queue_messages: c.queue_messages(),
             publish_interval: Duration::from_millis(self.publish_interval),
             handle_signals: true,
             http_limits: crate::serve::HttpLimits {
                 max_connections: usize::try_from(self.http_max_connections).unwrap_or(usize::MAX),
                 header_timeout: Duration::from_secs(self.http_header_timeout),
             },
+            recent_ns: 0,
         }
     }
 }

@@ -32,6 +32,13 @@ const WATCHED: &[&str] = &[
     "resync_candidates_shed",
 ];
 
+/// True for a flattened counter name (`tcp.gaps`, `queue_dropped.requests`…) that counts data
+/// lost or not decoded.
+pub fn is_loss_counter(name: &str) -> bool {
+    let last = name.rsplit('.').next().unwrap_or_default();
+    name.starts_with("queue_dropped.") || WATCHED.contains(&last)
+}
+
 /// Watches the counters of a live capture.
 #[derive(Debug)]
 pub struct DropWarnings {
@@ -68,9 +75,7 @@ impl DropWarnings {
     fn moved(&mut self, counters: Vec<(String, u64)>) -> Option<String> {
         let mut grew = Vec::new();
         for (name, value) in counters {
-            let last = name.rsplit('.').next().unwrap_or_default();
-            let watched = name.starts_with("queue_dropped.") || WATCHED.contains(&last);
-            if !watched {
+            if !is_loss_counter(&name) {
                 continue;
             }
             let before = self.warned_at.get(&name).copied().unwrap_or(0);

@@ -1,8 +1,11 @@
 //! The aggregation thread: facts from the capture thread → [`Aggregator`] → immutable
 //! [`Snapshot`]s, published when a window closes and, for the cumulative scope, at most every
-//! `publish_interval` (more rarely when publishing is expensive).
+//! `publish_interval` (more rarely when publishing is expensive). With `recent_ns` it also keeps
+//! the windows of that span and a point per window (`top`).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, Sender};
 use std::time::Instant;
 
@@ -10,8 +13,9 @@ use tokio::sync::watch;
 
 use super::ServeConfig;
 use super::capture::{CaptureStatus, Work};
+use super::collector::Control;
 use super::info::{AggregationInfo, WindowInfo};
-use super::snapshot::{Snapshot, View};
+use super::snapshot::{HISTORY, Snapshot, View, WindowPoint};
 use crate::Timestamp;
 use crate::stats::Aggregator;
 use crate::stats::fact::FactBatch;
@@ -24,17 +28,26 @@ pub(super) fn run(
     tx: &watch::Sender<Arc<Snapshot>>,
     first: CaptureStatus,
     started: Instant,
+    control: &Control,
 ) {
     let capture_start = Instant::now();
     let mut agg = Aggregator::new(config.stats);
     let mut status = first;
     let mut window = tx.borrow().window.clone();
+    let mut recent = Recent::default();
     let mut last_publish = Instant::now();
     // Publishing copies the cumulative totals; spacing publications by 20× their cost keeps
     // that under 5 % of the aggregation thread whatever the cardinality.
     let mut publish_every = config.publish_interval;
     while let Ok(w) = work.recv() {
         let mut publish = false;
+        if control.reset.swap(false, Ordering::Relaxed) {
+            agg.reset();
+            recent = Recent::default();
+            let empty = crate::stats::Tally::new(config.stats.limits);
+            window = Arc::new(View::new(empty, agg.connections().clone()));
+            publish = true;
+        }
         match w {
             Work::Facts(mut batch) => {
                 for f in batch.iter() {
@@ -58,12 +71,17 @@ pub(super) fn run(
                 publish = status.finished || last_publish.elapsed() >= publish_every;
             }
         }
-        let closed = agg.take_completed();
-        if closed.is_none() && !publish {
+        let mut closed = agg.take_all_completed();
+        if closed.is_empty() && !publish {
             continue;
         }
         let cost = Instant::now();
-        if let Some(t) = closed {
+        if config.recent_ns > 0 {
+            for t in &closed[..closed.len().saturating_sub(1)] {
+                recent.add(Arc::new(View::new(t.clone(), agg.connections().clone())), config);
+            }
+        }
+        if let Some(t) = closed.pop() {
             tracing::debug!(
                 "window closed: {} to {}, {} requests, {} replies, {} events",
                 t.start,
@@ -73,11 +91,41 @@ pub(super) fn run(
                 t.counts.events
             );
             window = Arc::new(View::new(t, agg.connections().clone()));
+            if config.recent_ns > 0 {
+                recent.add(window.clone(), config);
+            }
         }
-        let snap = snapshot(&agg, &status, &window, config, started, capture_start);
+        let mut snap = snapshot(&agg, &status, &window, config, started, capture_start);
+        snap.recent = recent.windows.iter().cloned().collect();
+        snap.history = recent.history.iter().copied().collect();
         tx.send_replace(Arc::new(snap));
         last_publish = Instant::now();
         publish_every = config.publish_interval.max(cost.elapsed() * 20);
+    }
+}
+
+/// The windows of the last `recent_ns` that held traffic, and a point per window.
+#[derive(Default)]
+struct Recent {
+    windows: VecDeque<Arc<View>>,
+    history: VecDeque<WindowPoint>,
+}
+
+impl Recent {
+    fn add(&mut self, w: Arc<View>, config: &ServeConfig) {
+        if self.history.len() == HISTORY {
+            self.history.pop_front();
+        }
+        self.history.push_back(WindowPoint::of(&w.tally));
+        let end = w.tally.end.0;
+        let c = &w.tally.counts;
+        if c.requests + c.replies + c.events + c.pings > 0 {
+            self.windows.push_back(w);
+        }
+        let from = end.saturating_sub(config.recent_ns);
+        while self.windows.front().is_some_and(|v| v.tally.end.0 <= from) {
+            self.windows.pop_front();
+        }
     }
 }
 
@@ -117,6 +165,8 @@ fn snapshot(
     Snapshot {
         window: window.clone(),
         cumulative: Arc::new(View::new(cumulative, conns.clone())),
+        recent: Vec::new(),
+        history: Vec::new(),
         info,
         health: status.health.clone(),
         finished: status.finished,

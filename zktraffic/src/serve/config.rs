@@ -28,4 +28,7 @@ pub struct ServeConfig {
     pub handle_signals: bool,
     /// HTTP connection cap and header-read timeout.
     pub http_limits: HttpLimits,
+    /// Also publish the windows closed over this much capture time, and a history point per
+    /// window (`top`'s rates and sparkline; 0 for the daemon, which needs neither).
+    pub recent_ns: u64,
 }

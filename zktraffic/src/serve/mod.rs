@@ -7,6 +7,8 @@
 //!   them and publishes immutable [`Snapshot`]s;
 //! - HTTP (warp on tokio), which only reads the latest snapshot.
 //!
+//! The first two are the [`Collector`] (`serve/collector.rs`), which `top` draws from too.
+//!
 //! Capture and aggregation run in parallel (on two cores, the daemon goes as fast as the slower
 //! of the two, not their sum); the channel between them is bounded, and when it is full a
 //! replay waits while live capture drops and counts (see `serve/capture.rs`). Aggregation never
@@ -17,6 +19,7 @@
 
 mod aggregate;
 mod capture;
+mod collector;
 mod config;
 mod http;
 mod info;
@@ -25,22 +28,19 @@ mod sampling;
 mod snapshot;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Instant;
 
 use thiserror::Error;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::oneshot;
 
 use crate::capture::{SegmentSource, SourceError};
-use crate::stats::Tally;
-use capture::CaptureStatus;
+pub use collector::Collector;
 pub use config::ServeConfig;
 pub use http::{HttpLimits, RenderOptions};
 pub use info::Info;
 pub use sampling::parse_probability;
-pub use snapshot::{Snapshot, View};
+pub use snapshot::{Snapshot, View, WindowPoint};
 
 /// Why the daemon could not start.
 #[derive(Debug, Error)]
@@ -61,13 +61,11 @@ pub enum ServeError {
     Source(#[from] SourceError),
 }
 
-/// A running daemon: the capture thread and the HTTP server.
+/// A running daemon: a [`Collector`] and the HTTP server in front of it.
 pub struct Daemon {
     addr: SocketAddr,
-    snapshots: watch::Receiver<Arc<Snapshot>>,
-    stop: Arc<AtomicBool>,
+    collector: Collector,
     http_shutdown: Option<oneshot::Sender<()>>,
-    capture: Option<JoinHandle<()>>,
     http: Option<JoinHandle<()>>,
 }
 
@@ -81,78 +79,31 @@ impl Daemon {
             .map_err(|source| ServeError::Bind { addr: config.http_addr, source })?;
         let addr = listener.local_addr().map_err(ServeError::Start)?;
         listener.set_nonblocking(true).map_err(ServeError::Start)?;
-        let started = Instant::now();
-        let empty = |config: &ServeConfig| {
-            let t = Tally::new(config.stats.limits);
-            Arc::new(View::new(t, crate::stats::connections::ConnTable::new(0, 0)))
-        };
-        let first_status = CaptureStatus::starting(source.info(), &config);
-        let first = Arc::new(Snapshot {
-            window: empty(&config),
-            cumulative: empty(&config),
-            info: first_status.info.clone(),
-            health: Ok(()),
-            finished: false,
-            started,
-            live_connections: 0,
-            metrics: Default::default(),
-        });
-        let (tx, rx) = watch::channel(first);
-        let stop = Arc::new(AtomicBool::new(false));
-        let (http_shutdown, shutdown_rx) = oneshot::channel();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("zktraffic-http")
             .enable_all()
             .build()
             .map_err(ServeError::Start)?;
-        let http = {
-            let (rx, stop, signals) = (rx.clone(), stop.clone(), config.handle_signals);
-            let limits = config.http_limits;
-            let render = config.render;
-            std::thread::Builder::new()
-                .name("zktraffic-http".into())
-                .spawn(move || {
-                    runtime.block_on(http::serve(
-                        listener,
-                        rx,
-                        render,
-                        limits,
-                        shutdown_rx,
-                        signals,
-                        stop,
-                    ))
-                })
-                .map_err(ServeError::Start)?
-        };
-        let capture = {
-            let stop = stop.clone();
-            // Bounded (`--max-queued-*`): a replay waits for room, live capture drops and counts.
-            let (work_tx, work_rx) = mpsc::sync_channel(capture::queue_batches(&config));
-            let (spare_tx, spare_rx) = mpsc::channel();
-            let first = first_status;
-            let agg_config = config.clone();
-            let aggregation = std::thread::Builder::new()
-                .name("zktraffic-aggregate".into())
-                .spawn(move || aggregate::run(&agg_config, work_rx, spare_tx, &tx, first, started))
-                .map_err(ServeError::Start)?;
-            std::thread::Builder::new()
-                .name("zktraffic-capture".into())
-                .spawn(move || {
-                    capture::run(source, &config, work_tx, spare_rx, &stop);
-                    // The work channel is closed now: aggregation publishes what it has and ends.
-                    let _ = aggregation.join();
-                })
-                .map_err(ServeError::Start)?
-        };
-        Ok(Daemon {
-            addr,
-            snapshots: rx,
-            stop,
-            http_shutdown: Some(http_shutdown),
-            capture: Some(capture),
-            http: Some(http),
-        })
+        let (render, limits, signals) = (config.render, config.http_limits, config.handle_signals);
+        let collector = Collector::start(config, source)?;
+        let (http_shutdown, shutdown_rx) = oneshot::channel();
+        let (rx, control) = (collector.subscribe(), collector.control());
+        let http = std::thread::Builder::new()
+            .name("zktraffic-http".into())
+            .spawn(move || {
+                runtime.block_on(http::serve(
+                    listener,
+                    rx,
+                    render,
+                    limits,
+                    shutdown_rx,
+                    signals,
+                    control,
+                ))
+            })
+            .map_err(ServeError::Start)?;
+        Ok(Daemon { addr, collector, http_shutdown: Some(http_shutdown), http: Some(http) })
     }
 
     /// The address HTTP listens on.
@@ -162,15 +113,13 @@ impl Daemon {
 
     /// The latest snapshot.
     pub fn snapshot(&self) -> Arc<Snapshot> {
-        self.snapshots.borrow().clone()
+        self.collector.snapshot()
     }
 
     /// Waits until the capture thread ends (a replayed capture is fully aggregated and
     /// published, the source failed, or the daemon is stopping).
     pub fn wait_capture(&mut self) {
-        if let Some(t) = self.capture.take() {
-            let _ = t.join();
-        }
+        self.collector.wait();
     }
 
     /// Serves until HTTP stops (SIGINT/SIGTERM when `handle_signals`), then stops capture.
@@ -178,13 +127,13 @@ impl Daemon {
         if let Some(t) = self.http.take() {
             let _ = t.join();
         }
-        self.stop.store(true, Ordering::Relaxed);
+        self.collector.stop();
         self.wait_capture();
     }
 
     /// Stops capture and HTTP (in-flight requests finish) and waits for both.
     pub fn shutdown(mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.collector.stop();
         if let Some(tx) = self.http_shutdown.take() {
             let _ = tx.send(());
         }
@@ -197,7 +146,7 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.collector.stop();
         if let Some(tx) = self.http_shutdown.take() {
             let _ = tx.send(());
         }

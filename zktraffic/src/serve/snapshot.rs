@@ -4,6 +4,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use super::info::Info;
+use crate::Timestamp;
 use crate::stats::Tally;
 use crate::stats::connections::ConnTable;
 
@@ -42,6 +43,55 @@ impl View {
     }
 }
 
+/// Windows of [`Snapshot::history`].
+pub const HISTORY: usize = 600;
+
+/// The whole server in one closed window.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct WindowPoint {
+    /// Start of the window (capture time).
+    pub start: Timestamp,
+    /// End of the window.
+    pub end: Timestamp,
+    /// Requests counted.
+    pub requests: u64,
+    /// Replies counted.
+    pub replies: u64,
+    /// Replies with an error code.
+    pub errors: u64,
+    /// Median reply latency over every request type (none without replies).
+    pub p50_us: Option<f64>,
+    /// 99th percentile of the same.
+    pub p99_us: Option<f64>,
+}
+
+impl WindowPoint {
+    /// The point of `tally`.
+    pub fn of(tally: &Tally) -> Self {
+        let mut all = crate::stats::latency::Latency::new(Some(2));
+        for l in tally.latency.values() {
+            all.merge(l);
+        }
+        let s = all.summary();
+        let errors = tally
+            .replies
+            .iter()
+            .filter(|((_, err, _), _)| *err != crate::zk::ErrorCode::OK)
+            .map(|(_, n)| n)
+            .sum();
+        let latency = |p: Option<f64>| p.filter(|_| all.count > 0);
+        WindowPoint {
+            start: tally.start,
+            end: tally.end,
+            requests: tally.counts.requests,
+            replies: tally.counts.replies,
+            errors,
+            p50_us: latency(s.p50_us),
+            p99_us: latency(s.p99_us),
+        }
+    }
+}
+
 /// Everything HTTP serves, as of one publication.
 #[derive(Debug)]
 pub struct Snapshot {
@@ -49,6 +99,12 @@ pub struct Snapshot {
     pub window: Arc<View>,
     /// Totals since start.
     pub cumulative: Arc<View>,
+    /// The windows that closed over the last `ServeConfig::recent_ns` of capture time and
+    /// held traffic, oldest first (empty unless asked for: `top`'s rates).
+    pub recent: Vec<Arc<View>>,
+    /// One point per closed window, oldest first, for the last [`HISTORY`] windows (empty
+    /// unless `recent_ns` is set: `top`'s sparkline).
+    pub history: Vec<WindowPoint>,
     /// `/json/info` as published (see [`Snapshot::info_now`]).
     pub info: Info,
     /// The source's health (`/healthz`).

@@ -35,8 +35,9 @@ pub struct Aggregator {
     current: Tally,
     /// Every closed window, added up.
     cumulative: Tally,
-    /// The latest closed window not yet taken by the publisher.
-    completed: Option<Tally>,
+    /// Windows closed and not yet taken by the publisher, oldest first (the last of a run of
+    /// empty windows stands for all of them).
+    completed: Vec<Tally>,
     /// Windows closed so far (including empty ones).
     pub windows_completed: u64,
     conns: ConnTable,
@@ -56,7 +57,7 @@ impl Aggregator {
             clock: WindowClock::new(config.window_ns),
             current: Tally::new(config.limits),
             cumulative: Tally::new(config.limits),
-            completed: None,
+            completed: Vec::new(),
             windows_completed: 0,
             conns: ConnTable::new(config.max_connections, config.idle_ns),
             last_ts: Timestamp::default(),
@@ -77,16 +78,19 @@ impl Aggregator {
                 done.end = ended_at;
                 self.cumulative.merge(&done);
                 self.windows_completed += 1 + skipped;
-                self.completed = Some(if skipped == 0 {
-                    done
-                } else {
+                self.completed.push(done);
+                if skipped > 0 {
                     // The last closed window saw no traffic at all.
                     let len = self.clock.len_ns();
                     let end = ended_at.0.saturating_add(skipped.saturating_mul(len));
-                    Tally::empty_between(limits, Timestamp(end - len), Timestamp(end))
-                });
+                    self.completed.push(Tally::empty_between(
+                        limits,
+                        Timestamp(end - len),
+                        Timestamp(end),
+                    ));
+                }
                 // Connections closed in the window just completed stay for its rows.
-                let shown_from = self.completed.as_ref().map_or(now, |t| t.start);
+                let shown_from = self.completed.last().map_or(now, |t| t.start);
                 self.conns.expire(now, shown_from);
             }
         }
@@ -103,12 +107,23 @@ impl Aggregator {
         done.end = done.end.max(self.last_ts);
         self.cumulative.merge(&done);
         self.windows_completed += 1;
-        self.completed = Some(done);
+        self.completed.push(done);
     }
 
-    /// The latest closed window, if one closed since the last call.
-    pub fn take_completed(&mut self) -> Option<Tally> {
-        self.completed.take()
+    /// Every window closed since the last call, oldest first.
+    pub fn take_all_completed(&mut self) -> Vec<Tally> {
+        std::mem::take(&mut self.completed)
+    }
+
+    /// Forgets every count (the current window, closed ones, the totals) and starts again
+    /// from the next message; what is known of the connections (identity, session) stays.
+    pub fn reset(&mut self) {
+        let limits = self.config.limits;
+        self.current = Tally::new(limits);
+        self.cumulative = Tally::new(limits);
+        self.completed.clear();
+        self.windows_completed = 0;
+        self.clock = WindowClock::new(self.config.window_ns);
     }
 
     /// Totals since start: closed windows plus the current one.
@@ -214,9 +229,13 @@ impl Aggregator {
                 tally.record_reply(&ReplyFact { request, err, path, latency_ns, client });
             }
             FactKind::Event { name } => {
-                self.conns.touch(conn, fact.ts);
                 let path = self.path_id(path);
-                self.current.record_event(name, path);
+                let tally = &mut self.current;
+                let client = match self.conns.touch(conn, fact.ts) {
+                    None => tally.conn_ids(conn, identity::NOAUTH).client,
+                    Some(state) => cached_ids(tally, conn, state).client,
+                };
+                tally.record_event(name, path, client);
             }
             FactKind::FourLetter => self.current.counts.four_letter_words += 1,
             FactKind::Closed => self.conns.close(&conn, fact.ts),

@@ -76,6 +76,8 @@ pub struct ClientCell {
     pub bytes: u64,
     pub replies: u64,
     pub errors: u64,
+    /// Watch events delivered to this client.
+    pub events: u64,
     /// Latency of this client's replies (coarse histogram: one per connection).
     pub latency: Option<Box<Latency>>,
 }
@@ -335,11 +337,14 @@ impl Tally {
         }
     }
 
-    /// Counts a watch event.
-    pub fn record_event(&mut self, name: Name, path: PathId) {
+    /// Counts a watch event delivered to the client in `client` (see [`ConnIds::client`]).
+    pub fn record_event(&mut self, name: Name, path: PathId, client: u32) {
         self.counts.events += 1;
         let name = self.name_id(name);
         *self.events.entry((name, path)).or_default() += 1;
+        if let Some(c) = self.client(client) {
+            c.events += 1;
+        }
     }
 
     /// Nothing counted or interned yet.
@@ -431,6 +436,7 @@ impl Tally {
                 mine.bytes += c.bytes;
                 mine.replies += c.replies;
                 mine.errors += c.errors;
+                mine.events += c.events;
                 if let Some(l) = &c.latency {
                     mine.latency.get_or_insert_with(|| Box::new(Latency::new(Some(1)))).merge(l);
                 }

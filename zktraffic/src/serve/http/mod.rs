@@ -10,18 +10,19 @@ mod render;
 mod routes;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 use tokio::sync::{oneshot, watch};
 
+use super::collector::Control;
 use super::snapshot::Snapshot;
 
 pub use limits::{HttpCounters, HttpLimits};
 pub use render::RenderOptions;
 
 /// Serves `listener` within `limits` (with counters of its own) until `shutdown` fires (or
-/// SIGINT/SIGTERM when `signals`), then lets in-flight requests finish; sets `stop` so the
-/// capture thread ends too.
+/// SIGINT/SIGTERM when `signals`), then lets in-flight requests finish; sets `control.stop` so
+/// the capture thread ends too.
 pub async fn serve(
     listener: std::net::TcpListener,
     snapshots: watch::Receiver<Arc<Snapshot>>,
@@ -29,14 +30,14 @@ pub async fn serve(
     limits: HttpLimits,
     shutdown: oneshot::Receiver<()>,
     signals: bool,
-    stop: Arc<AtomicBool>,
+    control: Arc<Control>,
 ) {
     let counters = Arc::new(HttpCounters::default());
     let listener = match tokio::net::TcpListener::from_std(listener) {
         Ok(l) => l,
         Err(e) => {
             tracing::error!("cannot serve HTTP: {e}");
-            stop.store(true, Ordering::Relaxed);
+            control.stop.store(true, Ordering::Relaxed);
             return;
         }
     };
@@ -47,7 +48,7 @@ pub async fn serve(
         } else {
             let _ = shutdown.await;
         }
-        stop.store(true, Ordering::Relaxed);
+        control.stop.store(true, Ordering::Relaxed);
     };
     let routes = routes::all(snapshots, render, counters.clone());
     listener::run(listener, routes, limits, counters, stopping).await;

@@ -185,6 +185,8 @@ mod tests {
         Arc::new(Snapshot {
             window: view(),
             cumulative: view(),
+            recent: Vec::new(),
+            history: Vec::new(),
             info: Info {
                 aggregation: Some(AggregationInfo {
                     window_seconds: 60.0,
