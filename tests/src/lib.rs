@@ -101,5 +101,6 @@ pub fn count(msgs: &[Value], kind: &str) -> usize {
 pub mod agent;
 pub mod decoded;
 pub mod netns;
+pub mod tmux;
 pub mod workload;
 pub mod zookeeper;

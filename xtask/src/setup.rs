@@ -24,7 +24,7 @@ const LLVM_MAJOR: u32 = 22;
 const LLVM_PACKAGES: &[&str] = &["llvm-22-dev", "libpolly-22-dev", "zlib1g-dev", "libzstd-dev"];
 /// Packages the live tests use.
 const TEST_PACKAGES: &[&str] =
-    &["zookeeper", "tcpdump", "iproute2", "ethtool", "python3", "python3-venv"];
+    &["zookeeper", "tcpdump", "iproute2", "ethtool", "python3", "python3-venv", "tmux"];
 
 /// Installs what is missing; fails with the commands to run when it cannot.
 pub fn run() -> Result<()> {

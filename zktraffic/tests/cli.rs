@@ -660,3 +660,47 @@ fn a_report_from_a_pipe_ends_when_complete() {
     assert!(status.is_some_and(|s| s.success()), "the report waited for the pipe to close");
     assert!(stdout(&out).contains("/n 1"), "{}", stdout(&out));
 }
+
+/// `top` draws a full screen: without a terminal it says where to go instead, with status 2.
+#[test]
+fn top_without_a_terminal_points_to_dump_and_serve() {
+    let Some(pcap) = conformance("dump.pcap") else { return };
+    let out = run(&["top", "--pcap", pcap.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("not a terminal") && stderr.contains("--batch"), "{stderr}");
+    assert!(stderr.contains("zktraffic dump") && stderr.contains("zktraffic serve"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
+
+/// `top --batch`: JSON lines with the header's figures and the Ops and Paths tables; a replay
+/// ends the batch once complete.
+#[test]
+fn top_batch_prints_json_lines() {
+    let Some(pcap) = conformance("set_data.pcap") else { return };
+    let out = run(&[
+        "top",
+        "--pcap",
+        pcap.to_str().unwrap(),
+        "--batch",
+        "--speed",
+        "0",
+        "--aggregation-depth",
+        "1",
+        "--rows",
+        "1",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<serde_json::Value> =
+        text.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    let v = &lines[0];
+    assert_eq!((v["finished"].as_bool(), v["live"].as_bool()), (Some(true), Some(false)));
+    assert_eq!(v["ops"][0]["op"], "SetDataRequest", "{v}");
+    assert_eq!(v["paths"].as_array().map(Vec::len), Some(1), "--rows 1: {v}");
+    assert_eq!(v["paths"][0]["path"], "/load-testing", "depth 1: {v}");
+    let refused = run(&["top", "--pcap", pcap.to_str().unwrap(), "--iterations", "2"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--batch"));
+}
