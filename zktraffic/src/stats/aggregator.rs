@@ -179,13 +179,13 @@ impl Aggregator {
                 let path = self.path_id(path);
                 let state = self.conns.touch(conn, fact.ts);
                 let tally = &mut self.current;
-                let ids = match state {
-                    None => tally.conn_ids(conn, identity::NOAUTH),
+                let (ids, session) = match state {
+                    None => (tally.conn_ids(conn, identity::NOAUTH), session),
                     Some(state) => {
                         if session.is_some() {
                             state.session_id = session;
                         }
-                        match auth {
+                        let ids = match auth {
                             AuthChange::None => cached_ids(tally, conn, state),
                             AuthChange::Auth { .. } => {
                                 state.identity = Arc::from(established);
@@ -198,7 +198,8 @@ impl Aggregator {
                                 state.ids = None;
                                 cached_ids(tally, conn, state)
                             }
-                        }
+                        };
+                        (ids, state.session_id)
                     }
                 };
                 tally.record_request(&RequestFact {
@@ -208,25 +209,32 @@ impl Aggregator {
                     watch,
                     path,
                     ids,
+                    session,
+                    ts: fact.ts,
                 });
             }
             FactKind::Reply { request, unpaired, err, latency_ns, connect } => {
                 let path = self.path_id(path);
                 let tally = &mut self.current;
-                let client = match self.conns.touch(conn, fact.ts) {
-                    None => tally.conn_ids(conn, identity::NOAUTH).client,
+                let (client, session) = match self.conns.touch(conn, fact.ts) {
+                    None => {
+                        let client = tally.conn_ids(conn, identity::NOAUTH).client;
+                        (client, connect.map(|(session, _)| session))
+                    }
                     Some(state) => {
                         if let Some((session, timeout_ms)) = connect {
                             state.session_id = Some(session);
                             state.timeout_ms = Some(timeout_ms);
                         }
-                        cached_ids(tally, conn, state).client
+                        (cached_ids(tally, conn, state).client, state.session_id)
                     }
                 };
                 if unpaired {
                     tally.counts.unpaired_replies += 1;
                 }
-                tally.record_reply(&ReplyFact { request, err, path, latency_ns, client });
+                let ts = fact.ts;
+                let reply = ReplyFact { request, err, path, latency_ns, client, session, ts };
+                tally.record_reply(&reply);
             }
             FactKind::Event { name } => {
                 let path = self.path_id(path);

@@ -78,6 +78,14 @@ pub struct ClientCell {
     pub errors: u64,
     /// Watch events delivered to this client.
     pub events: u64,
+    /// Its session, once known (kept after the connection is gone, unlike [`ConnTable`]'s).
+    ///
+    /// [`ConnTable`]: super::connections::ConnTable
+    pub session: Option<i64>,
+    /// Its identity's id in this tally (as of its last request; none before one).
+    pub identity: Option<u32>,
+    /// Capture time of its last request or reply.
+    pub last_seen: Timestamp,
     /// Latency of this client's replies (coarse histogram: one per connection).
     pub latency: Option<Box<Latency>>,
 }
@@ -140,6 +148,10 @@ pub struct RequestFact {
     pub path: PathId,
     /// From [`Tally::conn_ids`] of this tally.
     pub ids: ConnIds,
+    /// The connection's session, when known.
+    pub session: Option<i64>,
+    /// Capture time.
+    pub ts: Timestamp,
 }
 
 /// A reply as a tally records it.
@@ -154,6 +166,10 @@ pub struct ReplyFact {
     pub latency_ns: Option<u64>,
     /// The connection's client slot (see [`ConnIds::client`]).
     pub client: u32,
+    /// The connection's session, when known (a connect reply gives it).
+    pub session: Option<i64>,
+    /// Capture time.
+    pub ts: Timestamp,
 }
 
 /// Every counter of one window, or of the whole run.
@@ -307,6 +323,9 @@ impl Tally {
         if let Some(c) = self.client(client) {
             c.requests += 1;
             c.bytes += u64::from(r.size);
+            c.session = r.session.or(c.session);
+            c.identity = Some(identity);
+            c.last_seen = r.ts;
         }
     }
 
@@ -330,6 +349,8 @@ impl Tally {
         }
         if let Some(c) = self.client(r.client) {
             c.replies += 1;
+            c.session = r.session.or(c.session);
+            c.last_seen = r.ts;
             c.errors += u64::from(r.err != ErrorCode::OK);
             if let Some(ns) = r.latency_ns {
                 c.latency.get_or_insert_with(|| Box::new(Latency::new(Some(1)))).record(ns);
@@ -431,7 +452,17 @@ impl Tally {
         }
         for (conn, c) in &other.client_cells {
             let slot = self.client_slot(*conn);
+            let id = c.identity.map(|i| identity(self, i));
             if let Some((_, mine)) = self.client_cells.get_mut(slot as usize) {
+                // The later tally's identity and session win.
+                if c.last_seen >= mine.last_seen {
+                    mine.identity = id.or(mine.identity);
+                    mine.session = c.session.or(mine.session);
+                } else {
+                    mine.identity = mine.identity.or(id);
+                    mine.session = mine.session.or(c.session);
+                }
+                mine.last_seen = mine.last_seen.max(c.last_seen);
                 mine.requests += c.requests;
                 mine.bytes += c.bytes;
                 mine.replies += c.replies;
@@ -488,6 +519,8 @@ mod tests {
             watch: false,
             path,
             ids,
+            session: None,
+            ts: Timestamp(1),
         });
         t.record_reply(&ReplyFact {
             request: Name(name),
@@ -495,6 +528,8 @@ mod tests {
             path,
             latency_ns: Some(1000),
             client: ids.client,
+            session: None,
+            ts: Timestamp(2),
         });
     }
 

@@ -106,13 +106,14 @@ fn draw_header(frame: &mut Frame<'_>, area: Rect, data: &Data, state: &UiState, 
         Scope::Rates => format!("rates over {:.0}s", data.span_s),
         Scope::Totals => "totals".to_owned(),
     };
+    // The source last: a long file name is what the width cuts.
     first.push(Span::raw(format!(
-        "  {source} ({}) :{}  up {}:{:02}:{:02}  {scope}",
-        if h.live { "live" } else { "replay" },
-        ports.join(","),
+        "  up {}:{:02}:{:02}  {scope}  :{}  {source} ({})",
         up / 3600,
         up / 60 % 60,
-        up % 60
+        up % 60,
+        ports.join(","),
+        if h.live { "live" } else { "replay" },
     )));
     if let Some(p) = &h.problem {
         first.push(Span::styled(format!("  {p}"), theme.bad()));
@@ -297,10 +298,10 @@ fn draw_table(
         let [head, note] =
             Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
         frame.render_widget(widget, head);
-        let why = if state.filter.is_empty() {
-            "nothing yet"
-        } else {
-            "no row matches the filter (Esc clears it)"
+        let why = match (state.filter.is_empty(), state.scope) {
+            (false, _) => "no row matches the filter (Esc clears it)",
+            (true, Scope::Rates) => "nothing in the window (t: totals since start)",
+            (true, Scope::Totals) => "nothing yet",
         };
         frame.render_widget(Paragraph::new(Span::styled(why, theme.label())), note);
     } else {

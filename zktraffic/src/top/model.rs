@@ -372,10 +372,9 @@ pub fn watch_clients(data: &Data, opts: &TableOptions) -> Table {
         .iter()
         .filter(|(_, c)| c.events > 0)
         .map(|(conn, c)| {
-            let identity = data.totals.conns.get(conn).map(|s| s.identity.to_string());
             vec![
                 Value::Text(conn.client.to_string()),
-                identity.map_or(Value::None, Value::Text),
+                c.identity.map_or(Value::None, |id| Value::Text(tally.identity(id).to_owned())),
                 Value::Num(rate(c.events)),
                 Value::Num(rate(c.requests)),
             ]
@@ -489,18 +488,21 @@ fn clients(data: &Data, t: &Tally, rate: impl Fn(u64) -> f64) -> Vec<Vec<Value>>
     t.client_cells
         .iter()
         .map(|(conn, c)| {
-            let state = data.totals.conns.get(conn);
-            let session = state.and_then(|s| s.session_id);
+            // The session and identity stay once the connection is gone.
+            let identity =
+                c.identity.map_or(Value::None, |id| Value::Text(t.identity(id).to_owned()));
+            let seen = match c.last_seen {
+                crate::Timestamp(0) => Value::None,
+                ts => Value::Num(now.0.saturating_sub(ts.0) as f64 / 1e9),
+            };
             vec![
                 Value::Text(conn.client.to_string()),
-                session.map_or(Value::None, |s| Value::Text(format!("{s:#018x}"))),
-                state.map_or(Value::None, |s| Value::Text(s.identity.to_string())),
+                c.session.map_or(Value::None, |s| Value::Text(format!("{s:#018x}"))),
+                identity,
                 Value::Num(rate(c.requests)),
                 Value::Num(rate(c.errors)),
                 micros(c.latency.as_deref(), |s| s.p99_us),
-                state.map_or(Value::None, |s| {
-                    Value::Num(now.0.saturating_sub(s.last_seen.0) as f64 / 1e9)
-                }),
+                seen,
             ]
         })
         .collect()

@@ -165,7 +165,8 @@ fn the_screen_at_80x24_and_after_keys() {
     let mut state = UiState::new(0);
     press(&mut state, KeyCode::Char('t'));
     let lines = screen(&data, &state, 80, 24, color);
-    assert!(lines[0].starts_with("zktraffic top FINISHED  dump.pcap (replay) :2181"), "{lines:#?}");
+    assert!(lines[0].starts_with("zktraffic top FINISHED  up 0:00:0"), "{lines:#?}");
+    assert!(lines[0].contains("totals  :2181  dump.pcap (replay)"), "{lines:#?}");
     assert!(lines[1].contains("sessions 0") && lines[2].contains("ring drops 0"), "{lines:#?}");
     assert!(
         lines[3].starts_with(" 1 Ops 2 Paths") && lines[3].contains("by requests↓"),
@@ -307,4 +308,19 @@ fn a_paced_replay_delivers_everything_in_order() {
     let a = collect(&mut paced);
     assert_eq!(a, collect(&mut plain));
     assert!(a.len() > 20);
+}
+
+/// A client's session (from its connect reply) and identity stay once it is gone.
+#[test]
+fn clients_keep_their_session_and_identity() {
+    let Some(data) = replayed("get_children_with_four_letter.pcap") else { return };
+    let clients = table(&data, Tab::Clients, &totals(Tab::Clients));
+    let row = clients
+        .rows
+        .iter()
+        .find(|r| text(&r[0]) == "127.0.0.1:45873")
+        .unwrap_or_else(|| panic!("{:?}", clients.rows));
+    assert_eq!((text(&row[1]), text(&row[2])), ("0x0100157f63eb0000", "noauth"));
+    assert_eq!(num(&row[3]), 2.0, "the connect and the getChildren");
+    assert!(matches!(row[6], Value::Num(s) if s >= 0.0), "{row:?}");
 }

@@ -297,6 +297,8 @@ mod tests {
                 watch: false,
                 path,
                 ids,
+                session: None,
+                ts: crate::Timestamp(2),
             });
         }
         let opts = RenderOptions { max_results: 0, exclude_bytes: true };
