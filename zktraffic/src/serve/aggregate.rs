@@ -13,7 +13,7 @@ use tokio::sync::watch;
 
 use super::ServeConfig;
 use super::capture::{CaptureStatus, Work};
-use super::collector::Control;
+use super::control::Control;
 use super::info::{AggregationInfo, WindowInfo};
 use super::snapshot::{HISTORY, Snapshot, View, WindowPoint};
 use crate::Timestamp;

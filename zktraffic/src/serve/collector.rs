@@ -1,7 +1,7 @@
 //! The daemon without its HTTP side: the capture and aggregation threads and the snapshots
 //! they publish. `serve` puts HTTP in front of it; `top` draws it on a terminal.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -9,8 +9,10 @@ use std::time::Instant;
 use tokio::sync::watch;
 
 use super::capture::{self, CaptureStatus};
+use super::control::Control;
+use super::error::ServeError;
 use super::snapshot::{Snapshot, View};
-use super::{ServeConfig, ServeError, aggregate};
+use super::{ServeConfig, aggregate};
 use crate::capture::SegmentSource;
 use crate::stats::Tally;
 use crate::stats::connections::ConnTable;
@@ -20,15 +22,6 @@ pub struct Collector {
     snapshots: watch::Receiver<Arc<Snapshot>>,
     control: Arc<Control>,
     capture: Option<JoinHandle<()>>,
-}
-
-/// What the owner of a [`Collector`] asks of its threads.
-#[derive(Debug, Default)]
-pub(super) struct Control {
-    /// Stop capturing (the aggregation thread then publishes what it has and ends).
-    pub stop: AtomicBool,
-    /// Forget every count at the next chance (`top`'s Ctrl-R).
-    pub reset: AtomicBool,
 }
 
 impl Collector {

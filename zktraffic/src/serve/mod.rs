@@ -21,6 +21,8 @@ mod aggregate;
 mod capture;
 mod collector;
 mod config;
+mod control;
+mod error;
 mod http;
 mod info;
 pub mod process;
@@ -31,35 +33,16 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use thiserror::Error;
 use tokio::sync::oneshot;
 
-use crate::capture::{SegmentSource, SourceError};
+use crate::capture::SegmentSource;
 pub use collector::Collector;
 pub use config::ServeConfig;
+pub use error::ServeError;
 pub use http::{HttpLimits, RenderOptions};
 pub use info::Info;
 pub use sampling::parse_probability;
 pub use snapshot::{Snapshot, View, WindowPoint};
-
-/// Why the daemon could not start.
-#[derive(Debug, Error)]
-pub enum ServeError {
-    /// The HTTP address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// What the OS said.
-        source: std::io::Error,
-    },
-    /// A thread or the async runtime could not be created.
-    #[error("cannot start the daemon: {0}")]
-    Start(std::io::Error),
-    /// The source failed.
-    #[error(transparent)]
-    Source(#[from] SourceError),
-}
 
 /// A running daemon: a [`Collector`] and the HTTP server in front of it.
 pub struct Daemon {

@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 
 use tokio::sync::{oneshot, watch};
 
-use super::collector::Control;
+use super::control::Control;
 use super::snapshot::Snapshot;
 
 pub use limits::{HttpCounters, HttpLimits};
