@@ -44,7 +44,8 @@ pub use info::Info;
 pub use sampling::parse_probability;
 pub use snapshot::{Snapshot, View, WindowPoint};
 
-/// A running daemon: a [`Collector`] and the HTTP server in front of it.
+/// A running daemon: the capture and aggregation threads (`serve/collector.rs`, shared with
+/// `top`) and the HTTP server in front of them.
 pub struct Daemon {
     addr: SocketAddr,
     collector: Collector,
