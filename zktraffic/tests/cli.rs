@@ -471,7 +471,9 @@ fn errors_say_each_cause_once_and_what_to_do() {
 
 #[test]
 fn help_shows_examples() {
-    for (cmd, example) in [("dump", "--measure-latency 1000"), ("serve", "--http-addr :7070")] {
+    let examples =
+        [("dump", "--measure-latency 1000"), ("serve", "--http-addr :7070"), ("top", "--speed 10")];
+    for (cmd, example) in examples {
         let out = run(&[cmd, "--help"]);
         assert!(out.status.success());
         assert!(stdout(&out).contains("Examples:") && stdout(&out).contains(example), "{cmd}");
@@ -558,6 +560,8 @@ fn man_pages_and_completions_are_generated_from_the_parser() {
     let dump = generate("man-dump");
     assert!(dump.contains(".TH zktraffic-dump 1") && dump.contains("count\\-requests"), "{dump}");
     assert!(generate("man-serve").contains("http\\-addr"));
+    let top = generate("man-top");
+    assert!(top.contains(".TH zktraffic-top 1") && top.contains("refresh"), "{top}");
     let bash = generate("complete-bash");
     assert!(bash.contains("_zktraffic()") && bash.contains("--measure-latency"), "{bash}");
     assert!(generate("complete-zsh").contains("#compdef zktraffic"));

@@ -54,3 +54,63 @@ impl Segment<'_> {
         self.flags & mask != 0
     }
 }
+
+/// A [`Segment`] copied out of its source's buffer, for holding it past the callback (a paced
+/// replay reads one ahead; tests compare what was delivered).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OwnedSegment {
+    /// See [`Segment::ts`].
+    pub ts: Timestamp,
+    /// See [`Segment::src`].
+    pub src: SocketAddr,
+    /// See [`Segment::dst`].
+    pub dst: SocketAddr,
+    /// See [`Segment::seq`].
+    pub seq: u32,
+    /// See [`Segment::ack`].
+    pub ack: u32,
+    /// See [`Segment::flags`].
+    pub flags: u8,
+    /// See [`Segment::payload`].
+    pub payload: Vec<u8>,
+    /// See [`Segment::wire_len`].
+    pub wire_len: u32,
+}
+
+impl OwnedSegment {
+    /// A copy of `s` into `buf`'s memory (cleared first): a reused buffer costs no allocation.
+    pub fn copy_into(s: &Segment<'_>, mut buf: Vec<u8>) -> Self {
+        buf.clear();
+        buf.extend_from_slice(s.payload);
+        OwnedSegment {
+            ts: s.ts,
+            src: s.src,
+            dst: s.dst,
+            seq: s.seq,
+            ack: s.ack,
+            flags: s.flags,
+            payload: buf,
+            wire_len: s.wire_len,
+        }
+    }
+
+    /// The segment, borrowed again.
+    pub fn segment(&self) -> Segment<'_> {
+        Segment {
+            ts: self.ts,
+            src: self.src,
+            dst: self.dst,
+            seq: self.seq,
+            ack: self.ack,
+            flags: self.flags,
+            payload: &self.payload,
+            wire_len: self.wire_len,
+        }
+    }
+}
+
+impl From<&Segment<'_>> for OwnedSegment {
+    fn from(s: &Segment<'_>) -> Self {
+        OwnedSegment::copy_into(s, Vec::new())
+    }
+}

@@ -2,41 +2,15 @@
 //! handed on when as much wall-clock time has passed since the first, divided by the speed,
 //! as capture time did.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::Timestamp;
-use crate::capture::{Poll, Segment, SegmentSource, SourceCounters, SourceError, SourceInfo};
+use crate::capture::{
+    OwnedSegment, Poll, Segment, SegmentSource, SourceCounters, SourceError, SourceInfo,
+};
 
 /// Longest sleep of one poll: the caller publishes and notices a stop this often.
 const MAX_WAIT: Duration = Duration::from_millis(100);
-
-/// One segment read ahead, waiting for its time.
-struct Held {
-    ts: Timestamp,
-    src: SocketAddr,
-    dst: SocketAddr,
-    seq: u32,
-    ack: u32,
-    flags: u8,
-    payload: Vec<u8>,
-    wire_len: u32,
-}
-
-impl Held {
-    fn segment(&self) -> Segment<'_> {
-        Segment {
-            ts: self.ts,
-            src: self.src,
-            dst: self.dst,
-            seq: self.seq,
-            ack: self.ack,
-            flags: self.flags,
-            payload: &self.payload,
-            wire_len: self.wire_len,
-        }
-    }
-}
 
 /// `inner` slowed down to `speed` × its capture pace.
 pub struct PacedSource {
@@ -44,7 +18,8 @@ pub struct PacedSource {
     speed: f64,
     /// The first segment's capture time and when it was handed on.
     origin: Option<(Timestamp, Instant)>,
-    held: Option<Held>,
+    /// One segment read ahead, waiting for its time.
+    held: Option<OwnedSegment>,
     /// The last payload buffer handed on, for the next read.
     spare: Vec<u8>,
     finished: bool,
@@ -65,25 +40,12 @@ impl PacedSource {
 
     /// Reads the next segment into `held` (none when the input is quiet or ended).
     fn read_ahead(&mut self) -> Result<(), SourceError> {
-        let mut payload = std::mem::take(&mut self.spare);
+        let mut spare = Some(std::mem::take(&mut self.spare));
         let mut held = None;
         let polled = self.inner.poll(1, &mut |s| {
-            payload.clear();
-            payload.extend_from_slice(s.payload);
-            held = Some(Held {
-                ts: s.ts,
-                src: s.src,
-                dst: s.dst,
-                seq: s.seq,
-                ack: s.ack,
-                flags: s.flags,
-                payload: std::mem::take(&mut payload),
-                wire_len: s.wire_len,
-            });
+            held = Some(OwnedSegment::copy_into(s, spare.take().unwrap_or_default()));
         })?;
-        if held.is_none() {
-            self.spare = payload;
-        }
+        self.spare = spare.unwrap_or_default();
         self.held = held;
         self.finished |= polled == Poll::Finished;
         Ok(())

@@ -13,32 +13,7 @@ use super::*;
 use crate::capture::pcap_write::{FrameBuilder, NgInterface, PcapFormat, PcapNgWriter, PcapWriter};
 
 /// An owned copy of a delivered segment.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Seg {
-    ts: Timestamp,
-    src: SocketAddr,
-    dst: SocketAddr,
-    seq: u32,
-    ack: u32,
-    flags: u8,
-    payload: Vec<u8>,
-    wire_len: u32,
-}
-
-impl From<&Segment<'_>> for Seg {
-    fn from(s: &Segment<'_>) -> Self {
-        Seg {
-            ts: s.ts,
-            src: s.src,
-            dst: s.dst,
-            seq: s.seq,
-            ack: s.ack,
-            flags: s.flags,
-            payload: s.payload.to_vec(),
-            wire_len: s.wire_len,
-        }
-    }
-}
+pub(super) use crate::capture::OwnedSegment as Seg;
 
 /// Hands out at most `chunk` bytes per read, like a pipe.
 struct Chunked {
