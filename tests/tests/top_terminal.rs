@@ -77,6 +77,12 @@ fn top_shows_a_live_server() {
     term.keys(&["5"]);
     let screen = term.wait_for("events/s", WAIT);
     assert!(screen.contains("/toptest"), "{screen}");
+    // Ctrl-R: every count forgotten, capture goes on.
+    term.keys(&["1", "C-r"]);
+    term.wait_for("nothing in the window", WAIT);
+    zkcli(&ns, addr, &["get /toptest"]);
+    let screen = term.wait_for("GetDataRequest", WAIT);
+    assert!(!screen.contains("SetDataRequest"), "{screen}");
     term.keys(&["q"]);
     assert_eq!(term.wait_exit(WAIT), Some(0), "{}", term.screen());
 }
