@@ -391,3 +391,130 @@ fn text_output_pairs_replies_under_requests() {
     );
     assert!(lines[0].chars().nth(8) == Some(':'), "HH:MM:SS:micros: {}", lines[0]);
 }
+
+/// The four ZAB captures of the original's suite (leader port 20022), counted per type and
+/// sender as EXPECTED.md gives them, with the fields that matter.
+#[test]
+fn zab_captures_decode_every_packet() {
+    let zab = ["--protocol", "zab", "--zab-port", "20022"];
+    let counts = |name: &str| -> Option<Vec<(String, usize)>> {
+        let msgs = dump_json(&conformance(name)?, &zab);
+        assert!(msgs.iter().all(|m| m["dir"] == "quorum"), "{name}: only quorum packets");
+        let mut by: std::collections::BTreeMap<String, usize> = Default::default();
+        for m in &msgs {
+            *by.entry(m["type"].as_str().unwrap().to_owned()).or_default() += 1;
+        }
+        Some(by.into_iter().collect())
+    };
+    let expect = |pairs: &[(&str, usize)]| -> Vec<(String, usize)> {
+        let mut v: Vec<(String, usize)> =
+            pairs.iter().map(|(t, n)| ((*t).to_owned(), *n)).collect();
+        v.sort();
+        v
+    };
+    let Some(request) = counts("zab_request.pcap") else { return };
+    assert_eq!(
+        request,
+        expect(&[("Request", 3), ("Proposal", 6), ("Ack", 6), ("Commit", 6), ("Ping", 57)])
+    );
+    if let Some(c) = counts("zab_commitandactivate.pcap") {
+        let want =
+            [("Request", 2), ("Proposal", 4), ("Ack", 4), ("CommitAndActivate", 4), ("Ping", 40)];
+        assert_eq!(c, expect(&want));
+    }
+    if let Some(c) = counts("zab_followerinfo.pcap") {
+        let want = [
+            ("FollowerInfo", 2),
+            ("LeaderInfo", 2),
+            ("AckEpoch", 2),
+            ("Diff", 2),
+            ("NewLeader", 2),
+            ("Ack", 4),
+            ("UpToDate", 2),
+            ("Ping", 10),
+        ];
+        assert_eq!(c, expect(&want));
+    }
+    if let Some(c) = counts("zab_revalidate.pcap") {
+        assert_eq!(c, expect(&[("Revalidate", 2), ("Ping", 36)]));
+    }
+
+    // The fields: a forwarded request, its proposal, a multi-field learner info, the
+    // designated leader, both REVALIDATE forms.
+    let msgs = dump_json(&conformance("zab_request.pcap").unwrap(), &zab);
+    let requests = with(&msgs, "type", "Request");
+    assert_eq!(requests[0]["request_type"], "CreateSessionRequest");
+    assert_eq!(requests[0]["session"], "0x1001df405af0000");
+    assert_eq!((requests[0]["cxid"].as_i64(), requests[0]["zxid"].as_i64()), (Some(0), Some(-1)));
+    let creates: Vec<_> =
+        requests.iter().filter(|r| r["request_type"] == "CreateRequest").collect();
+    let cxids: Vec<i64> = creates.iter().map(|r| r["cxid"].as_i64().unwrap()).collect();
+    assert_eq!(cxids, [2, 4]);
+    assert!(creates.iter().all(|r| r["auth_entries"] == 1 && r.get("credential").is_none()));
+    let proposals = with(&msgs, "type", "Proposal");
+    assert_eq!(
+        (proposals[0]["zxid"].as_i64(), proposals[0]["txn_type"].as_str()),
+        (Some(0x1_0000_0001), Some("createSession"))
+    );
+    assert_eq!(
+        (proposals[2]["zxid"].as_i64(), proposals[2]["txn_type"].as_str()),
+        (Some(0x1_0000_0002), Some("create"))
+    );
+    let commits: Vec<i64> =
+        with(&msgs, "type", "Commit").iter().map(|c| c["zxid"].as_i64().unwrap()).collect();
+    assert_eq!(
+        commits,
+        [0x1_0000_0001, 0x1_0000_0001, 0x1_0000_0002, 0x1_0000_0002, 0x1_0000_0003, 0x1_0000_0003]
+    );
+    assert_eq!(with(&msgs, "type", "Ping")[0]["zxid"].as_i64(), Some(0x1_0000_0000));
+
+    if let Some(path) = conformance("zab_followerinfo.pcap") {
+        let msgs = dump_json(&path, &zab);
+        let sids: Vec<i64> = with(&msgs, "type", "FollowerInfo")
+            .iter()
+            .map(|m| m["sid"].as_i64().unwrap())
+            .collect();
+        assert_eq!(sids, [2, 1]);
+        let info = with(&msgs, "type", "FollowerInfo")[0];
+        assert_eq!(
+            (info["protocol_version"].as_i64(), info["config_version"].as_i64()),
+            (Some(0x10000), Some(0))
+        );
+        assert!(with(&msgs, "type", "LeaderInfo").iter().all(|m| m["zxid"] == 0x1_0000_0000i64));
+        assert!(with(&msgs, "type", "AckEpoch").iter().all(|m| m["epoch"] == 0));
+        let config = with(&msgs, "type", "NewLeader")[0]["config"].as_str().unwrap();
+        assert!(config.contains("server.3=localhost:20022:20021:participant"), "{config}");
+    }
+    if let Some(path) = conformance("zab_commitandactivate.pcap") {
+        let msgs = dump_json(&path, &zab);
+        let cna = with(&msgs, "type", "CommitAndActivate");
+        assert!(cna.iter().all(|m| m["leader"] == 3), "{cna:?}");
+        let first = cna.iter().map(|m| m["zxid"].as_i64().unwrap()).min();
+        assert_eq!(first, Some(0x1_0000_000d));
+        let reconfigs = with(&msgs, "txn_type", "reconfig");
+        assert_eq!(reconfigs.len(), 4);
+        let zxids: std::collections::BTreeSet<i64> =
+            reconfigs.iter().map(|m| m["zxid"].as_i64().unwrap()).collect();
+        assert_eq!(zxids.into_iter().collect::<Vec<_>>(), [0x1_0000_000d, 0x1_0000_000e]);
+        assert!(
+            with(&msgs, "type", "Request").iter().all(|m| m["request_type"] == "ReconfigRequest")
+        );
+    }
+    if let Some(path) = conformance("zab_revalidate.pcap") {
+        let msgs = dump_json(&path, &zab);
+        let r = with(&msgs, "type", "Revalidate");
+        assert_eq!(
+            (r[0]["from"].as_str(), r[0]["timeout_ms"].as_i64()),
+            (Some("learner"), Some(10000))
+        );
+        assert_eq!((r[1]["from"].as_str(), r[1]["valid"].as_bool()), (Some("leader"), Some(true)));
+        assert!(r.iter().all(|m| m["session"] == "0x3001df405ba0000"));
+    }
+    // The client protocol alone (the default) sees nothing on these ports, and says so.
+    let (out, outcome) = zktraffic_tests::dump(&conformance("zab_request.pcap").unwrap(), &[]);
+    assert!(
+        out.is_empty() && outcome.warnings.iter().any(|w| w.contains("20022")),
+        "{:?}",
+        outcome.warnings
+    );
+}

@@ -22,7 +22,8 @@ use crate::output::summary::Summary;
 use crate::output::text::{TextOptions, TextPrinter};
 use crate::output::time_format::TimeFormatter;
 use crate::pipeline::{Pipeline, PipelineStats};
-use crate::zk::{Message, MessageSink};
+use crate::sink::MessageSink;
+use crate::zk::Message;
 
 /// Why a dump failed.
 #[derive(Debug, Error)]
@@ -154,6 +155,16 @@ impl<W: Write> MessageSink for DumpSink<W> {
             }
         }
     }
+
+    fn zab(&mut self, msg: &crate::quorum::ZabMessage<'_>) {
+        match self {
+            DumpSink::Text(p) => p.zab(msg),
+            DumpSink::Json(p) => p.zab(msg),
+            DumpSink::Summary(s, _) => s.zab(msg),
+            // The reports are about client requests.
+            DumpSink::Report(..) => {}
+        }
+    }
 }
 
 impl<W: Write> DumpSink<W> {
@@ -273,7 +284,8 @@ pub fn dump_live_until<W: Write>(
     stop: &AtomicBool,
 ) -> Result<DumpOutcome, DumpError> {
     let iface = args.iface.as_deref().unwrap_or_default();
-    let mut source = crate::capture::open_live(args.live.config(iface, &args.ports, &args.log))?;
+    let ports = args.capture_ports();
+    let mut source = crate::capture::open_live(args.live.config(iface, &ports, &args.log))?;
     dump(args, &mut *source, out, local_time, stop)
 }
 
@@ -353,7 +365,7 @@ pub fn dump<W: Write>(
     }
     let mut warnings = source.warnings();
     if !live {
-        warnings.extend(why_nothing_decoded(&args.ports, &counters, &busiest));
+        warnings.extend(why_nothing_decoded(&args.capture_ports(), &counters, &busiest));
     }
     Ok(DumpOutcome { counters, warnings })
 }
@@ -443,7 +455,8 @@ fn why_nothing_decoded(
     busiest: &[(u16, u64)],
 ) -> Option<String> {
     let p = &counters.pipeline.decode.protocol;
-    if p.requests + p.replies + p.events + p.four_letter_words > 0 {
+    let quorum = counters.pipeline.quorum.as_ref().map_or(0, |q| q.zab.packets);
+    if p.requests + p.replies + p.events + p.four_letter_words + quorum > 0 {
         return None;
     }
     let ports: Vec<String> = ports.iter().map(u16::to_string).collect();

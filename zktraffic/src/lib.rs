@@ -43,8 +43,10 @@ mod error_chain;
 mod logging;
 mod output;
 mod pipeline;
+mod quorum;
 mod serve;
 mod signals;
+mod sink;
 mod stats;
 #[cfg(feature = "test-helpers")]
 pub mod synth;
@@ -62,13 +64,12 @@ pub use capture::{
 #[cfg(feature = "ebpf")]
 pub use capture::{LiveCounters, LiveSource, ebpf};
 pub use pipeline::{Pipeline, PipelineConfig, PipelineLimits, PipelineStats};
+pub use sink::MessageSink;
 pub use tcp::{TcpLimits, TcpStats};
 pub use timestamp::Timestamp;
 pub use zk::encode;
 pub use zk::opcode::xid;
-pub use zk::{
-    Body, DecodeStats, DecoderConfig, ErrorCode, Message, MessageSink, OpCode, Reply, Request,
-};
+pub use zk::{Body, DecodeStats, DecoderConfig, ErrorCode, Message, OpCode, Reply, Request};
 
 // The front-ends and what the binary needs around them.
 pub use cli::{Cli, CollectArgs, Command, DumpArgs, Generate, ServeArgs, TopArgs, generate};

@@ -1,14 +1,18 @@
 //! Wires capture → TCP reassembly → ZooKeeper decoding → a message sink: every front-end runs
-//! this and differs only in its sink.
+//! this and differs only in its sink. Segments on a client port go to the client-protocol
+//! decoder, those on a quorum port (`zab_ports`) to the ZAB decoder, each with its own flow
+//! table (their caps apply to each).
 
 use std::collections::HashMap;
 
 use serde::Serialize;
 
 use crate::capture::Segment;
+use crate::quorum::{ZabConn, ZabDecoder, ZabHandler, ZabStats};
+use crate::sink::MessageSink;
 use crate::tcp::{ConnKey, Direction, FlowTable, TcpLimits, TcpStats};
 use crate::zk::session::Session;
-use crate::zk::{DecodeStats, Decoder, DecoderConfig, MessageSink};
+use crate::zk::{DecodeStats, Decoder, DecoderConfig};
 
 /// The set of server ports (ZooKeeper client ports), as a bitmap for a branch-free lookup.
 #[derive(Clone)]
@@ -42,6 +46,8 @@ impl std::fmt::Debug for PortSet {
 pub struct PipelineConfig {
     /// Server ports: a segment to one of them is a request, from one a reply.
     pub ports: Vec<u16>,
+    /// Quorum ports (ZAB, leader side): decoded as the ensemble's own protocol.
+    pub zab_ports: Vec<u16>,
     /// Reassembly's caps.
     pub tcp: TcpLimits,
     /// Decoding's caps.
@@ -52,6 +58,7 @@ impl Default for PipelineConfig {
     fn default() -> Self {
         PipelineConfig {
             ports: vec![zktraffic_common::ZK_CLIENT_PORT],
+            zab_ports: Vec::new(),
             tcp: TcpLimits::default(),
             decoder: DecoderConfig::default(),
         }
@@ -69,6 +76,18 @@ pub struct PipelineStats {
     pub decode: DecodeStats,
     /// The caps in force (flags), next to the counters of their use and of what they shed.
     pub limits: PipelineLimits,
+    /// The quorum ports' reassembly and decoding, when they are decoded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quorum: Option<QuorumStats>,
+}
+
+/// Counters of the quorum ports.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct QuorumStats {
+    /// Their reassembly.
+    pub tcp: TcpStats,
+    /// ZAB decoding.
+    pub zab: ZabStats,
 }
 
 /// The caps of the reassembly and decoding stages.
@@ -85,6 +104,8 @@ pub struct Pipeline<K: MessageSink> {
     ports: PortSet,
     flows: FlowTable<Session>,
     decoder: Decoder<K>,
+    /// Quorum ports, their connections and decoder (none when no quorum port is given).
+    zab: Option<(PortSet, FlowTable<ZabConn>, ZabDecoder)>,
     segments_not_zookeeper: u64,
     /// Ports of the segments on no server port, with their counts (bounded), to say where the
     /// traffic was when nothing decoded.
@@ -97,9 +118,15 @@ const MAX_OTHER_PORTS: usize = 4096;
 impl<K: MessageSink> Pipeline<K> {
     /// A pipeline handing messages to `sink`.
     pub fn new(config: PipelineConfig, sink: K) -> Self {
+        let zab = (!config.zab_ports.is_empty()).then(|| {
+            let decoder =
+                ZabDecoder { max_data: config.decoder.max_frame_bytes, stats: ZabStats::default() };
+            (PortSet::new(&config.zab_ports), FlowTable::new(config.tcp.clone()), decoder)
+        });
         Pipeline {
             ports: PortSet::new(&config.ports),
             flows: FlowTable::new(config.tcp),
+            zab,
             decoder: Decoder::new(config.decoder, sink),
             segments_not_zookeeper: 0,
             other_ports: HashMap::new(),
@@ -112,6 +139,12 @@ impl<K: MessageSink> Pipeline<K> {
             (ConnKey { client: seg.src, server: seg.dst }, Direction::ToServer)
         } else if self.ports.contains(seg.src.port()) {
             (ConnKey { client: seg.dst, server: seg.src }, Direction::ToClient)
+        } else if let Some((ports, flows, decoder)) = &mut self.zab
+            && let Some((key, dir)) = directed(ports, seg)
+        {
+            let mut handler = ZabHandler { decoder, sink: &mut self.decoder.sink };
+            flows.push(seg, key, dir, &mut handler);
+            return;
         } else {
             self.segments_not_zookeeper += 1;
             for port in [seg.src.port(), seg.dst.port()] {
@@ -142,6 +175,9 @@ impl<K: MessageSink> Pipeline<K> {
     /// End of input: flushes and closes every connection.
     pub fn finish(&mut self) {
         self.flows.finish(&mut self.decoder);
+        if let Some((_, flows, decoder)) = &mut self.zab {
+            flows.finish(&mut ZabHandler { decoder, sink: &mut self.decoder.sink });
+        }
     }
 
     /// The ports most seen on segments to or from no server port, busiest first (a client's
@@ -153,9 +189,9 @@ impl<K: MessageSink> Pipeline<K> {
         ports
     }
 
-    /// Live connections.
+    /// Live connections (client and quorum).
     pub fn connections(&self) -> usize {
-        self.flows.len()
+        self.flows.len() + self.zab.as_ref().map_or(0, |(_, f, _)| f.len())
     }
 
     /// A snapshot of every counter.
@@ -168,6 +204,10 @@ impl<K: MessageSink> Pipeline<K> {
                 tcp: self.flows.limits().clone(),
                 decode: self.decoder.config.clone(),
             },
+            quorum: self.zab.as_ref().map(|(_, flows, decoder)| QuorumStats {
+                tcp: flows.stats().clone(),
+                zab: decoder.stats.clone(),
+            }),
         }
     }
 
@@ -184,6 +224,17 @@ impl<K: MessageSink> Pipeline<K> {
     /// Consumes the pipeline, returning its sink.
     pub fn into_sink(self) -> K {
         self.decoder.sink
+    }
+}
+
+/// The connection and direction of a segment to or from one of `ports`.
+fn directed(ports: &PortSet, seg: &Segment<'_>) -> Option<(ConnKey, Direction)> {
+    if ports.contains(seg.dst.port()) {
+        Some((ConnKey { client: seg.src, server: seg.dst }, Direction::ToServer))
+    } else if ports.contains(seg.src.port()) {
+        Some((ConnKey { client: seg.dst, server: seg.src }, Direction::ToClient))
+    } else {
+        None
     }
 }
 

@@ -21,6 +21,17 @@ pub enum Format {
     Json,
 }
 
+/// A protocol `dump` decodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Protocol {
+    /// The client protocol, on `--port` (2181).
+    Zk,
+    /// ZAB, between the leader and its learners, on `--zab-port` (2888).
+    Zab,
+    /// Every protocol above.
+    All,
+}
+
 /// Options of `zktraffic dump`.
 #[derive(Args, Debug)]
 #[command(group = clap::ArgGroup::new("source").required(true).args(["pcap", "iface"]))]
@@ -74,6 +85,15 @@ pub struct DumpArgs {
     /// ZooKeeper server port (repeatable; `--zookeeper-port` as the original).
     #[arg(long = "port", alias = "zookeeper-port", value_name = "PORT", default_values_t = [zktraffic_common::ZK_CLIENT_PORT])]
     pub ports: Vec<u16>,
+
+    /// Protocols to decode (repeatable): `zk` (clients, `--port`), `zab` (the quorum port,
+    /// `--zab-port`), `all`.
+    #[arg(long = "protocol", value_enum, value_name = "PROTOCOL", default_values_t = [Protocol::Zk])]
+    pub protocols: Vec<Protocol>,
+
+    /// The leader's quorum (ZAB) port, with `--protocol zab|all` (repeatable).
+    #[arg(long = "zab-port", value_name = "PORT", default_values_t = [zktraffic_common::ZK_QUORUM_PORT])]
+    pub zab_ports: Vec<u16>,
 
     /// Show only this client, `IP` or `IP:PORT` (repeatable).
     #[arg(long = "client", value_name = "IP[:PORT]")]
@@ -314,9 +334,25 @@ impl DumpArgs {
         }
     }
 
+    /// True when `p` is to be decoded.
+    fn decodes(&self, p: Protocol) -> bool {
+        self.protocols.iter().any(|&q| q == p || q == Protocol::All)
+    }
+
     /// The pipeline the options describe.
     pub fn pipeline_config(&self) -> PipelineConfig {
-        self.limits.pipeline_config(&self.ports)
+        let ports: &[u16] = if self.decodes(Protocol::Zk) { &self.ports } else { &[] };
+        let mut config = self.limits.pipeline_config(ports);
+        if self.decodes(Protocol::Zab) {
+            config.zab_ports = self.zab_ports.clone();
+        }
+        config
+    }
+
+    /// Every server port live capture must see: the client ports and the quorum ports decoded.
+    pub fn capture_ports(&self) -> Vec<u16> {
+        let c = self.pipeline_config();
+        c.ports.iter().chain(&c.zab_ports).copied().collect()
     }
 }
 
@@ -325,6 +361,7 @@ impl LimitArgs {
     pub fn pipeline_config(&self, ports: &[u16]) -> PipelineConfig {
         PipelineConfig {
             ports: ports.to_vec(),
+            zab_ports: Vec::new(),
             tcp: TcpLimits {
                 max_connections: self.max_connections,
                 max_buffered_bytes: self.max_buffered_bytes,

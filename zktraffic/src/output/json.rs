@@ -7,9 +7,10 @@ use serde::Serialize;
 
 use super::filter::Filter;
 use super::time_format::TimeFormatter;
+use crate::sink::MessageSink;
 use crate::zk::message::{CreateRequest, ReplyRecord, RequestRecord};
 use crate::zk::opcode::xid;
-use crate::zk::{Body, Message, MessageSink};
+use crate::zk::{Body, Message};
 
 /// One sub-operation (multi requests) or sub-result (multi replies).
 #[derive(Serialize)]
@@ -123,6 +124,16 @@ impl<W: Write> JsonPrinter<W> {
         }
     }
 
+    /// Writes one object and a newline; the first error is kept (and nothing written after).
+    fn write_line(&mut self, j: &impl Serialize) {
+        let result = serde_json::to_writer(&mut self.out, j)
+            .map_err(io::Error::from)
+            .and_then(|()| self.out.write_all(b"\n"));
+        if let Err(e) = result {
+            self.error = Some(e);
+        }
+    }
+
     fn render<'m>(&mut self, msg: &'m Message<'m>) -> JsonMessage<'m> {
         let mut j = JsonMessage {
             ts: self.time.rfc3339(msg.ts),
@@ -231,11 +242,14 @@ impl<W: Write> MessageSink for JsonPrinter<W> {
             return;
         }
         let j = self.render(msg);
-        let result = serde_json::to_writer(&mut self.out, &j)
-            .map_err(io::Error::from)
-            .and_then(|()| self.out.write_all(b"\n"));
-        if let Err(e) = result {
-            self.error = Some(e);
+        self.write_line(&j);
+    }
+
+    fn zab(&mut self, msg: &crate::quorum::ZabMessage<'_>) {
+        if self.error.is_some() {
+            return;
         }
+        let j = super::zab::ZabJson::new(msg, self.time.rfc3339(msg.ts));
+        self.write_line(&j);
     }
 }

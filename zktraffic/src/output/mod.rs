@@ -1,5 +1,6 @@
 //! Sinks: what is done with decoded messages. Printers (text modelled on zk-dump, JSON lines),
-//! the `--summary` report, and the filters shared by all of them.
+//! the `--summary` report, and the filters shared by all of them; `zab.rs` formats quorum
+//! packets for both printers.
 
 pub mod drop_warnings;
 pub mod filter;
@@ -9,6 +10,7 @@ pub mod report;
 pub mod summary;
 pub mod text;
 pub mod time_format;
+pub mod zab;
 
 use crate::zk::message::RequestRecord;
 use crate::zk::{Body, Message};

@@ -11,11 +11,12 @@ use serde::Serialize;
 
 use super::filter::Filter;
 use crate::Timestamp;
+use crate::sink::MessageSink;
 use crate::stats::identity;
 use crate::stats::path::parent_path;
 use crate::tcp::ConnKey;
 use crate::zk::message::RequestRecord;
-use crate::zk::{Body, Message, MessageSink, OpCode};
+use crate::zk::{Body, Message, OpCode};
 use table::LatencyRow;
 
 /// Latency samples kept at most (8 bytes each): a `--duration` report on a busy server stops

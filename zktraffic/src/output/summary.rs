@@ -1,4 +1,5 @@
-//! `--summary`: counts per message type, errors by name, latency percentiles per request type.
+//! `--summary`: counts per message type, errors by name, latency percentiles per request type,
+//! and quorum packets per type and sender.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -8,9 +9,11 @@ use serde::Serialize;
 use rustc_hash::FxHashMap;
 
 use super::filter::Filter;
+use crate::quorum::{Side, ZabMessage, ZabType};
+use crate::sink::MessageSink;
 use crate::stats::latency::{Latency, LatencySummary};
 use crate::stats::name::Name;
-use crate::zk::{Body, ErrorCode, Message, MessageSink};
+use crate::zk::{Body, ErrorCode, Message};
 
 /// Significant digits of the latency percentiles.
 const LATENCY_SIGFIG: u8 = 3;
@@ -35,6 +38,15 @@ pub struct Summary {
     /// (request type, error) → count, for replies with an error.
     errors: FxHashMap<(Name, ErrorCode), u64>,
     latency: FxHashMap<Name, Latency>,
+    /// ZAB packets by type (wire number − 1) and sender (leader, learner).
+    zab: Box<[[u64; 2]; ZabType::ALL.len()]>,
+}
+
+/// Quorum packets of one type, by sender.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct QuorumCount {
+    pub from_leader: u64,
+    pub from_learner: u64,
 }
 
 /// The finished report (what `--summary --format json` prints, plus the caller's counters).
@@ -48,6 +60,9 @@ pub struct SummaryReport {
     /// `request type → error name → count`.
     pub errors: BTreeMap<String, BTreeMap<String, u64>>,
     pub latency: BTreeMap<String, LatencySummary>,
+    /// ZAB packets by type (when quorum ports are decoded).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub quorum: BTreeMap<&'static str, QuorumCount>,
 }
 
 impl Summary {
@@ -59,6 +74,7 @@ impl Summary {
             commands: BTreeMap::new(),
             errors: FxHashMap::default(),
             latency: FxHashMap::default(),
+            zab: Box::new([[0; 2]; ZabType::ALL.len()]),
         }
     }
 
@@ -89,6 +105,12 @@ impl Summary {
             merged.entry(name.0).or_insert_with(|| Latency::new(Some(LATENCY_SIGFIG))).merge(l);
         }
         let latency = merged.iter().map(|(name, l)| ((*name).to_owned(), l.summary())).collect();
+        let quorum = ZabType::ALL
+            .iter()
+            .zip(self.zab.iter())
+            .filter(|(_, n)| n[0] + n[1] > 0)
+            .map(|(t, n)| (t.name(), QuorumCount { from_leader: n[0], from_learner: n[1] }))
+            .collect();
         SummaryReport {
             requests: total(|t| t.requests),
             replies: total(|t| t.replies),
@@ -97,6 +119,7 @@ impl Summary {
             types,
             errors,
             latency,
+            quorum,
         }
     }
 }
@@ -124,6 +147,11 @@ impl MessageSink for Summary {
                 *self.commands.entry(f.command_str().to_owned()).or_default() += 1
             }
         }
+    }
+
+    fn zab(&mut self, msg: &ZabMessage<'_>) {
+        let from = usize::from(msg.from == Side::Learner);
+        self.zab[msg.kind as usize - 1][from] += 1;
     }
 }
 
@@ -166,6 +194,16 @@ impl SummaryReport {
                     p(l.p99_us),
                     l.max_us
                 )?;
+            }
+        }
+        if !self.quorum.is_empty() {
+            writeln!(
+                out,
+                "\n{:<32} {:>12} {:>12}",
+                "quorum packets", "from leader", "from learner"
+            )?;
+            for (name, c) in &self.quorum {
+                writeln!(out, "{name:<32} {:>12} {:>12}", c.from_leader, c.from_learner)?;
             }
         }
         writeln!(out, "\ncounters")?;

@@ -9,9 +9,10 @@ use std::io::{self, Write};
 
 use super::filter::Filter;
 use super::time_format::TimeFormatter;
+use crate::sink::MessageSink;
 use crate::tcp::ConnKey;
 use crate::zk::message::{ReplyRecord, Request, RequestRecord};
-use crate::zk::{Body, Message, MessageSink};
+use crate::zk::{Body, Message};
 
 /// The reply arrow: `"—"×4 + "►"`, as zk-dump.
 const ARROW: &str = "————►";
@@ -154,6 +155,27 @@ impl<W: Write> MessageSink for TextPrinter<W> {
                 self.write(&line);
             }
         }
+    }
+
+    fn zab(&mut self, msg: &crate::quorum::ZabMessage<'_>) {
+        self.zab_line(msg);
+    }
+}
+
+impl<W: Write> TextPrinter<W> {
+    /// A quorum packet's line (the client filters do not apply to it).
+    fn zab_line(&mut self, msg: &crate::quorum::ZabMessage<'_>) {
+        let mut s = String::new();
+        if self.options.colors {
+            s.push_str("\x1b[90m");
+        }
+        s.push_str(&self.time.clock(msg.ts));
+        s.push(' ');
+        let start = s.len();
+        super::zab::describe(&mut s, msg);
+        super::escape_tail(&mut s, start);
+        s.push('\n');
+        self.write(&s);
     }
 }
 

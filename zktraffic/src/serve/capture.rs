@@ -18,9 +18,10 @@ use crate::capture::{Poll, SegmentSource, SourceInfo};
 use crate::output::drop_warnings::DropWarnings;
 use crate::output::numbers::flatten_numbers;
 use crate::pipeline::Pipeline;
+use crate::sink::MessageSink;
 use crate::stats::fact::{FactBatch, FactKind};
 use crate::tcp::{CloseReason, ConnKey};
-use crate::zk::{Message, MessageSink};
+use crate::zk::Message;
 
 /// Facts per batch sent: large enough that a hand-over costs nothing per message, small enough
 /// (about 1 MiB) to stay in the caches.

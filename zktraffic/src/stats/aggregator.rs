@@ -10,8 +10,9 @@ use super::raw_paths::RawPathIds;
 use super::tally::{ConnIds, OVERFLOW, PathId, ReplyFact, RequestFact, Tally, TallyLimits};
 use super::window::{Advance, WindowClock};
 use crate::Timestamp;
+use crate::sink::MessageSink;
 use crate::tcp::{CloseReason, ConnKey};
-use crate::zk::{Message, MessageSink};
+use crate::zk::Message;
 
 /// Everything the aggregator needs to know.
 #[derive(Clone, Copy, Debug)]

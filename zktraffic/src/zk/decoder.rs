@@ -1,13 +1,13 @@
 //! The decoding stage as the flow table sees it: a [`StreamHandler`] whose per-connection state
 //! is a [`Session`], and which hands every decoded [`Message`](super::Message) to a
-//! [`MessageSink`].
+//! [`ClientSink`].
 
 use std::collections::BTreeSet;
 
 use crate::tcp::{ConnKey, StreamEvent, StreamHandler};
 
 use super::session::Session;
-use super::sink::{DecodeStats, DecoderConfig, MessageSink};
+use super::sink::{ClientSink, DecodeStats, DecoderConfig};
 
 /// The decoding stage: configuration, counters and the sink.
 #[derive(Debug)]
@@ -19,7 +19,7 @@ pub struct Decoder<K> {
     partial: BTreeSet<(usize, ConnKey)>,
 }
 
-impl<K: MessageSink> Decoder<K> {
+impl<K: ClientSink> Decoder<K> {
     /// A decoder handing messages to `sink`.
     pub fn new(config: DecoderConfig, sink: K) -> Self {
         Decoder { config, stats: DecodeStats::default(), sink, partial: BTreeSet::new() }
@@ -60,7 +60,7 @@ impl<K: MessageSink> Decoder<K> {
     }
 }
 
-impl<K: MessageSink> StreamHandler for Decoder<K> {
+impl<K: ClientSink> StreamHandler for Decoder<K> {
     type State = Session;
 
     fn on_event(&mut self, conn: &ConnKey, state: &mut Session, event: StreamEvent<'_>) {

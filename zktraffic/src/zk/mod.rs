@@ -19,4 +19,4 @@ pub use decoder::Decoder;
 pub use error::ErrorCode;
 pub use message::{Body, Message, Reply, Request};
 pub use opcode::OpCode;
-pub use sink::{DecodeStats, DecoderConfig, MessageSink};
+pub use sink::{ClientSink, DecodeStats, DecoderConfig};

@@ -18,7 +18,7 @@ use super::opcode::{OpCode, xid};
 use super::pairing::{PendingRequests, Pushed, Taken};
 use super::records::{self, REPLY_HEADER, REQUEST_HEADER};
 use super::resync;
-use super::sink::{DecodeStats, DecoderConfig, MessageSink, ProtocolStats};
+use super::sink::{ClientSink, DecodeStats, DecoderConfig, ProtocolStats};
 
 /// What a connection turned out to carry.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -54,7 +54,7 @@ pub struct Session {
 
 impl Session {
     /// Handles one reassembly event of this connection.
-    pub fn on_event<K: MessageSink>(
+    pub fn on_event<K: ClientSink>(
         &mut self,
         conn: &ConnKey,
         event: StreamEvent<'_>,
@@ -159,7 +159,7 @@ struct Side<'s, K> {
     sink: &'s mut K,
 }
 
-impl<K: MessageSink> FrameHandler for Side<'_, K> {
+impl<K: ClientSink> FrameHandler for Side<'_, K> {
     fn stream_start(&mut self, first: [u8; 4]) -> StreamKind {
         if self.kind.is_opaque() {
             return StreamKind::Opaque;
@@ -213,7 +213,7 @@ impl<K: MessageSink> FrameHandler for Side<'_, K> {
     }
 }
 
-impl<K: MessageSink> Side<'_, K> {
+impl<K: ClientSink> Side<'_, K> {
     /// Hands a message to the sink; the caller builds it in place (messages are a few hundred
     /// bytes: moving them through parameters shows in profiles).
     fn emit(&mut self, msg: &Message<'_>) {

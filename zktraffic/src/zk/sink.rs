@@ -1,5 +1,5 @@
-//! The decoding stage's contract with the rest of the program: the [`MessageSink`] every
-//! decoded [`Message`] goes to, the decoder's limits ([`DecoderConfig`]) and its counters
+//! The decoding stage's contract with the rest of the program: the [`ClientSink`] every
+//! decoded [`Message`] goes to (every [`MessageSink`](crate::MessageSink) is one), the decoder's limits ([`DecoderConfig`]) and its counters
 //! ([`DecodeStats`]).
 
 use serde::Serialize;
@@ -10,20 +10,15 @@ use crate::tcp::{CloseReason, ConnKey};
 use super::framing::FramingStats;
 use super::message::Message;
 
-/// Receives every decoded message, in capture order per connection.
-pub trait MessageSink {
+/// What the client-protocol decoder hands its messages to (the client half of
+/// [`MessageSink`](crate::MessageSink), which every sink implements).
+pub trait ClientSink {
     /// One message; it borrows decoder buffers, so copy what must outlive the call.
     fn message(&mut self, msg: &Message<'_>);
 
     /// `conn` ended at `ts` (after its last message).
     fn closed(&mut self, conn: &ConnKey, ts: Timestamp, reason: CloseReason) {
         let _ = (conn, ts, reason);
-    }
-}
-
-impl<F: FnMut(&Message<'_>)> MessageSink for F {
-    fn message(&mut self, msg: &Message<'_>) {
-        self(msg)
     }
 }
 

@@ -102,7 +102,7 @@ impl Conv {
     }
 }
 
-impl MessageSink for Vec<Seen> {
+impl crate::zk::ClientSink for Vec<Seen> {
     fn message(&mut self, msg: &Message<'_>) {
         self.push(seen(msg));
     }

@@ -1,0 +1,278 @@
+//! One direction of a quorum connection as a state machine: packets framed back to back, the
+//! raw snapshot after a SNAP skipped, and — after joining mid-stream or a gap — a search for a
+//! packet start that the packet after it confirms.
+
+use memchr::memmem;
+use serde::Serialize;
+
+use super::packet::{Framed, MIN_PACKET, RawPacket, ZabType, frame};
+
+/// What ends the raw snapshot after a SNAP: the jute string "BenWasHere".
+const SIGNATURE: &[u8] = b"\x00\x00\x00\x0aBenWasHere";
+
+/// Counters of the quorum decoder.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ZabStats {
+    /// Packets decoded.
+    pub packets: u64,
+    /// Packets whose data did not decode as their type's (shown as such, counted here).
+    pub undecoded_bodies: u64,
+    /// Snapshots skipped after SNAP, and their bytes.
+    pub snapshots: u64,
+    pub snapshot_bytes: u64,
+    /// Searches for a packet start (joined mid-stream, after a gap, or after bytes that did
+    /// not frame), and the bytes skipped by them.
+    pub resyncs: u64,
+    pub bytes_skipped: u64,
+    /// Bytes lost to capture gaps.
+    pub gap_bytes: u64,
+    /// Packets with data past the frame cap (the stream is searched again after them).
+    pub oversized: u64,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Mode {
+    /// At a packet boundary.
+    #[default]
+    Framing,
+    /// Looking for a packet start.
+    Searching,
+    /// Inside the raw snapshot that follows a SNAP.
+    Snapshot,
+}
+
+/// One direction's bytes not yet framed, and where the stream is.
+#[derive(Debug, Default)]
+pub struct ZabStream {
+    buf: Vec<u8>,
+    mode: Mode,
+}
+
+impl ZabStream {
+    /// The stream begins: at its first byte (`from_syn`), or somewhere inside it.
+    pub fn start(&mut self, from_syn: bool, stats: &mut ZabStats) {
+        self.buf.clear();
+        self.mode = if from_syn { Mode::Framing } else { Mode::Searching };
+        stats.resyncs += u64::from(!from_syn);
+    }
+
+    /// `lost` bytes will never come: what was buffered is dropped and a search begins.
+    pub fn gap(&mut self, lost: u64, stats: &mut ZabStats) {
+        stats.gap_bytes += lost;
+        stats.bytes_skipped += self.buf.len() as u64;
+        self.buf.clear();
+        if self.mode != Mode::Searching {
+            stats.resyncs += 1;
+        }
+        self.mode = Mode::Searching;
+    }
+
+    /// Bytes held for an incomplete packet or a search.
+    #[cfg(test)]
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The next bytes: every whole packet goes to `emit` with its size.
+    pub fn data(
+        &mut self,
+        bytes: &[u8],
+        max_data: usize,
+        stats: &mut ZabStats,
+        emit: &mut dyn FnMut(&RawPacket<'_>, usize),
+    ) {
+        self.buf.extend_from_slice(bytes);
+        let mut pos = 0;
+        loop {
+            let rest = &self.buf[pos..];
+            match self.mode {
+                Mode::Framing => match frame(rest, max_data) {
+                    Framed::Packet(p, used) => {
+                        stats.packets += 1;
+                        emit(&p, used);
+                        pos += used;
+                        if p.kind == ZabType::Snap {
+                            stats.snapshots += 1;
+                            self.mode = Mode::Snapshot;
+                        }
+                    }
+                    Framed::Incomplete => break,
+                    Framed::Invalid => {
+                        stats.resyncs += 1;
+                        stats.oversized += u64::from(is_oversized(rest, max_data));
+                        self.mode = Mode::Searching;
+                    }
+                },
+                Mode::Searching => match search(rest, max_data) {
+                    Some(skip) => {
+                        stats.bytes_skipped += skip as u64;
+                        pos += skip;
+                        self.mode = Mode::Framing;
+                    }
+                    None => {
+                        // Keep what could still begin a packet: the last candidate onwards.
+                        let keep = waiting_from(rest, max_data);
+                        stats.bytes_skipped += keep as u64;
+                        pos += keep;
+                        break;
+                    }
+                },
+                Mode::Snapshot => match memmem::find(rest, SIGNATURE) {
+                    Some(at) => {
+                        stats.snapshot_bytes += (at + SIGNATURE.len()) as u64;
+                        pos += at + SIGNATURE.len();
+                        self.mode = Mode::Framing;
+                    }
+                    None => {
+                        // The signature may straddle this and the next bytes.
+                        let skip = rest.len().saturating_sub(SIGNATURE.len() - 1);
+                        stats.snapshot_bytes += skip as u64;
+                        pos += skip;
+                        break;
+                    }
+                },
+            }
+        }
+        self.buf.drain(..pos);
+    }
+}
+
+fn is_oversized(buf: &[u8], max_data: usize) -> bool {
+    buf.get(12..16)
+        .is_some_and(|l| i32::from_be_bytes([l[0], l[1], l[2], l[3]]) as i64 > max_data as i64)
+}
+
+/// The offset of the first packet start in `buf` that a whole packet right after it confirms
+/// (or that ends the buffer exactly with a packet: a quiet stream's last one).
+fn search(buf: &[u8], max_data: usize) -> Option<usize> {
+    (0..buf.len().saturating_sub(MIN_PACKET - 1)).find(|&i| match frame(&buf[i..], max_data) {
+        Framed::Packet(_, used) => {
+            let next = &buf[i + used..];
+            next.is_empty() || matches!(frame(next, max_data), Framed::Packet(..))
+        }
+        _ => false,
+    })
+}
+
+/// Where the bytes worth keeping for the next search begin: the first offset that could
+/// still start a packet once more bytes come (every earlier one is known not to).
+fn waiting_from(buf: &[u8], max_data: usize) -> usize {
+    (0..buf.len())
+        .find(|&i| match frame(&buf[i..], max_data) {
+            Framed::Incomplete => true,
+            // A packet whose follower is still incomplete: wait for it.
+            Framed::Packet(_, used) => {
+                matches!(frame(&buf[i + used..], max_data), Framed::Incomplete)
+            }
+            Framed::Invalid => false,
+        })
+        .unwrap_or(buf.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn packet(t: i32, zxid: i64, data: Option<&[u8]>) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(&t.to_be_bytes());
+        b.extend_from_slice(&zxid.to_be_bytes());
+        match data {
+            None => b.extend_from_slice(&(-1i32).to_be_bytes()),
+            Some(d) => {
+                b.extend_from_slice(&(d.len() as i32).to_be_bytes());
+                b.extend_from_slice(d);
+            }
+        }
+        b.extend_from_slice(&(-1i32).to_be_bytes());
+        b
+    }
+
+    /// Feeds `chunks` and returns the (type, zxid) of every packet.
+    fn run(s: &mut ZabStream, chunks: &[&[u8]], stats: &mut ZabStats) -> Vec<(ZabType, i64)> {
+        let mut out = Vec::new();
+        for c in chunks {
+            s.data(c, 1 << 20, stats, &mut |p, _| out.push((p.kind, p.zxid)));
+        }
+        out
+    }
+
+    fn stream() -> Vec<u8> {
+        let mut b = packet(13, 5, None); // DIFF
+        b.extend(packet(2, 6, Some(&[7; 40]))); // PROPOSAL
+        b.extend(packet(4, 6, None)); // COMMIT
+        b.extend(packet(10, 0x1_0000_0000, None)); // NEWLEADER
+        b
+    }
+
+    const EXPECTED: [(ZabType, i64); 4] = [
+        (ZabType::Diff, 5),
+        (ZabType::Proposal, 6),
+        (ZabType::Commit, 6),
+        (ZabType::NewLeader, 0x1_0000_0000),
+    ];
+
+    #[test]
+    fn back_to_back_packets_in_any_split() {
+        let bytes = stream();
+        for size in [1, 3, 7, 19, 20, 21, 64, bytes.len()] {
+            let (mut s, mut stats) = (ZabStream::default(), ZabStats::default());
+            s.start(true, &mut stats);
+            let chunks: Vec<&[u8]> = bytes.chunks(size).collect();
+            assert_eq!(run(&mut s, &chunks, &mut stats), EXPECTED, "chunks of {size}");
+            assert_eq!((s.buffered(), stats.resyncs, stats.packets), (0, 0, 4));
+        }
+    }
+
+    #[test]
+    fn a_snapshot_after_snap_is_skipped_and_counted() {
+        let mut bytes = packet(15, 9, None);
+        let snapshot = [b"\x00\x00\x00\x02\x01\x02junk BenWasHer".as_slice(), SIGNATURE].concat();
+        bytes.extend_from_slice(&snapshot);
+        bytes.extend(packet(12, 0, None)); // UPTODATE
+        for size in [1, 5, 13, bytes.len()] {
+            let (mut s, mut stats) = (ZabStream::default(), ZabStats::default());
+            s.start(true, &mut stats);
+            let chunks: Vec<&[u8]> = bytes.chunks(size).collect();
+            assert_eq!(
+                run(&mut s, &chunks, &mut stats),
+                [(ZabType::Snap, 9), (ZabType::UpToDate, 0)]
+            );
+            assert_eq!((stats.snapshots, stats.snapshot_bytes), (1, snapshot.len() as u64));
+        }
+    }
+
+    #[test]
+    fn mid_stream_and_after_a_gap_the_next_confirmed_packet_resumes() {
+        let bytes = stream();
+        // Joined 5 bytes into the DIFF: the PROPOSAL, confirmed by the COMMIT, is next.
+        let (mut s, mut stats) = (ZabStream::default(), ZabStats::default());
+        s.start(false, &mut stats);
+        assert_eq!(run(&mut s, &[&bytes[5..]], &mut stats), EXPECTED[1..]);
+        assert_eq!((stats.resyncs, stats.bytes_skipped), (1, 15));
+        // A gap inside the PROPOSAL: COMMIT and NEWLEADER after it.
+        let (mut s, mut stats) = (ZabStream::default(), ZabStats::default());
+        s.start(true, &mut stats);
+        let got = run(&mut s, &[&bytes[..30]], &mut stats);
+        s.gap(10, &mut stats);
+        let got2 = run(&mut s, &[&bytes[40..]], &mut stats);
+        assert_eq!((got.as_slice(), got2.as_slice()), (&EXPECTED[..1], &EXPECTED[2..]));
+    }
+
+    #[test]
+    fn garbage_never_panics_and_stays_bounded() {
+        let mut seed = 7u64;
+        let (mut s, mut stats) = (ZabStream::default(), ZabStats::default());
+        s.start(false, &mut stats);
+        for _ in 0..200 {
+            let chunk: Vec<u8> = (0..97)
+                .map(|_| {
+                    seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+                    (seed >> 56) as u8
+                })
+                .collect();
+            s.data(&chunk, 1024, &mut stats, &mut |_, _| {});
+            assert!(s.buffered() <= 1024 + 64 * 2 * 4100 + 97, "{}", s.buffered());
+        }
+    }
+}
