@@ -60,9 +60,20 @@ impl ZkServer {
     /// `srvr` (at most 60 s). Four-letter words are all allowed, TTL nodes enabled, the admin
     /// server off.
     pub fn start(ns: &NetNs, addr: SocketAddr, tag: &str) -> ZkServer {
+        let mut server = ZkServer::spawn(ns, addr, tag, None, "");
+        server.wait_ready(ns);
+        server
+    }
+
+    /// Starts a server without waiting for it: `myid` and `extra` config lines (the
+    /// `server.N=` lines of an ensemble).
+    fn spawn(ns: &NetNs, addr: SocketAddr, tag: &str, myid: Option<u32>, extra: &str) -> ZkServer {
         let dir = TempDir::new(&format!("zk-{tag}"));
         let data = dir.join("data");
         std::fs::create_dir_all(&data).expect("create the data dir");
+        if let Some(id) = myid {
+            std::fs::write(data.join("myid"), format!("{id}\n")).expect("write myid");
+        }
         let cfg = dir.join("zoo.cfg");
         let text = format!(
             "tickTime=2000\n\
@@ -72,7 +83,8 @@ impl ZkServer {
              maxClientCnxns=0\n\
              4lw.commands.whitelist=*\n\
              extendedTypesEnabled=true\n\
-             admin.enableServer=false\n",
+             admin.enableServer=false\n\
+             {extra}",
             data.display(),
             addr.port(),
             addr.ip(),
@@ -90,9 +102,7 @@ impl ZkServer {
             .process_group(0)
             .spawn()
             .unwrap_or_else(|e| panic!("starting zkServer.sh: {e}"));
-        let mut server = ZkServer { child, addr, ns_name: ns.name.clone(), dir };
-        server.wait_ready(ns);
-        server
+        ZkServer { child, addr, ns_name: ns.name.clone(), dir }
     }
 
     fn wait_ready(&mut self, ns: &NetNs) {
@@ -134,6 +144,41 @@ impl Drop for ZkServer {
         // SAFETY: a plain syscall; the group id is our child's pid.
         unsafe { libc::kill(-(self.child.id() as libc::pid_t), libc::SIGKILL) };
         let _ = self.child.wait();
+    }
+}
+
+/// A three-server ensemble on the loopback of one namespace: server N on 127.0.0.N, with
+/// `client`, `quorum` and `election` as every server's ports.
+pub struct ZkEnsemble {
+    /// The servers, server 1 first.
+    pub servers: Vec<ZkServer>,
+}
+
+impl ZkEnsemble {
+    /// Starts the three servers together and waits until each serves (a leader is elected
+    /// and the followers have synced), at most 60 s each.
+    pub fn start(ns: &NetNs, tag: &str, client: u16, quorum: u16, election: u16) -> ZkEnsemble {
+        let lines: String =
+            (1..=3).map(|n| format!("server.{n}=127.0.0.{n}:{quorum}:{election}\n")).collect();
+        let extra = format!("initLimit=10\nsyncLimit=5\n{lines}");
+        let mut servers: Vec<ZkServer> = (1..=3u32)
+            .map(|n| {
+                let addr = SocketAddr::from(([127, 0, 0, n as u8], client));
+                ZkServer::spawn(ns, addr, &format!("{tag}-{n}"), Some(n), &extra)
+            })
+            .collect();
+        for s in &mut servers {
+            s.wait_ready(ns);
+        }
+        ZkEnsemble { servers }
+    }
+
+    /// The sid of the leader (from `srvr`).
+    pub fn leader(&self, ns: &NetNs) -> Option<u32> {
+        self.servers.iter().zip(1..).find_map(|(s, n)| {
+            let srvr = ns.enter(|| four_letter(s.addr, "srvr")).ok()?;
+            srvr.contains("Mode: leader").then_some(n)
+        })
     }
 }
 

@@ -165,6 +165,15 @@ impl<W: Write> MessageSink for DumpSink<W> {
             DumpSink::Report(..) => {}
         }
     }
+
+    fn election(&mut self, msg: &crate::election::ElectionMessage<'_>) {
+        match self {
+            DumpSink::Text(p) => p.election(msg),
+            DumpSink::Json(p) => p.election(msg),
+            DumpSink::Summary(s, _) => s.election(msg),
+            DumpSink::Report(..) => {}
+        }
+    }
 }
 
 impl<W: Write> DumpSink<W> {
@@ -455,7 +464,8 @@ fn why_nothing_decoded(
     busiest: &[(u16, u64)],
 ) -> Option<String> {
     let p = &counters.pipeline.decode.protocol;
-    let quorum = counters.pipeline.quorum.as_ref().map_or(0, |q| q.zab.packets);
+    let quorum = counters.pipeline.quorum.as_ref().map_or(0, |q| q.zab.packets)
+        + counters.pipeline.election.as_ref().map_or(0, |e| e.decode.messages);
     if p.requests + p.replies + p.events + p.four_letter_words + quorum > 0 {
         return None;
     }

@@ -39,6 +39,7 @@
 mod capture;
 mod cli;
 mod dump;
+mod election;
 mod error_chain;
 mod logging;
 mod output;

@@ -1,13 +1,16 @@
 //! Wires capture → TCP reassembly → ZooKeeper decoding → a message sink: every front-end runs
 //! this and differs only in its sink. Segments on a client port go to the client-protocol
-//! decoder, those on a quorum port (`zab_ports`) to the ZAB decoder, each with its own flow
-//! table (their caps apply to each).
+//! decoder, those on a quorum port (`zab_ports`) to the ZAB decoder and those on an election
+//! port to the election decoder, each protocol with its own flow table (the caps apply to
+//! each). With `learn_ports`, the ports that election notifications' config text names are
+//! decoded from then on.
 
 use std::collections::HashMap;
 
 use serde::Serialize;
 
 use crate::capture::Segment;
+use crate::election::{ElectionConn, ElectionDecoder, ElectionHandler, ElectionStats};
 use crate::quorum::{ZabConn, ZabDecoder, ZabHandler, ZabStats};
 use crate::sink::MessageSink;
 use crate::tcp::{ConnKey, Direction, FlowTable, TcpLimits, TcpStats};
@@ -21,16 +24,21 @@ pub struct PortSet(Box<[u64; 1024]>);
 impl PortSet {
     /// The given ports.
     pub fn new(ports: &[u16]) -> Self {
-        let mut bits = Box::new([0u64; 1024]);
+        let mut set = PortSet(Box::new([0u64; 1024]));
         for &p in ports {
-            bits[p as usize / 64] |= 1 << (p % 64);
+            set.insert(p);
         }
-        PortSet(bits)
+        set
     }
 
     /// True when `port` is a server port.
     pub fn contains(&self, port: u16) -> bool {
         self.0[port as usize / 64] & (1 << (port % 64)) != 0
+    }
+
+    /// Adds `port`.
+    pub fn insert(&mut self, port: u16) {
+        self.0[port as usize / 64] |= 1 << (port % 64);
     }
 }
 
@@ -48,6 +56,11 @@ pub struct PipelineConfig {
     pub ports: Vec<u16>,
     /// Quorum ports (ZAB, leader side): decoded as the ensemble's own protocol.
     pub zab_ports: Vec<u16>,
+    /// Election ports (leader election).
+    pub election_ports: Vec<u16>,
+    /// Decode, from then on, the client, quorum and election ports of every server that an
+    /// election notification's config names.
+    pub learn_ports: bool,
     /// Reassembly's caps.
     pub tcp: TcpLimits,
     /// Decoding's caps.
@@ -59,6 +72,8 @@ impl Default for PipelineConfig {
         PipelineConfig {
             ports: vec![zktraffic_common::ZK_CLIENT_PORT],
             zab_ports: Vec::new(),
+            election_ports: Vec::new(),
+            learn_ports: false,
             tcp: TcpLimits::default(),
             decoder: DecoderConfig::default(),
         }
@@ -79,6 +94,9 @@ pub struct PipelineStats {
     /// The quorum ports' reassembly and decoding, when they are decoded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quorum: Option<QuorumStats>,
+    /// The election ports', when they are decoded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub election: Option<ElectionPortStats>,
 }
 
 /// Counters of the quorum ports.
@@ -88,6 +106,30 @@ pub struct QuorumStats {
     pub tcp: TcpStats,
     /// ZAB decoding.
     pub zab: ZabStats,
+}
+
+/// Counters of the election ports.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ElectionPortStats {
+    /// Their reassembly.
+    pub tcp: TcpStats,
+    /// Election decoding.
+    pub decode: ElectionStats,
+    /// Ports learned from config text (with `learn_ports`).
+    pub ports_learned: u64,
+}
+
+/// One protocol's ports, connections and decoder.
+struct Protocol<S, D> {
+    ports: PortSet,
+    flows: FlowTable<S>,
+    decoder: D,
+}
+
+impl<S: Default, D> Protocol<S, D> {
+    fn new(ports: &[u16], limits: &TcpLimits, decoder: D) -> Self {
+        Protocol { ports: PortSet::new(ports), flows: FlowTable::new(limits.clone()), decoder }
+    }
 }
 
 /// The caps of the reassembly and decoding stages.
@@ -105,7 +147,12 @@ pub struct Pipeline<K: MessageSink> {
     flows: FlowTable<Session>,
     decoder: Decoder<K>,
     /// Quorum ports, their connections and decoder (none when no quorum port is given).
-    zab: Option<(PortSet, FlowTable<ZabConn>, ZabDecoder)>,
+    zab: Option<Protocol<ZabConn, ZabDecoder>>,
+    /// Election ports, likewise.
+    election: Option<Protocol<ElectionConn, ElectionDecoder>>,
+    /// See [`PipelineConfig::learn_ports`]; with the caps the new protocols get.
+    learn: Option<(TcpLimits, usize)>,
+    ports_learned: u64,
     segments_not_zookeeper: u64,
     /// Ports of the segments on no server port, with their counts (bounded), to say where the
     /// traffic was when nothing decoded.
@@ -118,15 +165,20 @@ const MAX_OTHER_PORTS: usize = 4096;
 impl<K: MessageSink> Pipeline<K> {
     /// A pipeline handing messages to `sink`.
     pub fn new(config: PipelineConfig, sink: K) -> Self {
-        let zab = (!config.zab_ports.is_empty()).then(|| {
-            let decoder =
-                ZabDecoder { max_data: config.decoder.max_frame_bytes, stats: ZabStats::default() };
-            (PortSet::new(&config.zab_ports), FlowTable::new(config.tcp.clone()), decoder)
+        let max_data = config.decoder.max_frame_bytes;
+        let zab_decoder = || ZabDecoder { max_data, stats: ZabStats::default() };
+        let zab = (!config.zab_ports.is_empty())
+            .then(|| Protocol::new(&config.zab_ports, &config.tcp, zab_decoder()));
+        let election = (!config.election_ports.is_empty() || config.learn_ports).then(|| {
+            Protocol::new(&config.election_ports, &config.tcp, ElectionDecoder::default())
         });
         Pipeline {
             ports: PortSet::new(&config.ports),
-            flows: FlowTable::new(config.tcp),
             zab,
+            election,
+            learn: config.learn_ports.then(|| (config.tcp.clone(), max_data)),
+            ports_learned: 0,
+            flows: FlowTable::new(config.tcp),
             decoder: Decoder::new(config.decoder, sink),
             segments_not_zookeeper: 0,
             other_ports: HashMap::new(),
@@ -139,11 +191,18 @@ impl<K: MessageSink> Pipeline<K> {
             (ConnKey { client: seg.src, server: seg.dst }, Direction::ToServer)
         } else if self.ports.contains(seg.src.port()) {
             (ConnKey { client: seg.dst, server: seg.src }, Direction::ToClient)
-        } else if let Some((ports, flows, decoder)) = &mut self.zab
-            && let Some((key, dir)) = directed(ports, seg)
+        } else if let Some(z) = &mut self.zab
+            && let Some((key, dir)) = directed(&z.ports, seg)
         {
-            let mut handler = ZabHandler { decoder, sink: &mut self.decoder.sink };
-            flows.push(seg, key, dir, &mut handler);
+            let mut handler = ZabHandler { decoder: &mut z.decoder, sink: &mut self.decoder.sink };
+            z.flows.push(seg, key, dir, &mut handler);
+            return;
+        } else if let Some(e) = &mut self.election
+            && let Some((key, dir)) = directed(&e.ports, seg)
+        {
+            let sink = &mut self.decoder.sink;
+            e.flows.push(seg, key, dir, &mut ElectionHandler { decoder: &mut e.decoder, sink });
+            self.learn_ports();
             return;
         } else {
             self.segments_not_zookeeper += 1;
@@ -175,8 +234,39 @@ impl<K: MessageSink> Pipeline<K> {
     /// End of input: flushes and closes every connection.
     pub fn finish(&mut self) {
         self.flows.finish(&mut self.decoder);
-        if let Some((_, flows, decoder)) = &mut self.zab {
-            flows.finish(&mut ZabHandler { decoder, sink: &mut self.decoder.sink });
+        let sink = &mut self.decoder.sink;
+        if let Some(z) = &mut self.zab {
+            z.flows.finish(&mut ZabHandler { decoder: &mut z.decoder, sink });
+        }
+        if let Some(e) = &mut self.election {
+            e.flows.finish(&mut ElectionHandler { decoder: &mut e.decoder, sink });
+        }
+    }
+
+    /// Adds the ports election config text named since the last call (with `learn_ports`).
+    fn learn_ports(&mut self) {
+        let Some(e) = &mut self.election else { return };
+        let learned = std::mem::take(&mut e.decoder.learned);
+        let Some((limits, max_data)) = &self.learn else { return };
+        for s in learned {
+            e.ports.insert(s.election_port);
+            let z = self.zab.get_or_insert_with(|| {
+                let decoder = ZabDecoder { max_data: *max_data, stats: ZabStats::default() };
+                Protocol::new(&[], limits, decoder)
+            });
+            z.ports.insert(s.quorum_port);
+            if let Some(p) = s.client_port {
+                self.ports.insert(p);
+            }
+            self.ports_learned += 1;
+            tracing::info!(
+                "learned server.{} from an election notification: client port {}, quorum port {}, \
+                 election port {}",
+                s.sid,
+                s.client_port.map_or("-".to_owned(), |p| p.to_string()),
+                s.quorum_port,
+                s.election_port
+            );
         }
     }
 
@@ -189,9 +279,11 @@ impl<K: MessageSink> Pipeline<K> {
         ports
     }
 
-    /// Live connections (client and quorum).
+    /// Live connections (client, quorum and election).
     pub fn connections(&self) -> usize {
-        self.flows.len() + self.zab.as_ref().map_or(0, |(_, f, _)| f.len())
+        self.flows.len()
+            + self.zab.as_ref().map_or(0, |z| z.flows.len())
+            + self.election.as_ref().map_or(0, |e| e.flows.len())
     }
 
     /// A snapshot of every counter.
@@ -204,9 +296,14 @@ impl<K: MessageSink> Pipeline<K> {
                 tcp: self.flows.limits().clone(),
                 decode: self.decoder.config.clone(),
             },
-            quorum: self.zab.as_ref().map(|(_, flows, decoder)| QuorumStats {
-                tcp: flows.stats().clone(),
-                zab: decoder.stats.clone(),
+            quorum: self.zab.as_ref().map(|z| QuorumStats {
+                tcp: z.flows.stats().clone(),
+                zab: z.decoder.stats.clone(),
+            }),
+            election: self.election.as_ref().map(|e| ElectionPortStats {
+                tcp: e.flows.stats().clone(),
+                decode: e.decoder.stats.clone(),
+                ports_learned: self.ports_learned,
             }),
         }
     }

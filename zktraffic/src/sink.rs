@@ -1,8 +1,10 @@
 //! What every front-end implements: the [`MessageSink`] that decoded messages of every
-//! protocol go to. Each decoder sees only its own half ([`ClientSink`], [`ZabSink`]), so the
-//! protocols stay independent of one another; every `MessageSink` is both.
+//! protocol go to. Each decoder sees only its own part ([`ClientSink`], [`ZabSink`],
+//! [`ElectionSink`]), so the protocols stay independent of one another; every `MessageSink` is
+//! all of them.
 
 use crate::Timestamp;
+use crate::election::{ElectionMessage, ElectionSink};
 use crate::quorum::{ZabMessage, ZabSink};
 use crate::tcp::{CloseReason, ConnKey};
 use crate::zk::{ClientSink, Message};
@@ -20,6 +22,11 @@ pub trait MessageSink {
 
     /// One ZAB packet from a quorum port (only when quorum ports are decoded).
     fn zab(&mut self, msg: &ZabMessage<'_>) {
+        let _ = msg;
+    }
+
+    /// One leader-election message (only when election ports are decoded).
+    fn election(&mut self, msg: &ElectionMessage<'_>) {
         let _ = msg;
     }
 }
@@ -43,5 +50,11 @@ impl<T: MessageSink + ?Sized> ClientSink for T {
 impl<T: MessageSink + ?Sized> ZabSink for T {
     fn zab(&mut self, msg: &ZabMessage<'_>) {
         MessageSink::zab(self, msg)
+    }
+}
+
+impl<T: MessageSink + ?Sized> ElectionSink for T {
+    fn election(&mut self, msg: &ElectionMessage<'_>) {
+        MessageSink::election(self, msg)
     }
 }

@@ -28,7 +28,9 @@ pub enum Protocol {
     Zk,
     /// ZAB, between the leader and its learners, on `--zab-port` (2888).
     Zab,
-    /// Every protocol above.
+    /// Leader election, between every two servers, on `--election-port` (3888).
+    Election,
+    /// Every protocol above, and the ports that election notifications name.
     All,
 }
 
@@ -87,13 +89,18 @@ pub struct DumpArgs {
     pub ports: Vec<u16>,
 
     /// Protocols to decode (repeatable): `zk` (clients, `--port`), `zab` (the quorum port,
-    /// `--zab-port`), `all`.
+    /// `--zab-port`), `election` (`--election-port`), `all` (these, and every port an election
+    /// notification's config names).
     #[arg(long = "protocol", value_enum, value_name = "PROTOCOL", default_values_t = [Protocol::Zk])]
     pub protocols: Vec<Protocol>,
 
     /// The leader's quorum (ZAB) port, with `--protocol zab|all` (repeatable).
     #[arg(long = "zab-port", value_name = "PORT", default_values_t = [zktraffic_common::ZK_QUORUM_PORT])]
     pub zab_ports: Vec<u16>,
+
+    /// The election port, with `--protocol election|all` (repeatable).
+    #[arg(long = "election-port", value_name = "PORT", default_values_t = [zktraffic_common::ZK_ELECTION_PORT])]
+    pub election_ports: Vec<u16>,
 
     /// Show only this client, `IP` or `IP:PORT` (repeatable).
     #[arg(long = "client", value_name = "IP[:PORT]")]
@@ -346,13 +353,17 @@ impl DumpArgs {
         if self.decodes(Protocol::Zab) {
             config.zab_ports = self.zab_ports.clone();
         }
+        if self.decodes(Protocol::Election) {
+            config.election_ports = self.election_ports.clone();
+        }
+        config.learn_ports = self.protocols.contains(&Protocol::All);
         config
     }
 
     /// Every server port live capture must see: the client ports and the quorum ports decoded.
     pub fn capture_ports(&self) -> Vec<u16> {
         let c = self.pipeline_config();
-        c.ports.iter().chain(&c.zab_ports).copied().collect()
+        c.ports.iter().chain(&c.zab_ports).chain(&c.election_ports).copied().collect()
     }
 }
 
@@ -362,6 +373,8 @@ impl LimitArgs {
         PipelineConfig {
             ports: ports.to_vec(),
             zab_ports: Vec::new(),
+            election_ports: Vec::new(),
+            learn_ports: false,
             tcp: TcpLimits {
                 max_connections: self.max_connections,
                 max_buffered_bytes: self.max_buffered_bytes,

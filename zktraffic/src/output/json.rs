@@ -252,4 +252,12 @@ impl<W: Write> MessageSink for JsonPrinter<W> {
         let j = super::zab::ZabJson::new(msg, self.time.rfc3339(msg.ts));
         self.write_line(&j);
     }
+
+    fn election(&mut self, msg: &crate::election::ElectionMessage<'_>) {
+        if self.error.is_some() {
+            return;
+        }
+        let j = super::election::ElectionJson::new(msg, self.time.rfc3339(msg.ts));
+        self.write_line(&j);
+    }
 }

@@ -1,8 +1,9 @@
 //! Sinks: what is done with decoded messages. Printers (text modelled on zk-dump, JSON lines),
-//! the `--summary` report, and the filters shared by all of them; `zab.rs` formats quorum
-//! packets for both printers.
+//! the `--summary` report, and the filters shared by all of them; `zab.rs` and `election.rs`
+//! format the quorum protocols for both printers.
 
 pub mod drop_warnings;
+pub mod election;
 pub mod filter;
 pub mod json;
 pub mod numbers;

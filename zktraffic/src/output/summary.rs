@@ -9,6 +9,7 @@ use serde::Serialize;
 use rustc_hash::FxHashMap;
 
 use super::filter::Filter;
+use crate::election::{ElectionBody, ElectionMessage, state_name};
 use crate::quorum::{Side, ZabMessage, ZabType};
 use crate::sink::MessageSink;
 use crate::stats::latency::{Latency, LatencySummary};
@@ -40,6 +41,8 @@ pub struct Summary {
     latency: FxHashMap<Name, Latency>,
     /// ZAB packets by type (wire number − 1) and sender (leader, learner).
     zab: Box<[[u64; 2]; ZabType::ALL.len()]>,
+    /// Election messages by kind (`Initial`, `Sasl`, `Notification LOOKING`…).
+    election: BTreeMap<String, u64>,
 }
 
 /// Quorum packets of one type, by sender.
@@ -63,6 +66,9 @@ pub struct SummaryReport {
     /// ZAB packets by type (when quorum ports are decoded).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub quorum: BTreeMap<&'static str, QuorumCount>,
+    /// Election messages by type, notifications by the sender's state.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub election: BTreeMap<String, u64>,
 }
 
 impl Summary {
@@ -75,6 +81,7 @@ impl Summary {
             errors: FxHashMap::default(),
             latency: FxHashMap::default(),
             zab: Box::new([[0; 2]; ZabType::ALL.len()]),
+            election: BTreeMap::new(),
         }
     }
 
@@ -120,6 +127,7 @@ impl Summary {
             errors,
             latency,
             quorum,
+            election: self.election.clone(),
         }
     }
 }
@@ -152,6 +160,15 @@ impl MessageSink for Summary {
     fn zab(&mut self, msg: &ZabMessage<'_>) {
         let from = usize::from(msg.from == Side::Learner);
         self.zab[msg.kind as usize - 1][from] += 1;
+    }
+
+    fn election(&mut self, msg: &ElectionMessage<'_>) {
+        let key = match &msg.body {
+            ElectionBody::Initial { .. } => "Initial".to_owned(),
+            ElectionBody::Sasl { .. } => "Sasl".to_owned(),
+            ElectionBody::Notification(n) => format!("Notification {}", state_name(n.state)),
+        };
+        *self.election.entry(key).or_default() += 1;
     }
 }
 
@@ -204,6 +221,12 @@ impl SummaryReport {
             )?;
             for (name, c) in &self.quorum {
                 writeln!(out, "{name:<32} {:>12} {:>12}", c.from_leader, c.from_learner)?;
+            }
+        }
+        if !self.election.is_empty() {
+            writeln!(out, "\n{:<32} {:>12}", "election messages", "count")?;
+            for (name, n) in &self.election {
+                writeln!(out, "{name:<32} {n:>12}")?;
             }
         }
         writeln!(out, "\ncounters")?;

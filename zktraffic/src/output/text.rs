@@ -158,21 +158,25 @@ impl<W: Write> MessageSink for TextPrinter<W> {
     }
 
     fn zab(&mut self, msg: &crate::quorum::ZabMessage<'_>) {
-        self.zab_line(msg);
+        self.quorum_line(msg.ts, |s| super::zab::describe(s, msg));
+    }
+
+    fn election(&mut self, msg: &crate::election::ElectionMessage<'_>) {
+        self.quorum_line(msg.ts, |s| super::election::describe(s, msg));
     }
 }
 
 impl<W: Write> TextPrinter<W> {
-    /// A quorum packet's line (the client filters do not apply to it).
-    fn zab_line(&mut self, msg: &crate::quorum::ZabMessage<'_>) {
+    /// A quorum-protocol line, described by `describe` (the client filters do not apply).
+    fn quorum_line(&mut self, ts: crate::Timestamp, describe: impl FnOnce(&mut String)) {
         let mut s = String::new();
         if self.options.colors {
             s.push_str("\x1b[90m");
         }
-        s.push_str(&self.time.clock(msg.ts));
+        s.push_str(&self.time.clock(ts));
         s.push(' ');
         let start = s.len();
-        super::zab::describe(&mut s, msg);
+        describe(&mut s);
         super::escape_tail(&mut s, start);
         s.push('\n');
         self.write(&s);
