@@ -14,8 +14,14 @@ use anyhow::{Context, Result, bail};
 use crate::util::{run_checked, workspace_root};
 
 /// Every target in `fuzz/Cargo.toml`.
-pub const TARGETS: &[&str] =
-    &["pcap_reader", "client_stream", "reassembly", "kernel_record", "differential"];
+pub const TARGETS: &[&str] = &[
+    "pcap_reader",
+    "client_stream",
+    "quorum_stream",
+    "reassembly",
+    "kernel_record",
+    "differential",
+];
 
 /// Targets whose inputs are capture files: seeded from the conformance captures.
 const CAPTURE_TARGETS: &[&str] = &["pcap_reader"];

@@ -66,6 +66,9 @@ pub use capture::{
 pub use capture::{LiveCounters, LiveSource, ebpf};
 pub use pipeline::{Pipeline, PipelineConfig, PipelineLimits, PipelineStats};
 pub use sink::MessageSink;
+// The ensemble's protocols, as sinks see them.
+pub use election::{ElectionBody, ElectionMessage, Notification, Server};
+pub use quorum::{Side, Txn, ZabBody, ZabMessage, ZabType};
 pub use tcp::{TcpLimits, TcpStats};
 pub use timestamp::Timestamp;
 pub use zk::encode;

@@ -40,11 +40,18 @@ pub fn decode(feed: impl FnOnce(&mut dyn FnMut(&Segment<'_>))) -> Vec<String> {
 pub struct Conn {
     pub client_seq: u32,
     pub server_seq: u32,
+    /// The server's end (the client port unless [`Conn::to`]).
+    pub server: SocketAddr,
 }
 
 impl Conn {
     pub fn new() -> Self {
-        Conn { client_seq: CLIENT_ISN, server_seq: SERVER_ISN }
+        Conn { client_seq: CLIENT_ISN, server_seq: SERVER_ISN, server: server() }
+    }
+
+    /// A connection to another server port (quorum, election).
+    pub fn to(port: u16) -> Self {
+        Conn { server: (Ipv4Addr::new(10, 0, 0, 2), port).into(), ..Conn::new() }
     }
 
     /// A segment from one side at the current sequence number plus `offset`, acknowledging
@@ -57,9 +64,9 @@ impl Conn {
         payload: &'a [u8],
     ) -> Segment<'a> {
         let (src, dst, seq, ack) = if to_server {
-            (client(), server(), self.client_seq, self.server_seq)
+            (client(), self.server, self.client_seq, self.server_seq)
         } else {
-            (server(), client(), self.server_seq, self.client_seq)
+            (self.server, client(), self.server_seq, self.client_seq)
         };
         Segment {
             ts: TS,

@@ -4,8 +4,9 @@
 
 use crate::zk::cursor::{Cursor, DecodeError};
 
-/// The initial message's protocol versions (3.5+, and 3.6+ with multiple addresses).
+/// The initial message's protocol version from 3.5.
 pub const PROTOCOL_V1: i64 = -65536;
+/// Its version from 3.6 with multiple addresses.
 pub const PROTOCOL_V2: i64 = -65535;
 /// `QuorumAuthPacket.magic` (quorum SASL).
 pub const SASL_MAGIC: i64 = 0x5f24_3501_3501_edcc;
@@ -28,12 +29,17 @@ pub fn state_name(state: i32) -> &'static str {
 /// A notification (`FastLeaderElection.buildMsg`); older servers send fewer fields.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Notification<'a> {
+    /// The sender's state: 0 LOOKING, 1 FOLLOWING, 2 LEADING, 3 OBSERVING.
     pub state: i32,
     /// The proposed (or, once decided, the elected) leader's sid.
     pub leader: i64,
+    /// The proposed leader's last zxid.
     pub zxid: i64,
+    /// The sender's election round.
     pub election_epoch: i64,
+    /// The proposed leader's epoch (from 3.4).
     pub peer_epoch: Option<i64>,
+    /// The notification format's version (from 3.4).
     pub version: Option<i32>,
     /// The dynamic configuration (3.5+).
     pub config: Option<&'a str>,
@@ -75,12 +81,17 @@ impl<'a> Notification<'a> {
 /// One `server.N=host:quorum:election[:role][;[clientHost:]clientPort]` line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Server<'a> {
+    /// Its server id.
     pub sid: i64,
+    /// Its host, as written.
     pub host: &'a str,
+    /// Its quorum (ZAB) port.
     pub quorum_port: u16,
+    /// Its election port.
     pub election_port: u16,
     /// `participant` or `observer`.
     pub role: &'a str,
+    /// Its client port, when the config names it (`;[host:]port`).
     pub client_port: Option<u16>,
 }
 
@@ -123,9 +134,21 @@ impl<'a> Server<'a> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ElectionBody<'a> {
     /// The connecting server introduces itself: its sid and, from 3.5, its address(es).
-    Initial { sid: i64, protocol: Option<i64>, addresses: Option<&'a str> },
+    Initial {
+        /// Its server id.
+        sid: i64,
+        /// −65536 (V1, 3.5+) or −65535 (V2, multiple addresses); none in 3.4's sid-only form.
+        protocol: Option<i64>,
+        /// Its election address(es), `|`-separated in V2.
+        addresses: Option<&'a str>,
+    },
     /// Quorum SASL's `QuorumAuthPacket` (its token never shown).
-    Sasl { status: i32, token_bytes: usize },
+    Sasl {
+        /// The exchange's status (0 in progress, 1 success, −1 error).
+        status: i32,
+        /// Bytes of its token.
+        token_bytes: usize,
+    },
     /// A vote.
     Notification(Notification<'a>),
 }

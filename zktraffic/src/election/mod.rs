@@ -9,7 +9,7 @@
 pub mod message;
 pub mod stream;
 
-pub use message::{ElectionBody, Notification, state_name};
+pub use message::{ElectionBody, Notification, Server, state_name};
 pub use stream::{ElectionStats, ElectionStream};
 
 use crate::Timestamp;
@@ -20,8 +20,9 @@ use crate::tcp::{ConnKey, Direction, StreamEvent, StreamHandler};
 pub struct ElectionMessage<'a> {
     /// Capture time of the segment that completed it.
     pub ts: Timestamp,
-    /// Sender and receiver.
+    /// The sender.
     pub from: std::net::SocketAddr,
+    /// The receiver.
     pub to: std::net::SocketAddr,
     /// The sender's sid, when its initial message was seen.
     pub sid: Option<i64>,

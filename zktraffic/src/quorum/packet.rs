@@ -16,24 +16,43 @@ const MAX_AUTH_FIELD: usize = 4096;
 /// The packet types, 1–19.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ZabType {
+    /// 1: a client request a learner forwards to the leader.
     Request = 1,
+    /// 2: a transaction proposed to the followers.
     Proposal,
+    /// 3: a follower acknowledges a proposal (or NEWLEADER, UPTODATE).
     Ack,
+    /// 4: the leader commits a zxid.
     Commit,
+    /// 5: keep-alive; a learner's carries its sessions.
     Ping,
+    /// 6: a session's revalidation, asked and answered.
     Revalidate,
+    /// 7: the answer to a client's sync.
     Sync,
+    /// 8: a committed transaction sent to observers.
     Inform,
+    /// 9: commit of a reconfig, with the designated leader.
     CommitAndActivate,
+    /// 10: the new epoch begins (with the quorum verifier from protocol 0x10000).
     NewLeader,
+    /// 11: a follower introduces itself.
     FollowerInfo,
+    /// 12: the learner's sync is complete.
     UpToDate,
+    /// 13: sync by the proposals that follow.
     Diff,
+    /// 14: sync by truncating the learner's log.
     Trunc,
+    /// 15: sync by a full snapshot (raw bytes follow).
     Snap,
+    /// 16: an observer introduces itself.
     ObserverInfo,
+    /// 17: the leader's new epoch and protocol version.
     LeaderInfo,
+    /// 18: the learner acknowledges the new epoch.
     AckEpoch,
+    /// 19: a committed reconfig sent to observers.
     InformAndActivate,
 }
 
@@ -99,8 +118,11 @@ impl ZabType {
 /// A packet as framed: its fields, the data undecoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RawPacket<'a> {
+    /// The type.
     pub kind: ZabType,
+    /// The zxid field.
     pub zxid: i64,
+    /// The data (none when null).
     pub data: Option<&'a [u8]>,
     /// Authinfo entries (a REQUEST's session credentials: counted, never shown).
     pub auth: usize,
@@ -179,27 +201,73 @@ pub enum ZabBody<'a> {
     /// No data (ACK, COMMIT, UPTODATE, DIFF, TRUNC, SNAP, SYNC, a leader's PING).
     None,
     /// A client request a learner forwards.
-    Request { session: i64, cxid: i32, op: OpCode, path: Option<&'a str> },
+    Request {
+        /// The client's session.
+        session: i64,
+        /// The client's request id.
+        cxid: i32,
+        /// The request's opcode.
+        op: OpCode,
+        /// Its path, when it has one.
+        path: Option<&'a str>,
+    },
     /// PROPOSAL, INFORM.
     Txn(Txn<'a>),
     /// INFORMANDACTIVATE: the designated leader and the transaction.
-    InformAndActivate { leader: i64, txn: Txn<'a> },
+    InformAndActivate {
+        /// The designated leader's sid.
+        leader: i64,
+        /// The transaction.
+        txn: Txn<'a>,
+    },
     /// COMMITANDACTIVATE: the designated leader.
-    CommitAndActivate { leader: i64 },
+    CommitAndActivate {
+        /// The designated leader's sid.
+        leader: i64,
+    },
     /// FOLLOWERINFO, OBSERVERINFO (`LearnerInfo`; older servers send fewer fields).
-    LearnerInfo { sid: i64, protocol_version: Option<i32>, config_version: Option<i64> },
+    LearnerInfo {
+        /// The learner's server id.
+        sid: i64,
+        /// Its protocol version (0x10000 from 3.4.6).
+        protocol_version: Option<i32>,
+        /// The version of its config (3.5+).
+        config_version: Option<i64>,
+    },
     /// LEADERINFO.
-    LeaderInfo { protocol_version: i32 },
+    LeaderInfo {
+        /// The leader's protocol version.
+        protocol_version: i32,
+    },
     /// ACKEPOCH: the learner's current epoch.
-    AckEpoch { epoch: i32 },
+    AckEpoch {
+        /// The learner's current epoch.
+        epoch: i32,
+    },
     /// NEWLEADER from protocol 0x10000: the quorum verifier (config text).
-    NewLeader { config: &'a str },
+    NewLeader {
+        /// The config text.
+        config: &'a str,
+    },
     /// A learner's PING: its sessions and their timeouts.
-    PingSessions { sessions: usize },
+    PingSessions {
+        /// Sessions listed.
+        sessions: usize,
+    },
     /// A learner's REVALIDATE.
-    RevalidateAsk { session: i64, timeout_ms: i32 },
+    RevalidateAsk {
+        /// The session.
+        session: i64,
+        /// Its timeout.
+        timeout_ms: i32,
+    },
     /// The leader's answer to REVALIDATE.
-    RevalidateAnswer { session: i64, valid: bool },
+    RevalidateAnswer {
+        /// The session.
+        session: i64,
+        /// Still valid.
+        valid: bool,
+    },
     /// Data this type should not carry, or that did not decode (counted).
     Undecoded,
 }
