@@ -4,6 +4,7 @@ use zktraffic_common::tcp_flags::{ACK, SYN};
 
 use super::*;
 use crate::Timestamp;
+use crate::capture::OwnedSegment;
 use crate::zk::encode::{FrameWriter, connect_request};
 use crate::zk::{Body, Message, OpCode};
 
@@ -103,4 +104,77 @@ fn partial_frames_share_one_budget() {
     drop(p);
     assert_eq!(paths.get("/after"), Some(&u64::from(CONNS)));
     assert_eq!(paths.get("/big"), Some(&5));
+}
+
+/// With `learn_ports`, an election notification's config text adds the client and quorum
+/// ports it names: connections to them are decoded from then on.
+#[test]
+fn ports_named_by_election_config_are_learned() {
+    let config = PipelineConfig {
+        ports: vec![],
+        election_ports: vec![3888],
+        learn_ports: true,
+        ..PipelineConfig::default()
+    };
+    let mut seen = Vec::new();
+    struct Seen<'a>(&'a mut Vec<String>);
+    impl MessageSink for Seen<'_> {
+        fn message(&mut self, m: &Message<'_>) {
+            self.0.push(format!("client {}", m.conn.server.port()));
+        }
+        fn zab(&mut self, m: &crate::quorum::ZabMessage<'_>) {
+            self.0.push(format!("zab {} {}", m.kind.name(), m.conn.server.port()));
+        }
+        fn election(&mut self, _: &crate::election::ElectionMessage<'_>) {
+            self.0.push("election".to_owned());
+        }
+    }
+    let mut p = Pipeline::new(config, Seen(&mut seen));
+    let seg = |sport: u16, dport: u16, seq: u32, flags: u8, payload: &[u8]| {
+        let segment = Segment {
+            ts: Timestamp(1_000_000_000),
+            src: addr(sport),
+            dst: addr(dport),
+            seq,
+            ack: 1,
+            flags,
+            payload,
+            wire_len: payload.len() as u32,
+        };
+        OwnedSegment::from(&segment)
+    };
+    let mut feed = |p: &mut Pipeline<Seen<'_>>, s: OwnedSegment| p.push(&s.segment());
+    // Before: a connection to 12181 is no ZooKeeper traffic.
+    let connect = connect_request(0, 0, 30_000);
+    feed(&mut p, seg(40_001, 12181, CISN, SYN, &[]));
+    feed(&mut p, seg(40_001, 12181, CISN + 1, ACK, &connect));
+    // A notification on the default election port, from the accepting side.
+    let config_text = "server.1=127.0.0.1:12888:3888:participant;127.0.0.1:12181\nversion=0";
+    let mut vote = Vec::new();
+    vote.extend_from_slice(&0i32.to_be_bytes());
+    vote.extend_from_slice(&1i64.to_be_bytes());
+    vote.extend_from_slice(&0i64.to_be_bytes());
+    vote.extend_from_slice(&1i64.to_be_bytes());
+    vote.extend_from_slice(&0i64.to_be_bytes());
+    vote.extend_from_slice(&2i32.to_be_bytes());
+    vote.extend_from_slice(&(config_text.len() as i32).to_be_bytes());
+    vote.extend_from_slice(config_text.as_bytes());
+    let mut framed = (vote.len() as i32).to_be_bytes().to_vec();
+    framed.extend(vote);
+    feed(&mut p, seg(3888, 40_002, SISN, SYN | ACK, &[]));
+    feed(&mut p, seg(3888, 40_002, SISN + 1, ACK, &framed));
+    // After: the client port and the quorum port decode.
+    feed(&mut p, seg(40_003, 12181, CISN, SYN, &[]));
+    feed(&mut p, seg(40_003, 12181, CISN + 1, ACK, &connect));
+    let mut ack = 3i32.to_be_bytes().to_vec();
+    ack.extend_from_slice(&0x1_0000_0001i64.to_be_bytes());
+    ack.extend_from_slice(&(-1i32).to_be_bytes());
+    ack.extend_from_slice(&(-1i32).to_be_bytes());
+    feed(&mut p, seg(40_004, 12888, CISN, SYN, &[]));
+    feed(&mut p, seg(40_004, 12888, CISN + 1, ACK, &ack));
+    p.finish();
+    let stats = p.stats();
+    drop(p);
+    assert_eq!(seen, ["election", "client 12181", "zab Ack 12888"]);
+    assert_eq!(stats.election.map(|e| e.ports_learned), Some(1));
 }
