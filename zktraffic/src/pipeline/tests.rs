@@ -143,7 +143,7 @@ fn ports_named_by_election_config_are_learned() {
         };
         OwnedSegment::from(&segment)
     };
-    let mut feed = |p: &mut Pipeline<Seen<'_>>, s: OwnedSegment| p.push(&s.segment());
+    let feed = |p: &mut Pipeline<Seen<'_>>, s: OwnedSegment| p.push(&s.segment());
     // Before: a connection to 12181 is no ZooKeeper traffic.
     let connect = connect_request(0, 0, 30_000);
     feed(&mut p, seg(40_001, 12181, CISN, SYN, &[]));
