@@ -399,6 +399,7 @@ fn zab_captures_decode_every_packet() {
     let zab = ["--protocol", "zab", "--zab-port", "20022"];
     let counts = |name: &str| -> Option<Vec<(String, usize)>> {
         let msgs = dump_json(&conformance(name)?, &zab);
+        let msgs: Vec<Value> = msgs.into_iter().filter(|m| m["dir"] != "ensemble").collect();
         assert!(msgs.iter().all(|m| m["dir"] == "quorum"), "{name}: only quorum packets");
         let mut by: std::collections::BTreeMap<String, usize> = Default::default();
         for m in &msgs {
@@ -467,6 +468,16 @@ fn zab_captures_decode_every_packet() {
         [0x1_0000_0001, 0x1_0000_0001, 0x1_0000_0002, 0x1_0000_0002, 0x1_0000_0003, 0x1_0000_0003]
     );
     assert_eq!(with(&msgs, "type", "Ping")[0]["zxid"].as_i64(), Some(0x1_0000_0000));
+    // Derived: the three writes committed, each acknowledged by both learners.
+    let committed: Vec<&Value> = with(&msgs, "type", "Committed");
+    let zxids: Vec<i64> = committed.iter().map(|c| c["zxid"].as_i64().unwrap()).collect();
+    assert_eq!(zxids, [0x1_0000_0001, 0x1_0000_0002, 0x1_0000_0003]);
+    assert_eq!(committed[1]["path"], "/foo");
+    assert!(
+        committed
+            .iter()
+            .all(|c| c["dir"] == "ensemble" && c["acks"].as_array().unwrap().len() == 2)
+    );
 
     if let Some(path) = conformance("zab_followerinfo.pcap") {
         let msgs = dump_json(&path, &zab);
@@ -491,8 +502,14 @@ fn zab_captures_decode_every_packet() {
         assert!(cna.iter().all(|m| m["leader"] == 3), "{cna:?}");
         let first = cna.iter().map(|m| m["zxid"].as_i64().unwrap()).min();
         assert_eq!(first, Some(0x1_0000_000d));
-        let reconfigs = with(&msgs, "txn_type", "reconfig");
+        let reconfigs: Vec<&Value> = with(&msgs, "txn_type", "reconfig")
+            .into_iter()
+            .filter(|m| m["dir"] == "quorum")
+            .collect();
         assert_eq!(reconfigs.len(), 4);
+        let committed = with(&msgs, "type", "Committed");
+        assert!(committed.iter().all(|c| c["txn_type"] == "reconfig"), "{committed:?}");
+        assert_eq!(committed.len(), 2, "both reconfigs committed (by COMMITANDACTIVATE)");
         let zxids: std::collections::BTreeSet<i64> =
             reconfigs.iter().map(|m| m["zxid"].as_i64().unwrap()).collect();
         assert_eq!(zxids.into_iter().collect::<Vec<_>>(), [0x1_0000_000d, 0x1_0000_000e]);

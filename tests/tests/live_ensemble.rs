@@ -1,7 +1,9 @@
 //! Inside a real ensemble: three ZooKeeper servers on the loopback of a network namespace of
 //! the test's own (127.0.0.1–3, client port 12181, quorum 12888, election 3888), captured live
 //! from before they start with `dump --protocol all`. The election, the learners' sync and a
-//! write's proposal and commit are asserted from the decoded stream; then the capture written
+//! write's proposal and commit are asserted from the decoded stream, and so are the events
+//! derived from them (the election finished, each learner's sync, the commit with each
+//! follower's ACK latency); then the capture written
 //! alongside (`--write-pcap`) is decoded again offline without the quorum port: it is learned
 //! from the election's config text.
 //!
@@ -83,6 +85,30 @@ fn assert_ensemble(msgs: &[Value], leader: i64, what: &str) {
     let creates: Vec<&Value> =
         msgs.iter().filter(|m| m["type"] == "CreateRequest" && m["path"] == "/ensemble").collect();
     assert_eq!(creates.len(), 1, "{what}");
+
+    // What they mean together.
+    let finished = of(msgs, "ensemble", "ElectionFinished");
+    assert!(finished.iter().any(|e| e["leader"] == leader), "{what}: {finished:?}");
+    assert!(finished.iter().all(|e| e["duration_ms"].as_f64() >= Some(0.0)));
+    assert!(!of(msgs, "ensemble", "LeaderChanged").is_empty(), "{what}: no LeaderChanged");
+    let syncs = of(msgs, "ensemble", "LearnerSync");
+    let synced: BTreeSet<i64> = syncs.iter().filter_map(|s| s["learner"].as_i64()).collect();
+    assert_eq!(synced, followers, "{what}: {syncs:?}");
+    assert!(syncs.iter().all(|s| ["DIFF", "TRUNC", "SNAP"].contains(&s["mode"].as_str().unwrap())));
+    let committed: Vec<&Value> = of(msgs, "ensemble", "Committed")
+        .into_iter()
+        .filter(|c| c["path"] == "/ensemble")
+        .collect();
+    assert_eq!(committed.len(), 1, "{what}: {committed:?}");
+    assert_eq!(committed[0]["zxid"], zxid);
+    assert!(committed[0]["commit_latency_us"].as_f64() > Some(0.0), "{what}");
+    let acked: BTreeSet<i64> = committed[0]["acks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["learner"].as_i64())
+        .collect();
+    assert_eq!(acked, followers, "{what}: each follower's ACK latency");
 }
 
 #[test]

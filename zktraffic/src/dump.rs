@@ -218,7 +218,8 @@ impl<W: Write> DumpSink<W> {
         match self {
             DumpSink::Text(p) => p.finish(),
             DumpSink::Json(p) => p.finish(),
-            DumpSink::Summary(s, mut out) => {
+            DumpSink::Summary(mut s, mut out) => {
+                s.finish();
                 let report = s.report();
                 match args.format {
                     Format::Text => report.write_text(&mut out, &counters.flatten())?,

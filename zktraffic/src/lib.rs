@@ -40,6 +40,7 @@ mod capture;
 mod cli;
 mod dump;
 mod election;
+mod ensemble;
 mod error_chain;
 mod logging;
 mod output;

@@ -100,12 +100,21 @@ pub struct JsonPrinter<W: Write> {
     time: TimeFormatter,
     show_secrets: bool,
     error: Option<io::Error>,
+    /// What the quorum protocols' packets mean together, printed as it is derived.
+    ensemble: Box<crate::ensemble::Tracker>,
 }
 
 impl<W: Write> JsonPrinter<W> {
     /// A printer writing to `out`; timestamps are RFC 3339 in UTC.
     pub fn new(out: W, filter: Filter, show_secrets: bool) -> Self {
-        JsonPrinter { out, filter, time: TimeFormatter::utc(), show_secrets, error: None }
+        JsonPrinter {
+            out,
+            filter,
+            time: TimeFormatter::utc(),
+            show_secrets,
+            error: None,
+            ensemble: Default::default(),
+        }
     }
 
     /// Pushes what was written to the output, returning the first write error met.
@@ -118,9 +127,19 @@ impl<W: Write> JsonPrinter<W> {
 
     /// Flushes, returning the first write error met (e.g. a closed pipe).
     pub fn finish(mut self) -> io::Result<()> {
+        let events = self.ensemble.on_finish();
+        self.print_events(events);
         match self.error.take() {
             Some(e) => Err(e),
             None => self.out.flush(),
+        }
+    }
+
+    /// Derived ensemble events, an object each.
+    fn print_events(&mut self, events: Vec<(crate::Timestamp, crate::ensemble::EnsembleEvent)>) {
+        for (ts, e) in events {
+            let j = super::ensemble::EnsembleJson::new(&e, self.time.rfc3339(ts));
+            self.write_line(&j);
         }
     }
 
@@ -251,6 +270,8 @@ impl<W: Write> MessageSink for JsonPrinter<W> {
         }
         let j = super::zab::ZabJson::new(msg, self.time.rfc3339(msg.ts));
         self.write_line(&j);
+        let events = self.ensemble.on_zab(msg);
+        self.print_events(events);
     }
 
     fn election(&mut self, msg: &crate::election::ElectionMessage<'_>) {
@@ -259,5 +280,7 @@ impl<W: Write> MessageSink for JsonPrinter<W> {
         }
         let j = super::election::ElectionJson::new(msg, self.time.rfc3339(msg.ts));
         self.write_line(&j);
+        let events = self.ensemble.on_election(msg);
+        self.print_events(events);
     }
 }

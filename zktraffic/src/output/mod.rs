@@ -4,6 +4,7 @@
 
 pub mod drop_warnings;
 pub mod election;
+pub mod ensemble;
 pub mod filter;
 pub mod json;
 pub mod numbers;

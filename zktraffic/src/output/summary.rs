@@ -10,6 +10,7 @@ use rustc_hash::FxHashMap;
 
 use super::filter::Filter;
 use crate::election::{ElectionBody, ElectionMessage, state_name};
+use crate::ensemble::{EnsembleEvent, EnsembleStats, Tracker};
 use crate::quorum::{Side, ZabMessage, ZabType};
 use crate::sink::MessageSink;
 use crate::stats::latency::{Latency, LatencySummary};
@@ -43,6 +44,88 @@ pub struct Summary {
     zab: Box<[[u64; 2]; ZabType::ALL.len()]>,
     /// Election messages by kind (`Initial`, `Sasl`, `Notification LOOKING`…).
     election: BTreeMap<String, u64>,
+    /// The derived ensemble events, and their latencies.
+    tracker: Box<Tracker>,
+    ensemble: Option<Box<Derived>>,
+}
+
+/// The derived events' figures.
+#[derive(Debug, Default)]
+struct Derived {
+    elections: u64,
+    election_duration: Option<Latency>,
+    leader_changes: u64,
+    syncs: BTreeMap<&'static str, u64>,
+    sync_duration: Option<Latency>,
+    commits: u64,
+    commit_latency: Option<Latency>,
+    ack_latency: Option<Latency>,
+}
+
+/// What `--summary` says of the ensemble's derived events (latencies in µs).
+#[derive(Clone, Debug, Serialize)]
+pub struct EnsembleSummary {
+    pub elections: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub election_duration: Option<LatencySummary>,
+    pub leader_changes: u64,
+    /// Learner syncs by mode (`DIFF`, `TRUNC`, `SNAP`, `unknown`).
+    pub learner_syncs: BTreeMap<&'static str, u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub learner_sync_duration: Option<LatencySummary>,
+    pub commits: u64,
+    /// PROPOSAL → COMMIT.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit_latency: Option<LatencySummary>,
+    /// PROPOSAL → each follower's ACK.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub follower_ack_latency: Option<LatencySummary>,
+    pub counters: EnsembleStats,
+}
+
+fn record(l: &mut Option<Latency>, ns: f64) {
+    l.get_or_insert_with(|| Latency::new(Some(LATENCY_SIGFIG))).record(ns.max(0.0) as u64);
+}
+
+impl Derived {
+    fn add(&mut self, e: &EnsembleEvent) {
+        match e {
+            EnsembleEvent::ElectionStarted { .. } => {}
+            EnsembleEvent::ElectionFinished { duration_ms, .. } => {
+                self.elections += 1;
+                record(&mut self.election_duration, duration_ms * 1e6);
+            }
+            EnsembleEvent::LeaderChanged { .. } => self.leader_changes += 1,
+            EnsembleEvent::LearnerSync { mode, duration_ms, .. } => {
+                *self.syncs.entry(mode.unwrap_or("unknown")).or_default() += 1;
+                if let Some(d) = duration_ms {
+                    record(&mut self.sync_duration, d * 1e6);
+                }
+            }
+            EnsembleEvent::Committed { commit_latency_us, acks, .. } => {
+                self.commits += 1;
+                record(&mut self.commit_latency, commit_latency_us * 1e3);
+                for a in acks {
+                    record(&mut self.ack_latency, a.latency_us * 1e3);
+                }
+            }
+        }
+    }
+
+    fn summary(&self, counters: &EnsembleStats) -> EnsembleSummary {
+        let s = |l: &Option<Latency>| l.as_ref().map(Latency::summary);
+        EnsembleSummary {
+            elections: self.elections,
+            election_duration: s(&self.election_duration),
+            leader_changes: self.leader_changes,
+            learner_syncs: self.syncs.clone(),
+            learner_sync_duration: s(&self.sync_duration),
+            commits: self.commits,
+            commit_latency: s(&self.commit_latency),
+            follower_ack_latency: s(&self.ack_latency),
+            counters: counters.clone(),
+        }
+    }
 }
 
 /// Quorum packets of one type, by sender.
@@ -69,6 +152,9 @@ pub struct SummaryReport {
     /// Election messages by type, notifications by the sender's state.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub election: BTreeMap<String, u64>,
+    /// What the quorum protocols' packets mean together (when they are decoded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ensemble: Option<EnsembleSummary>,
 }
 
 impl Summary {
@@ -82,7 +168,22 @@ impl Summary {
             latency: FxHashMap::default(),
             zab: Box::new([[0; 2]; ZabType::ALL.len()]),
             election: BTreeMap::new(),
+            tracker: Box::default(),
+            ensemble: None,
         }
+    }
+
+    fn derived(&mut self, events: Vec<(crate::Timestamp, EnsembleEvent)>) {
+        let d = self.ensemble.get_or_insert_with(Box::default);
+        for (_, e) in &events {
+            d.add(e);
+        }
+    }
+
+    /// End of input: the commits still waiting for late ACKs are counted.
+    pub fn finish(&mut self) {
+        let events = self.tracker.on_finish();
+        self.derived(events);
     }
 
     fn count(&mut self, name: &'static str) -> &mut TypeCount {
@@ -128,6 +229,7 @@ impl Summary {
             latency,
             quorum,
             election: self.election.clone(),
+            ensemble: self.ensemble.as_ref().map(|d| d.summary(&self.tracker.stats)),
         }
     }
 }
@@ -160,6 +262,8 @@ impl MessageSink for Summary {
     fn zab(&mut self, msg: &ZabMessage<'_>) {
         let from = usize::from(msg.from == Side::Learner);
         self.zab[msg.kind as usize - 1][from] += 1;
+        let events = self.tracker.on_zab(msg);
+        self.derived(events);
     }
 
     fn election(&mut self, msg: &ElectionMessage<'_>) {
@@ -169,6 +273,8 @@ impl MessageSink for Summary {
             ElectionBody::Notification(n) => format!("Notification {}", state_name(n.state)),
         };
         *self.election.entry(key).or_default() += 1;
+        let events = self.tracker.on_election(msg);
+        self.derived(events);
     }
 }
 
@@ -227,6 +333,35 @@ impl SummaryReport {
             writeln!(out, "\n{:<32} {:>12}", "election messages", "count")?;
             for (name, n) in &self.election {
                 writeln!(out, "{name:<32} {n:>12}")?;
+            }
+        }
+        if let Some(e) = &self.ensemble {
+            writeln!(out, "\nensemble")?;
+            writeln!(out, "  {:<38} {}", "elections", e.elections)?;
+            writeln!(out, "  {:<38} {}", "leader changes", e.leader_changes)?;
+            for (mode, n) in &e.learner_syncs {
+                writeln!(out, "  {:<38} {n}", format!("learner syncs {mode}"))?;
+            }
+            writeln!(out, "  {:<38} {}", "commits", e.commits)?;
+            let lines = [
+                ("election duration", &e.election_duration),
+                ("learner sync duration", &e.learner_sync_duration),
+                ("commit latency (proposal → commit)", &e.commit_latency),
+                ("follower ack latency", &e.follower_ack_latency),
+            ];
+            for (name, l) in lines {
+                if let Some(l) = l {
+                    let p = |q: Option<f64>| q.unwrap_or_default();
+                    writeln!(
+                        out,
+                        "  {name:<38} n={} avg={:.1}µs p50={:.1}µs p99={:.1}µs max={:.1}µs",
+                        l.count,
+                        l.avg_us,
+                        p(l.p50_us),
+                        p(l.p99_us),
+                        l.max_us
+                    )?;
+                }
             }
         }
         writeln!(out, "\ncounters")?;

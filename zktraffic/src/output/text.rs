@@ -40,12 +40,23 @@ pub struct TextPrinter<W: Write> {
     held: HashMap<ConnKey, VecDeque<(i32, String)>>,
     held_lines: usize,
     error: Option<io::Error>,
+    /// What the quorum protocols' packets mean together, printed as it is derived.
+    ensemble: Box<crate::ensemble::Tracker>,
 }
 
 impl<W: Write> TextPrinter<W> {
     /// A printer writing to `out` with times in `time`'s zone.
     pub fn new(out: W, filter: Filter, options: TextOptions, time: TimeFormatter) -> Self {
-        TextPrinter { out, filter, options, time, held: HashMap::new(), held_lines: 0, error: None }
+        TextPrinter {
+            out,
+            filter,
+            options,
+            time,
+            held: HashMap::new(),
+            held_lines: 0,
+            error: None,
+            ensemble: Default::default(),
+        }
     }
 
     /// Pushes what was written to the output, returning the first write error met.
@@ -58,6 +69,8 @@ impl<W: Write> TextPrinter<W> {
 
     /// Prints requests still waiting for a reply, resets colours, flushes.
     pub fn finish(mut self) -> io::Result<()> {
+        let events = self.ensemble.on_finish();
+        self.print_events(events);
         let mut conns: Vec<ConnKey> = self.held.keys().copied().collect();
         conns.sort();
         for conn in conns {
@@ -159,14 +172,25 @@ impl<W: Write> MessageSink for TextPrinter<W> {
 
     fn zab(&mut self, msg: &crate::quorum::ZabMessage<'_>) {
         self.quorum_line(msg.ts, |s| super::zab::describe(s, msg));
+        let events = self.ensemble.on_zab(msg);
+        self.print_events(events);
     }
 
     fn election(&mut self, msg: &crate::election::ElectionMessage<'_>) {
         self.quorum_line(msg.ts, |s| super::election::describe(s, msg));
+        let events = self.ensemble.on_election(msg);
+        self.print_events(events);
     }
 }
 
 impl<W: Write> TextPrinter<W> {
+    /// Derived ensemble events, a line each.
+    fn print_events(&mut self, events: Vec<(crate::Timestamp, crate::ensemble::EnsembleEvent)>) {
+        for (ts, e) in events {
+            self.quorum_line(ts, |s| super::ensemble::describe(s, &e));
+        }
+    }
+
     /// A quorum-protocol line, described by `describe` (the client filters do not apply).
     fn quorum_line(&mut self, ts: crate::Timestamp, describe: impl FnOnce(&mut String)) {
         let mut s = String::new();
