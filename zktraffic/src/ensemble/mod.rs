@@ -18,7 +18,7 @@ mod tests;
 use crate::Timestamp;
 use crate::election::ElectionMessage;
 use crate::quorum::ZabMessage;
-pub use event::{AckLatency, EnsembleEvent, EnsembleStats};
+pub use event::{EnsembleEvent, EnsembleStats};
 
 /// Derives ensemble events from ZAB and election messages.
 #[derive(Debug, Default)]
