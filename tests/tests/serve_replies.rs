@@ -357,3 +357,60 @@ fn metrics_negotiate_the_format_and_pass_promtool() {
     let (ok, said) = pipe(&promtool, &["check", "metrics"], &text);
     assert!(ok && said.trim().is_empty(), "promtool: {said}\n{text}");
 }
+
+/// The ensemble on the daemon: `/json/quorum` and the quorum series from the ZAB captures
+/// (leader port 20022), with `/metrics` still passing promtool and the OpenMetrics parser.
+#[test]
+fn quorum_endpoint_and_metrics_from_zab_captures() {
+    let Some(pcap) = capture("zab_request.pcap") else { return };
+    let s = serve(&pcap, &["--zab-port", "20022"]);
+    let q = serve_support::json(s.addr, "/json/quorum");
+    assert_eq!(q["role"], "leader", "{q}");
+    assert_eq!((q["commits"].as_u64(), q["outstanding_proposals"].as_u64()), (Some(3), Some(0)));
+    assert_eq!(q["proposal_commit_latency"]["count"], 3, "{q}");
+    assert_eq!(q["zab_packets"]["Proposal"]["from_leader"], 6, "{q}");
+    assert_eq!(q["zab_packets"]["Ping"]["from_learner"], 28, "{q}");
+    let learners = q["learners"].as_array().unwrap();
+    assert_eq!(learners.len(), 2, "{q}");
+    assert!(learners.iter().all(|l| l["ack_latency"]["count"] == 3), "{q}");
+    let (_, text) = serve_support::get(s.addr, "/metrics");
+    for line in [
+        "zktraffic_zab_packets_total{type=\"Proposal\",from=\"leader\"} 6",
+        "zktraffic_zab_packets_total{type=\"Commit\",from=\"leader\"} 6",
+        "zktraffic_proposal_commit_seconds_count 3",
+        "zktraffic_follower_ack_seconds_count{learner=\"127.0.0.1:38381\"} 3",
+        "zktraffic_outstanding_proposals 0",
+        "zktraffic_elections_total 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
+    }
+    let (_, om) = openmetrics(s.addr);
+    check_openmetrics(&om);
+    if let Some(promtool) = zktraffic_tests::promtool() {
+        let (ok, said) = pipe(&promtool, &["check", "metrics"], &text);
+        assert!(ok && said.trim().is_empty(), "promtool: {said}\n{text}");
+    }
+
+    let Some(pcap) = capture("zab_followerinfo.pcap") else { return };
+    let s = serve(&pcap, &["--zab-port", "20022"]);
+    let q = serve_support::json(s.addr, "/json/quorum");
+    assert_eq!(q["learner_syncs"]["DIFF"], 2, "{q}");
+    assert_eq!(
+        (q["leader"]["addr"].as_str(), q["leader"]["epoch"].as_i64()),
+        (Some("127.0.0.1:20022"), Some(1))
+    );
+    let sids: Vec<i64> =
+        q["learners"].as_array().unwrap().iter().filter_map(|l| l["sid"].as_i64()).collect();
+    assert_eq!(sids.len(), 2, "{q}");
+    assert!(q["learners"].as_array().unwrap().iter().all(|l| l["last_sync_mode"] == "DIFF"));
+    let (_, text) = serve_support::get(s.addr, "/metrics");
+    assert!(text.lines().any(|l| l == "zktraffic_learner_syncs_total{mode=\"DIFF\"} 2"), "{text}");
+
+    // A capture with no quorum traffic says so.
+    let Some(pcap) = capture("dump.pcap") else { return };
+    let s = serve(&pcap, &[]);
+    let q = serve_support::json(s.addr, "/json/quorum");
+    assert_eq!(q["role"], "unknown", "{q}");
+    let (_, text) = serve_support::get(s.addr, "/metrics");
+    assert!(!text.contains("zktraffic_zab_packets"), "no quorum series without quorum traffic");
+}

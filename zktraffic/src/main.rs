@@ -165,7 +165,7 @@ fn open_source(args: &CollectArgs) -> anyhow::Result<Box<dyn SegmentSource>> {
             PcapSource::open(pcap).with_context(|| format!("cannot replay {}", pcap.display()))?,
         ),
         (None, Some(iface)) => {
-            zktraffic::open_live(args.live.config(iface, &args.ports, &args.log))?
+            zktraffic::open_live(args.live.config(iface, &args.capture_ports(), &args.log))?
         }
         (None, None) => anyhow::bail!(
             "nothing to capture: give --iface IFACE (live) or --pcap FILE (replay), or use a \

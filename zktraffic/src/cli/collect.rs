@@ -59,6 +59,15 @@ pub struct CollectArgs {
     #[arg(long = "port", alias = "zookeeper-port", value_name = "PORT", default_values_t = [zktraffic_common::ZK_CLIENT_PORT])]
     pub ports: Vec<u16>,
 
+    /// The leader's quorum (ZAB) port (repeatable): its traffic feeds `/json/quorum`.
+    #[arg(long = "zab-port", value_name = "PORT", default_values_t = [zktraffic_common::ZK_QUORUM_PORT])]
+    pub zab_ports: Vec<u16>,
+
+    /// The election port (repeatable); the ports its notifications' config names are decoded
+    /// too.
+    #[arg(long = "election-port", value_name = "PORT", default_values_t = [zktraffic_common::ZK_ELECTION_PORT])]
+    pub election_ports: Vec<u16>,
+
     /// Requests that may wait between capture and aggregation (with the two below: the
     /// capacity of the one queue linking them). Live capture drops what does not fit, and
     /// counts it; a replay waits instead.
@@ -86,9 +95,20 @@ pub struct CollectArgs {
 }
 
 impl CollectArgs {
-    /// Reassembly and decoding.
+    /// Reassembly and decoding: the client, quorum and election ports, and the ports election
+    /// config text names.
     pub fn pipeline_config(&self) -> PipelineConfig {
-        self.limits.pipeline_config(&self.ports)
+        PipelineConfig {
+            zab_ports: self.zab_ports.clone(),
+            election_ports: self.election_ports.clone(),
+            learn_ports: true,
+            ..self.limits.pipeline_config(&self.ports)
+        }
+    }
+
+    /// Every port live capture must see.
+    pub fn capture_ports(&self) -> Vec<u16> {
+        self.ports.iter().chain(&self.zab_ports).chain(&self.election_ports).copied().collect()
     }
 
     /// Aggregation into windows of `window_ns`, paths keyed at `depth` (0: full paths).

@@ -112,6 +112,11 @@ impl Commits {
         }
     }
 
+    /// Proposals waiting for their commit.
+    pub fn outstanding(&self) -> usize {
+        self.pending.iter().filter(|(_, p)| p.committed.is_none()).count()
+    }
+
     fn remember(&mut self, zxid: i64) {
         if self.recent.len() == RECENT {
             self.recent.pop_front();

@@ -6,11 +6,13 @@
 //! - `election.rs`: votes → elections started and finished;
 //! - `sync.rs`: FOLLOWERINFO … UPTODATE per learner connection;
 //! - `commits.rs`: PROPOSAL → ACKs → COMMIT per zxid;
-//! - `event.rs`: what they derive.
+//! - `event.rs`: what they derive;
+//! - `state.rs`: the daemon's running figures (`/json/quorum`, the quorum metrics).
 
 mod commits;
 mod election;
 mod event;
+pub mod state;
 mod sync;
 #[cfg(test)]
 mod tests;
@@ -52,6 +54,11 @@ impl Tracker {
     /// End of input: what is still waiting (commits whose late ACKs might have come).
     pub fn finish(&mut self, out: &mut Vec<(Timestamp, EnsembleEvent)>) {
         self.commits.flush_all(out);
+    }
+
+    /// Proposals waiting for their commit.
+    pub fn outstanding(&self) -> usize {
+        self.commits.outstanding()
     }
 
     /// [`Tracker::zab`], returning the events (no allocation when there is none, the usual

@@ -172,6 +172,7 @@ fn snapshot(
         finished: status.finished,
         started,
         live_connections: status.live_connections,
+        quorum: status.quorum.clone(),
         metrics: Default::default(),
     }
 }

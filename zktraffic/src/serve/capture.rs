@@ -6,6 +6,7 @@
 //! messages: capture keeps draining the kernel's ring buffer, so decoding stays in sync and
 //! only the counting of those messages is lost.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::time::{Duration, Instant};
@@ -15,6 +16,7 @@ use super::info::{CaptureInfo, ConnectionsInfo, Info, QueueDropped, QueueInfo, S
 use super::sampling::Sampler;
 use crate::Timestamp;
 use crate::capture::{Poll, SegmentSource, SourceInfo};
+use crate::ensemble::state::{QuorumState, QuorumView};
 use crate::output::drop_warnings::DropWarnings;
 use crate::output::numbers::flatten_numbers;
 use crate::pipeline::Pipeline;
@@ -61,6 +63,8 @@ pub(super) struct CaptureStatus {
     pub live_connections: usize,
     /// The source ended (a replay is complete, or capture failed or stopped).
     pub finished: bool,
+    /// The ensemble, once quorum or election traffic was seen.
+    pub quorum: Option<Arc<QuorumView>>,
 }
 
 /// The pipeline's sink on the capture thread: turns messages into facts and hands full batches
@@ -76,6 +80,8 @@ struct FactSink {
     gone: bool,
     /// When the last batch was handed over (or dropped).
     last_sent: Instant,
+    /// The quorum protocols' figures (kept here: they are few, and need no aggregation).
+    quorum: QuorumState,
 }
 
 impl FactSink {
@@ -136,6 +142,14 @@ impl MessageSink for FactSink {
     fn closed(&mut self, conn: &ConnKey, ts: Timestamp, reason: CloseReason) {
         self.batch.push_closed(conn, ts, reason);
     }
+
+    fn zab(&mut self, msg: &crate::quorum::ZabMessage<'_>) {
+        self.quorum.zab(msg);
+    }
+
+    fn election(&mut self, msg: &crate::election::ElectionMessage<'_>) {
+        self.quorum.election(msg);
+    }
 }
 
 /// Runs until the source ends, `stop` is set, or the aggregation thread is gone.
@@ -156,6 +170,7 @@ pub(super) fn run(
         dropped: QueueDropped::default(),
         gone: false,
         last_sent: Instant::now(),
+        quorum: QuorumState::default(),
     };
     let mut pipeline = Pipeline::new(config.pipeline.clone(), sink);
     let mut unsampled = 0u64;
@@ -241,6 +256,7 @@ impl CaptureStatus {
             health: Ok(()),
             live_connections: 0,
             finished: false,
+            quorum: None,
         }
     }
 }
@@ -286,6 +302,7 @@ fn status(
         health,
         live_connections: pipeline.connections(),
         finished,
+        quorum: pipeline.sink().quorum.view().map(Arc::new),
     }
 }
 
@@ -305,6 +322,7 @@ mod tests {
             dropped: QueueDropped::default(),
             gone: false,
             last_sent: Instant::now(),
+            quorum: QuorumState::default(),
         }
     }
 

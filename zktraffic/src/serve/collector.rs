@@ -45,6 +45,7 @@ impl Collector {
             finished: false,
             started,
             live_connections: 0,
+            quorum: None,
             metrics: Default::default(),
         });
         let (tx, rx) = watch::channel(first);

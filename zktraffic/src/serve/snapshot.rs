@@ -115,6 +115,8 @@ pub struct Snapshot {
     pub started: Instant,
     /// Live TCP connections in the flow table.
     pub live_connections: usize,
+    /// The ensemble (`/json/quorum`), once quorum or election traffic was seen.
+    pub quorum: Option<Arc<crate::ensemble::state::QuorumView>>,
     /// `/metrics`, rendered on first request.
     pub metrics: OnceLock<Arc<str>>,
 }

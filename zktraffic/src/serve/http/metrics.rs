@@ -21,6 +21,7 @@ use crate::stats::latency::{BUCKET_BOUNDS_NS, Latency};
 #[derive(Debug)]
 struct SnapshotCollector {
     view: Arc<View>,
+    quorum: Option<Arc<crate::ensemble::state::QuorumView>>,
     info: Info,
     uptime_s: f64,
     live_connections: usize,
@@ -31,6 +32,7 @@ pub fn render(s: &Snapshot) -> String {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(SnapshotCollector {
         view: s.cumulative.clone(),
+        quorum: s.quorum.clone(),
         info: s.info.clone(),
         uptime_s: s.started.elapsed().as_secs_f64(),
         live_connections: s.live_connections,
@@ -172,6 +174,83 @@ fn resident_memory_bytes() -> Option<u64> {
     Some(pages * 4096)
 }
 
+/// The ensemble's series: ZAB packets by type, elections, learner syncs by mode, and the
+/// proposal → commit and per-follower ACK latency histograms.
+fn encode_quorum(
+    enc: &mut DescriptorEncoder,
+    q: &crate::ensemble::state::QuorumView,
+) -> fmt::Result {
+    use crate::quorum::ZabType;
+    let seconds = Some(&prometheus_client::registry::Unit::Seconds);
+    let mut m = enc.encode_descriptor(
+        "zktraffic_zab_packets",
+        "ZAB packets on the quorum ports, by type and sender",
+        None,
+        MetricType::Counter,
+    )?;
+    for (t, n) in ZabType::ALL.iter().zip(&q.packets) {
+        for (from, v) in [("leader", n[0]), ("learner", n[1])] {
+            if v > 0 {
+                m.encode_family(&[("type", t.name()), ("from", from)])?
+                    .encode_counter::<NoLabelSet, _, u64>(&v, None)?;
+            }
+        }
+    }
+    let mut m = enc.encode_descriptor(
+        "zktraffic_elections",
+        "Leader elections seen to finish",
+        None,
+        MetricType::Counter,
+    )?;
+    m.encode_counter::<NoLabelSet, _, u64>(&q.elections_total, None)?;
+    let m = enc.encode_descriptor(
+        "zktraffic_election_duration",
+        "From an election round's first vote to the vote that made its quorum",
+        seconds,
+        MetricType::Histogram,
+    )?;
+    histogram_of(m, &q.election_duration)?;
+    let mut m = enc.encode_descriptor(
+        "zktraffic_learner_syncs",
+        "Learner syncs with the leader, by mode",
+        None,
+        MetricType::Counter,
+    )?;
+    for (mode, v) in &q.syncs {
+        m.encode_family(&[("mode", *mode)])?.encode_counter::<NoLabelSet, _, u64>(v, None)?;
+    }
+    let m = enc.encode_descriptor(
+        "zktraffic_proposal_commit",
+        "A write's first PROPOSAL to its first COMMIT",
+        seconds,
+        MetricType::Histogram,
+    )?;
+    histogram_of(m, &q.commit_latency)?;
+    let mut m = enc.encode_descriptor(
+        "zktraffic_follower_ack",
+        "PROPOSAL to a follower to its ACK, by follower (sid, or address when unknown)",
+        seconds,
+        MetricType::Histogram,
+    )?;
+    for (addr, l) in &q.learners {
+        let who = l.sid.map_or_else(|| addr.to_string(), |s| s.to_string());
+        histogram(&mut m.encode_family(&[("learner", label(&who))])?, &l.ack)?;
+    }
+    let mut m = enc.encode_descriptor(
+        "zktraffic_outstanding_proposals",
+        "Proposals not committed yet",
+        None,
+        MetricType::Gauge,
+    )?;
+    m.encode_gauge(&(q.outstanding_proposals as u64))?;
+    Ok(())
+}
+
+/// A histogram with no labels.
+fn histogram_of(mut m: prometheus_client::encoding::MetricEncoder, l: &Latency) -> fmt::Result {
+    histogram(&mut m, l)
+}
+
 impl Collector for SnapshotCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
         let t = &self.view.tally;
@@ -246,6 +325,10 @@ impl Collector for SnapshotCollector {
                 let path = if path.is_empty() { "/" } else { path };
                 histogram(&mut m.encode_family(&[("path", label(path))])?, l)?;
             }
+        }
+
+        if let Some(q) = &self.quorum {
+            encode_quorum(&mut enc, q)?;
         }
 
         let gauges = [

@@ -63,6 +63,18 @@ pub fn all(
                 respond(StatusCode::OK, JSON, body)
             },
         );
+    let quorum = warp::path!("json" / "quorum").and(warp::get()).and(latest.clone()).map(
+        |s: Arc<Snapshot>| {
+            let body = match &s.quorum {
+                Some(q) => q.to_json(),
+                None => serde_json::json!({
+                    "role": "unknown",
+                    "note": "no traffic seen on a quorum (--zab-port) or election (--election-port) port",
+                }),
+            };
+            respond(StatusCode::OK, JSON, body.to_string())
+        },
+    );
     let json = warp::path!("json" / String)
         .and(warp::get())
         .and(warp::query::<HashMap<String, String>>())
@@ -111,6 +123,8 @@ pub fn all(
         .unify()
         .or(info)
         .unify()
+        .or(quorum)
+        .unify()
         .or(json)
         .unify()
         .or(metrics)
@@ -156,6 +170,7 @@ Until the first window closes the window scope is <code>{}</code>, as in the ori
 <li><a href="/json/errors">/json/errors</a>: failed replies by request type, error and path</li>
 <li><a href="/json/clients">/json/clients</a>: per client connection</li>
 <li><a href="/json/info">/json/info</a>: version, uptime, capture and pipeline counters</li>
+<li><a href="/json/quorum">/json/quorum</a>: the ensemble: leader, learners and their syncs and ACK latency, elections, proposal → commit latency</li>
 <li><a href="/metrics">/metrics</a>: Prometheus / OpenMetrics</li>
 <li><a href="/healthz">/healthz</a>: health</li>
 </ul>
@@ -201,6 +216,7 @@ mod tests {
             finished: false,
             started: std::time::Instant::now(),
             live_connections: 0,
+            quorum: None,
             metrics: Default::default(),
         })
     }
