@@ -30,7 +30,12 @@ fn main() -> ExitCode {
     }
     let command = cli.into_command();
     let log = command.log();
-    zktraffic::init_logging(log.verbosity(), log.log_format);
+    // While top's screen is up, a log line would tear it: its header shows what the log would
+    // (capture errors, drops), and errors are printed once the terminal is restored.
+    let screen = matches!(&command, Command::Top(a) if !a.batch);
+    if !screen {
+        zktraffic::init_logging(log.verbosity(), log.log_format);
+    }
     let json_logs = log.log_format == zktraffic::LogFormat::Json;
     match run(command, local) {
         Ok(()) => ExitCode::SUCCESS,

@@ -64,7 +64,15 @@ pub fn draw(frame: &mut Frame<'_>, data: &Data, state: &UiState, theme: Theme) {
     frame.render_widget(Paragraph::new(tab_line(state, theme)), tabs);
     let opts = state.table_options();
     let table = model::table(data, state.tab, &opts);
-    if state.tab == Tab::Watches {
+    if state.tab == Tab::Ensemble {
+        let lines = model::ensemble_summary(data);
+        let [top, bottom] =
+            Layout::vertical([Constraint::Length(lines.len() as u16 + 1), Constraint::Min(0)])
+                .areas(body);
+        let text: Vec<Line<'_>> = lines.into_iter().map(Line::from).collect();
+        frame.render_widget(Paragraph::new(text), top);
+        draw_table(frame, bottom, &table, state, theme, Some(opts.sort));
+    } else if state.tab == Tab::Watches {
         let [top, bottom] =
             Layout::vertical([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(body);
         draw_table(frame, top, &table, state, theme, Some(opts.sort));
@@ -300,6 +308,7 @@ fn draw_table(
         frame.render_widget(widget, head);
         let why = match (state.filter.is_empty(), state.scope) {
             (false, _) => "no row matches the filter (Esc clears it)",
+            _ if state.tab == Tab::Ensemble => "no learner connection seen",
             (true, Scope::Rates) => "nothing in the window (t: totals since start)",
             (true, Scope::Totals) => "nothing yet",
         };

@@ -116,7 +116,7 @@ impl UiState {
             KeyCode::Char('r') if ctrl => return Action::Reset,
             KeyCode::Tab => self.tab = Tab::ALL[(i + 1) % Tab::ALL.len()],
             KeyCode::BackTab => self.tab = Tab::ALL[(i + Tab::ALL.len() - 1) % Tab::ALL.len()],
-            KeyCode::Char(c @ '1'..='5') => self.tab = Tab::ALL[usize::from(c as u8 - b'1')],
+            KeyCode::Char(c @ '1'..='6') => self.tab = Tab::ALL[usize::from(c as u8 - b'1')],
             KeyCode::Char('<') => {
                 let s = &mut self.sorts[i].0;
                 *s = (*s + columns - 1) % columns;
@@ -157,7 +157,7 @@ impl UiState {
 
 /// The key list of the help overlay and the README, as (keys, what they do).
 pub const KEYS: &[(&str, &str)] = &[
-    ("Tab, Shift-Tab, 1-5", "switch view: Ops, Paths, Clients, Errors, Watches"),
+    ("Tab, Shift-Tab, 1-6", "switch view: Ops, Paths, Clients, Errors, Watches, Ensemble"),
     ("< >", "sort on the previous / next column"),
     ("r", "reverse the sort"),
     ("+ -", "path depth deeper / shallower (full paths past 12)"),
@@ -191,6 +191,8 @@ mod tests {
         assert_eq!(s.tab, Tab::Paths);
         key(&mut s, KeyCode::BackTab);
         key(&mut s, KeyCode::BackTab);
+        assert_eq!(s.tab, Tab::Ensemble);
+        key(&mut s, KeyCode::Char('5'));
         assert_eq!(s.tab, Tab::Watches);
         key(&mut s, KeyCode::Char('3'));
         assert_eq!(s.tab, Tab::Clients);

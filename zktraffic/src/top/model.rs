@@ -26,11 +26,14 @@ pub enum Tab {
     Errors,
     /// Watch events per path, and per client below.
     Watches,
+    /// The ensemble: leader, elections, commits, and each learner.
+    Ensemble,
 }
 
 impl Tab {
     /// Every view, in key order.
-    pub const ALL: [Tab; 5] = [Tab::Ops, Tab::Paths, Tab::Clients, Tab::Errors, Tab::Watches];
+    pub const ALL: [Tab; 6] =
+        [Tab::Ops, Tab::Paths, Tab::Clients, Tab::Errors, Tab::Watches, Tab::Ensemble];
 
     /// The view's name on its tab.
     pub fn title(self) -> &'static str {
@@ -40,6 +43,7 @@ impl Tab {
             Tab::Clients => "Clients",
             Tab::Errors => "Errors",
             Tab::Watches => "Watches",
+            Tab::Ensemble => "Ensemble",
         }
     }
 
@@ -51,6 +55,7 @@ impl Tab {
             Tab::Clients => CLIENTS,
             Tab::Errors => ERRORS,
             Tab::Watches => WATCHES,
+            Tab::Ensemble => LEARNERS,
         }
     }
 
@@ -58,6 +63,7 @@ impl Tab {
     pub fn default_sort(self) -> usize {
         match self {
             Tab::Ops | Tab::Paths | Tab::Watches => 1,
+            Tab::Ensemble => 0,
             Tab::Clients => 3,
             Tab::Errors => 3,
         }
@@ -153,6 +159,17 @@ const WATCHES: &[Column] = &[
     col("created", "created", "created", Kind::Count, 8, 4),
     col("deleted", "deleted", "deleted", Kind::Count, 8, 5),
     col("watch req/s", "watch req", "watching_requests", Kind::Count, 11, 1),
+];
+
+/// The Ensemble view's learners (figures since start).
+const LEARNERS: &[Column] = &[
+    col("learner", "learner", "learner", Kind::Text, 21, 0),
+    col("sid", "sid", "sid", Kind::Text, 5, 0),
+    col("sync", "sync", "last_sync_mode", Kind::Text, 6, 2),
+    col("sync ms", "sync ms", "last_sync_ms", Kind::Count, 8, 3),
+    col("acks", "acks", "acks", Kind::Count, 8, 1),
+    col("ack p50", "ack p50", "ack_p50_us", Kind::Micros, 8, 4),
+    col("ack p99", "ack p99", "ack_p99_us", Kind::Micros, 8, 0),
 ];
 
 /// The table under the Watches view: events per client.
@@ -269,6 +286,8 @@ pub struct Data {
     pub header: Header,
     /// One point per closed window, oldest first (the sparkline).
     pub history: Vec<WindowPoint>,
+    /// The ensemble, once quorum or election traffic was seen.
+    pub quorum: Option<Arc<crate::ensemble::state::QuorumView>>,
 }
 
 impl Data {
@@ -309,6 +328,7 @@ impl Data {
             totals: snap.cumulative.clone(),
             header,
             history: snap.history.clone(),
+            quorum: snap.quorum.clone(),
         }
     }
 
@@ -359,6 +379,7 @@ pub fn table(data: &Data, tab: Tab, opts: &TableOptions) -> Table {
         Tab::Clients => clients(data, tally, rate),
         Tab::Errors => errors(tally, opts.depth, rate),
         Tab::Watches => watches(tally, opts.depth, rate),
+        Tab::Ensemble => learners(data),
     };
     finish(tab.columns(), rows, opts)
 }
@@ -506,6 +527,58 @@ fn clients(data: &Data, t: &Tally, rate: impl Fn(u64) -> f64) -> Vec<Vec<Value>>
             ]
         })
         .collect()
+}
+
+/// The learners of the Ensemble view (since start, whatever the scope).
+fn learners(data: &Data) -> Vec<Vec<Value>> {
+    let Some(q) = &data.quorum else { return Vec::new() };
+    q.learners
+        .iter()
+        .map(|(addr, l)| {
+            let s = (l.ack.count > 0).then(|| l.ack.summary());
+            let text = |v: Option<&str>| v.map_or(Value::None, |t| Value::Text(t.to_owned()));
+            vec![
+                Value::Text(addr.to_string()),
+                l.sid.map_or(Value::None, |s| Value::Text(s.to_string())),
+                text(l.last_sync.and_then(|s| s.0)),
+                l.last_sync.and_then(|s| s.1).map_or(Value::None, Value::Num),
+                Value::Num(l.ack.count as f64),
+                s.as_ref().and_then(|s| s.p50_us).map_or(Value::None, Value::Num),
+                s.as_ref().and_then(|s| s.p99_us).map_or(Value::None, Value::Num),
+            ]
+        })
+        .collect()
+}
+
+/// The Ensemble view's summary lines: role, leader, elections, commits.
+pub fn ensemble_summary(data: &Data) -> Vec<String> {
+    let Some(q) = &data.quorum else {
+        return vec![
+            "no traffic on a quorum (--zab-port) or election (--election-port) port yet".to_owned(),
+        ];
+    };
+    let ms = |us: Option<f64>| us.map_or("-".to_owned(), |u| format!("{:.1}ms", u / 1e3));
+    let leader = match q.leader {
+        Some((addr, epoch, sid)) => {
+            let sid = sid.map(|s| format!("sid {s} ")).unwrap_or_default();
+            format!("leader {sid}{addr} epoch {epoch}")
+        }
+        None => "leader unknown".to_owned(),
+    };
+    let last = q.elections.back().map_or(String::new(), |e| {
+        format!(" (last: epoch {}, leader {}, {:.1}ms)", e.election_epoch, e.leader, e.duration_ms)
+    });
+    let c = q.commit_latency.summary();
+    vec![
+        format!("role {}  {leader}  elections {}{last}", q.role(), q.elections_total),
+        format!(
+            "commits {}  proposal→commit p50 {} p99 {}  outstanding {}",
+            q.commits,
+            ms(c.p50_us.filter(|_| c.count > 0)),
+            ms(c.p99_us.filter(|_| c.count > 0)),
+            q.outstanding_proposals
+        ),
+    ]
 }
 
 fn errors(t: &Tally, depth: usize, rate: impl Fn(u64) -> f64) -> Vec<Vec<Value>> {

@@ -33,8 +33,14 @@ fn args(extra: &[&str]) -> TopArgs {
 
 /// The data `top` shows once `name` is replayed to its end (rates over the whole capture).
 fn replayed(name: &str) -> Option<Data> {
+    replayed_with(name, &[])
+}
+
+fn replayed_with(name: &str, extra: &[&str]) -> Option<Data> {
     let path = conformance(name)?;
-    let args = args(&["--window", "3600"]);
+    let mut all = vec!["--window", "3600"];
+    all.extend_from_slice(extra);
+    let args = args(&all);
     let source = PcapSource::open(&path).expect("capture opens");
     let mut collector = Collector::start(collector_config(&args), Box::new(source)).unwrap();
     collector.wait();
@@ -323,4 +329,26 @@ fn clients_keep_their_session_and_identity() {
     assert_eq!((text(&row[1]), text(&row[2])), ("0x0100157f63eb0000", "noauth"));
     assert_eq!(num(&row[3]), 2.0, "the connect and the getChildren");
     assert!(matches!(row[6], Value::Num(s) if s >= 0.0), "{row:?}");
+}
+
+/// The Ensemble view from a ZAB capture: the role, the commits and each learner's ACKs.
+#[test]
+fn the_ensemble_view() {
+    let Some(data) = replayed_with("zab_request.pcap", &["--zab-port", "20022"]) else { return };
+    let learners = table(&data, Tab::Ensemble, &totals(Tab::Ensemble));
+    let rows: Vec<(String, f64)> = column(&learners, 4);
+    assert_eq!(rows, [("127.0.0.1:38381".to_owned(), 3.0), ("127.0.0.1:38382".to_owned(), 3.0)]);
+    let mut state = UiState::new(0);
+    press(&mut state, KeyCode::Char('6'));
+    let lines = screen(&data, &state, 80, 24, Theme { color: false });
+    assert!(lines[3].contains("6 Ensemble"), "{lines:#?}");
+    assert!(lines[4].starts_with("role leader") && lines[5].starts_with("commits 3"), "{lines:#?}");
+    assert!(
+        lines[7].starts_with("learner") && lines[8].starts_with("127.0.0.1:38381"),
+        "{lines:#?}"
+    );
+    // Without quorum traffic the view says so.
+    let Some(plain) = replayed("dump.pcap") else { return };
+    let lines = screen(&plain, &state, 80, 24, Theme { color: false });
+    assert!(lines[4].starts_with("no traffic on a quorum"), "{lines:#?}");
 }
