@@ -207,3 +207,50 @@ impl VethPair {
         }
     }
 }
+
+/// Namespaces of their own joined by a bridge in one more (as hosts on a switch): member N
+/// (1-based) has interface `zb` with address 10.232.0.N/24. Members are dropped before the
+/// bridge; deleting a namespace removes its end of the veth.
+pub struct Bridged {
+    /// The members, member 1 first.
+    pub members: Vec<NetNs>,
+    bridge: NetNs,
+}
+
+impl Bridged {
+    /// Each member's interface.
+    pub const IF: &'static str = "zb";
+
+    /// Member `n`'s address.
+    pub fn ip(n: usize) -> std::net::IpAddr {
+        std::net::IpAddr::from([10, 232, 0, n as u8])
+    }
+
+    /// Creates `count` members and the bridge, addresses assigned, links up.
+    pub fn new(tag: &str, count: usize) -> Bridged {
+        let bridge = NetNs::new(&format!("{tag}b"));
+        bridge.exec(&["ip", "link", "add", "br0", "type", "bridge"]);
+        bridge.exec(&["ip", "link", "set", "br0", "up"]);
+        let mut members = Vec::new();
+        for n in 1..=count {
+            let ns = NetNs::new(&format!("{tag}{n}"));
+            let (port, end) = (format!("p{n}"), format!("zb{n}"));
+            bridge.exec(&["ip", "link", "add", &port, "type", "veth", "peer", "name", &end]);
+            bridge.exec(&["ip", "link", "set", &port, "master", "br0"]);
+            bridge.exec(&["ip", "link", "set", &port, "up"]);
+            bridge.exec(&["ip", "link", "set", &end, "netns", &ns.name]);
+            ns.exec(&["ip", "link", "set", &end, "name", Self::IF]);
+            ns.exec(&["ip", "addr", "add", &format!("{}/24", Self::ip(n)), "dev", Self::IF]);
+            ns.exec(&["ip", "link", "set", Self::IF, "up"]);
+            members.push(ns);
+        }
+        Bridged { members, bridge }
+    }
+}
+
+impl Drop for Bridged {
+    fn drop(&mut self) {
+        self.members.clear();
+        let _ = &self.bridge;
+    }
+}

@@ -3,7 +3,7 @@
 //! client.
 
 use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
@@ -53,6 +53,8 @@ pub struct ZkServer {
     pub addr: SocketAddr,
     ns_name: String,
     dir: TempDir,
+    /// Running (not killed).
+    running: bool,
 }
 
 impl ZkServer {
@@ -90,22 +92,27 @@ impl ZkServer {
             addr.ip(),
         );
         std::fs::write(&cfg, text).expect("write zoo.cfg");
-        let log = std::fs::File::create(dir.join("server.log")).expect("create server.log");
-        let child = ns
-            .command(&format!("{ZK_BIN}/zkServer.sh"))
-            .arg("start-foreground")
-            .arg(&cfg)
-            .env("JVMFLAGS", "-Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("clone log handle"))
-            .stderr(log)
-            .process_group(0)
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting zkServer.sh: {e}"));
-        ZkServer { child, addr, ns_name: ns.name.clone(), dir }
+        let child = launch(ns, &dir);
+        ZkServer { child, addr, ns_name: ns.name.clone(), dir, running: true }
     }
 
-    fn wait_ready(&mut self, ns: &NetNs) {
+    /// Kills the server (`kill -9` of its whole process group), keeping its data.
+    pub fn kill(&mut self) {
+        // SAFETY: a plain syscall; the group id is our child's pid.
+        unsafe { libc::kill(-(self.child.id() as libc::pid_t), libc::SIGKILL) };
+        let _ = self.child.wait();
+        self.running = false;
+    }
+
+    /// Starts a killed server again on its data, without waiting for it.
+    pub fn restart(&mut self, ns: &NetNs) {
+        assert!(!self.running, "restart of a running server");
+        self.child = launch(ns, &self.dir);
+        self.running = true;
+    }
+
+    /// Waits until the server answers `ruok` and `srvr` (at most 60 s).
+    pub fn wait_ready(&mut self, ns: &NetNs) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let ruok = ns.enter(|| four_letter(self.addr, "ruok"));
@@ -138,6 +145,26 @@ impl ZkServer {
     }
 }
 
+/// Runs `zkServer.sh start-foreground` on `dir`'s config inside `ns`, its output appended to
+/// `dir/server.log`.
+fn launch(ns: &NetNs, dir: &TempDir) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("server.log"))
+        .expect("open server.log");
+    ns.command(&format!("{ZK_BIN}/zkServer.sh"))
+        .arg("start-foreground")
+        .arg(dir.join("zoo.cfg"))
+        .env("JVMFLAGS", "-Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("clone log handle"))
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting zkServer.sh: {e}"))
+}
+
 impl Drop for ZkServer {
     fn drop(&mut self) {
         // The process group we created at spawn: `ip netns exec` → the script → java.
@@ -147,35 +174,55 @@ impl Drop for ZkServer {
     }
 }
 
-/// A three-server ensemble on the loopback of one namespace: server N on 127.0.0.N, with
-/// `client`, `quorum` and `election` as every server's ports.
+/// A three-server ensemble: server N (sid N) at `ips[N-1]` in `nss[N-1]`, with `client`,
+/// `quorum` and `election` as every server's ports.
 pub struct ZkEnsemble {
     /// The servers, server 1 first.
     pub servers: Vec<ZkServer>,
 }
 
 impl ZkEnsemble {
+    /// All three on the loopback of `ns`: server N on 127.0.0.N.
+    pub fn start(ns: &NetNs, tag: &str, client: u16, quorum: u16, election: u16) -> ZkEnsemble {
+        let ips: Vec<IpAddr> = (1..=3u8).map(|n| IpAddr::from([127, 0, 0, n])).collect();
+        ZkEnsemble::start_across(&[ns, ns, ns], &ips, tag, client, quorum, election)
+    }
+
     /// Starts the three servers together and waits until each serves (a leader is elected
     /// and the followers have synced), at most 60 s each.
-    pub fn start(ns: &NetNs, tag: &str, client: u16, quorum: u16, election: u16) -> ZkEnsemble {
-        let lines: String =
-            (1..=3).map(|n| format!("server.{n}=127.0.0.{n}:{quorum}:{election}\n")).collect();
+    pub fn start_across(
+        nss: &[&NetNs; 3],
+        ips: &[IpAddr],
+        tag: &str,
+        client: u16,
+        quorum: u16,
+        election: u16,
+    ) -> ZkEnsemble {
+        let lines: String = ips
+            .iter()
+            .zip(1..)
+            .map(|(ip, n)| format!("server.{n}={ip}:{quorum}:{election}\n"))
+            .collect();
         let extra = format!("initLimit=10\nsyncLimit=5\n{lines}");
-        let mut servers: Vec<ZkServer> = (1..=3u32)
-            .map(|n| {
-                let addr = SocketAddr::from(([127, 0, 0, n as u8], client));
-                ZkServer::spawn(ns, addr, &format!("{tag}-{n}"), Some(n), &extra)
+        let mut servers: Vec<ZkServer> = (0..3)
+            .map(|i| {
+                let addr = SocketAddr::new(ips[i], client);
+                let tag = format!("{tag}-{}", i + 1);
+                ZkServer::spawn(nss[i], addr, &tag, Some(i as u32 + 1), &extra)
             })
             .collect();
-        for s in &mut servers {
+        for (s, ns) in servers.iter_mut().zip(nss) {
             s.wait_ready(ns);
         }
         ZkEnsemble { servers }
     }
 
-    /// The sid of the leader (from `srvr`).
-    pub fn leader(&self, ns: &NetNs) -> Option<u32> {
-        self.servers.iter().zip(1..).find_map(|(s, n)| {
+    /// The sid of the leader (from `srvr`), asking each running server in its namespace.
+    pub fn leader(&self, nss: &[&NetNs]) -> Option<u32> {
+        self.servers.iter().zip(nss).zip(1..).find_map(|((s, ns), n)| {
+            if !s.running {
+                return None;
+            }
             let srvr = ns.enter(|| four_letter(s.addr, "srvr")).ok()?;
             srvr.contains("Mode: leader").then_some(n)
         })

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 
 use serde_json::Value;
 use zktraffic_tests::agent::Agent;
-use zktraffic_tests::netns::{NetNs, privileged, skip};
+use zktraffic_tests::netns::{Bridged, NetNs, privileged, skip};
 use zktraffic_tests::zookeeper::{self, TempDir, ZkEnsemble, zkcli};
 
 const CLIENT: u16 = 12181;
@@ -146,7 +146,7 @@ fn an_ensemble_seen_from_its_election_to_a_committed_write() {
         "ensemble",
     );
     let ensemble = ZkEnsemble::start(&ns, "ensemble", CLIENT, QUORUM, ELECTION);
-    let leader = ensemble.leader(&ns).expect("a leader") as i64;
+    let leader = ensemble.leader(&[&ns, &ns, &ns]).expect("a leader") as i64;
     let addr: SocketAddr = format!("127.0.0.{leader}:{CLIENT}").parse().unwrap();
     zkcli(&ns, addr, &["create /ensemble x"]);
     // The followers' ACKs and the COMMITs follow the reply within milliseconds; the drain
@@ -161,4 +161,98 @@ fn an_ensemble_seen_from_its_election_to_a_committed_write() {
     // client port; a dynamic one, `server.N=…;CLIENT`, does, and it is learned too.)
     let msgs = zktraffic_tests::dump_json(&pcap, &["--protocol", "all", "--port", &client]);
     assert_ensemble(&msgs, leader, "replayed with learned ports");
+}
+
+/// Waits (at most 60 s) until the running servers agree on a leader other than `not`.
+fn wait_new_leader(ensemble: &ZkEnsemble, nss: &[&NetNs], not: u32) -> u32 {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(l) = ensemble.leader(nss).filter(|&l| l != not) {
+            return l;
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(60), "no new leader");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// As deployed: three servers in namespaces of their own joined by a bridge, the agent on one
+/// follower's interface only. Writes go through that follower; the leader is killed (`kill -9`)
+/// and restarted. From that node's traffic: both elections and their winners (as `srvr` says),
+/// the follower's syncs with each leader, and a PROPOSAL with its type and path for every
+/// transaction of the client's sessions.
+#[test]
+fn a_follower_sees_the_leader_die_and_the_next_one_elected() {
+    let name = "a_follower_sees_the_leader_die_and_the_next_one_elected";
+    if !privileged(name) {
+        return;
+    }
+    if !zookeeper::installed() {
+        skip(name, "the `zookeeper` package is missing; run `cargo xtask setup`");
+        return;
+    }
+    let net = Bridged::new("zkq", 3);
+    let nss: [&NetNs; 3] = [&net.members[0], &net.members[1], &net.members[2]];
+    let ips: Vec<std::net::IpAddr> = (1..=3).map(Bridged::ip).collect();
+    let dir = TempDir::new("bridged");
+    // Server 1 (the lowest sid: a follower of a fresh ensemble, which elects the highest).
+    let agent = Agent::start(
+        nss[0],
+        Bridged::IF,
+        &["--protocol", "all", "--format", "json"],
+        2,
+        &dir.0,
+        "bridged",
+    );
+    let mut ensemble = ZkEnsemble::start_across(&nss, &ips, "bridged", 2181, 2888, 3888);
+    let first = ensemble.leader(&nss).expect("a leader");
+    assert_ne!(first, 1, "a fresh ensemble elects the highest sid");
+    let through = SocketAddr::new(ips[0], 2181);
+    zkcli(nss[0], through, &["create /through x", "set /through y"]);
+    ensemble.servers[first as usize - 1].kill();
+    let second = wait_new_leader(&ensemble, &nss, first);
+    zkcli(nss[0], through, &["create /after x"]);
+    ensemble.servers[first as usize - 1].restart(nss[first as usize - 1]);
+    ensemble.servers[first as usize - 1].wait_ready(nss[first as usize - 1]);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let out = agent.stop();
+    drop(ensemble);
+    let msgs = &out.lines;
+
+    let winners: Vec<i64> = of(msgs, "ensemble", "ElectionFinished")
+        .iter()
+        .map(|e| e["leader"].as_i64().unwrap())
+        .collect();
+    assert!(
+        winners.contains(&i64::from(first)) && winners.contains(&i64::from(second)),
+        "{winners:?}"
+    );
+    assert_eq!(winners.first(), Some(&i64::from(first)), "{winners:?}");
+    // Server 1 synced with each leader in turn.
+    let syncs = of(msgs, "ensemble", "LearnerSync");
+    assert!(syncs.len() >= 2 && syncs.iter().all(|s| s["learner"] == 1), "{syncs:?}");
+    let leaders: BTreeSet<String> = of(msgs, "ensemble", "LeaderChanged")
+        .iter()
+        .map(|l| l["leader_addr"].as_str().unwrap().to_owned())
+        .collect();
+    let expected: BTreeSet<String> =
+        [first, second].iter().map(|&n| format!("{}:2888", ips[n as usize - 1])).collect();
+    assert_eq!(leaders, expected);
+    // Every transaction of the two client sessions reached server 1 as a PROPOSAL.
+    let proposals = of(msgs, "quorum", "Proposal");
+    let has = |txn: &str, path: Option<&str>| {
+        proposals
+            .iter()
+            .filter(|p| p["txn_type"] == txn && path.is_none_or(|x| p["path"] == x))
+            .count()
+    };
+    assert_eq!(has("create", Some("/through")), 1, "{proposals:?}");
+    assert_eq!(has("setData", Some("/through")), 1);
+    assert_eq!(has("create", Some("/after")), 1);
+    assert!(has("createSession", None) >= 2 && has("closeSession", None) >= 2, "{proposals:?}");
+    // The follower forwarded its clients' writes to the leader.
+    let forwarded = of(msgs, "quorum", "Request");
+    assert!(
+        forwarded.iter().any(|r| r["request_type"] == "CreateRequest" && r["path"] == "/through")
+    );
+    // (The client ran on server 1 itself: its traffic went through `lo`, not this interface.)
 }

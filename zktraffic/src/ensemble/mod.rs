@@ -36,6 +36,12 @@ impl Tracker {
     /// A ZAB packet; what it completes goes to `out` (stamped with the packet's time).
     pub fn zab(&mut self, msg: &ZabMessage<'_>, out: &mut Vec<(Timestamp, EnsembleEvent)>) {
         self.commits.flush_older_than(msg.ts, out);
+        // The new leader's epoch begins: the election that chose it is over.
+        if msg.kind == crate::quorum::ZabType::LeaderInfo {
+            self.election.finish(out);
+        } else {
+            self.election.settle(msg.ts, out);
+        }
         let leader = self.election.last_leader();
         self.sync.zab(msg, leader, out);
         let sid = |addr| self.sync.sid_of(addr);
@@ -53,6 +59,7 @@ impl Tracker {
 
     /// End of input: what is still waiting (commits whose late ACKs might have come).
     pub fn finish(&mut self, out: &mut Vec<(Timestamp, EnsembleEvent)>) {
+        self.election.finish(out);
         self.commits.flush_all(out);
     }
 

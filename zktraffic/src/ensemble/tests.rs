@@ -203,9 +203,10 @@ fn an_election_finishes_on_a_quorum_of_votes_for_one_leader() {
                   server.3=10.0.0.3:2888:3888:participant\nversion=0";
     let mut t = Tracker::default();
     let mut out = Vec::new();
-    // Each votes for itself; then 1 and, from its listening address, 2 switch to 3.
+    // 1 and, from its listening address, 2 first agree on 2 (a quorum that does not last);
+    // then 3's vote comes, and both switch to it.
     for m in [
-        vote(10, "10.0.0.1:40000", Some(1), 1, config),
+        vote(10, "10.0.0.1:40000", Some(1), 2, config),
         vote(11, "10.0.0.2:3888", None, 2, config),
         vote(12, "10.0.0.3:40001", Some(3), 3, config),
         vote(20, "10.0.0.1:40000", Some(1), 3, config),
@@ -213,6 +214,9 @@ fn an_election_finishes_on_a_quorum_of_votes_for_one_leader() {
     ] {
         t.election(&m, &mut out);
     }
+    assert_eq!(out.len(), 1, "not settled yet: {out:?}");
+    // A second later (capture time), with no vote against it, it is the outcome.
+    t.election(&vote(1_100, "10.0.0.3:40001", Some(3), 3, config), &mut out);
     let events: Vec<EnsembleEvent> = out.into_iter().map(|(_, e)| e).collect();
     assert_eq!(
         events,
@@ -222,7 +226,7 @@ fn an_election_finishes_on_a_quorum_of_votes_for_one_leader() {
                 election_epoch: 1,
                 leader: 3,
                 duration_ms: 10.0,
-                voters: vec!["1".into(), "3".into()],
+                voters: vec!["1".into(), "2".into(), "3".into()],
             },
         ]
     );
