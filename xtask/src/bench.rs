@@ -209,6 +209,43 @@ fn generate(path: &Path, w: &WorkloadArgs) -> Result<u64> {
     Ok(serde_json_lite::parse(&out)?.messages())
 }
 
+/// Writes the quorum capture of `bench decode` (a leader and 2 followers, `writes` writes in
+/// batches of 64, Ethernet segments) and returns the packets it holds.
+fn generate_quorum(path: &Path, writes: usize, mss: usize) -> Result<u64> {
+    let bin = util::workspace_root().join("target/release/examples/synth_capture");
+    let (_, out) = measure(
+        Command::new(&bin).args([
+            "--quorum",
+            path.to_str().context("utf-8 path")?,
+            "2",
+            &writes.to_string(),
+            "64",
+            &mss.to_string(),
+        ]),
+        true,
+    )?;
+    serde_json_lite::field(&out, "packets")
+}
+
+/// Runs `zktraffic dump --protocol zab --summary --format json` on `pcap` (leader port 2888);
+/// returns its usage and the packets decoded.
+fn decode_quorum(zk: &Path, pcap: &Path) -> Result<(Usage, u64)> {
+    let (u, out) = measure(
+        Command::new(zk).args([
+            "dump",
+            "--pcap",
+            pcap.to_str().context("utf-8 path")?,
+            "--protocol",
+            "zab",
+            "--summary",
+            "--format",
+            "json",
+        ]),
+        true,
+    )?;
+    Ok((u, serde_json_lite::field(&out, "packets")?))
+}
+
 /// Runs of each contender in `bench decode` and `bench serve`.
 const ROUNDS: usize = 5;
 
@@ -294,6 +331,10 @@ fn decode(w: &WorkloadArgs) -> Result<()> {
     let expected_big = generate(&big, w)?;
     let expected_small = generate(&small, &WorkloadArgs { requests: requests / 4, ..*w })?;
     let size_mib = fs::metadata(&big)?.len() as f64 / (1 << 20) as f64;
+    // The quorum capture: about as many bytes as the client one.
+    let quorum = dir.join("decode-quorum.pcap");
+    let expected_quorum = generate_quorum(&quorum, requests / 2, mss)?;
+    let quorum_mib = fs::metadata(&quorum)?.len() as f64 / (1 << 20) as f64;
     let zk = util::binary_path(true);
 
     // Warm the page cache so every contender reads from memory.
@@ -312,8 +353,13 @@ fn decode(w: &WorkloadArgs) -> Result<()> {
     };
     let mut tcpdump_runs = Vec::new();
     let mut our_runs = Vec::new();
+    let mut quorum_runs = Vec::new();
     let mut messages = 0;
+    let mut packets = 0;
     for _ in 0..ROUNDS {
+        let (u, p) = decode_quorum(&zk, &quorum)?;
+        quorum_runs.push(u);
+        packets = p;
         match tcpdump_run() {
             Ok(u) => tcpdump_runs.push(u),
             Err(e) if tcpdump_runs.is_empty() => eprintln!(
@@ -327,6 +373,7 @@ fn decode(w: &WorkloadArgs) -> Result<()> {
     }
     let tcpdump = (!tcpdump_runs.is_empty()).then(|| median(&mut tcpdump_runs));
     let ours = median(&mut our_runs);
+    let zab = median(&mut quorum_runs);
     let (ours_small, messages_small) = decode_summary(&zk, &small)?;
     let (json, _) = measure(
         Command::new(&zk).args([
@@ -370,12 +417,23 @@ fn decode(w: &WorkloadArgs) -> Result<()> {
         "  memory: peak RSS {:.1} MiB for the full capture vs {:.1} MiB for a quarter of it (bounded by live connections, not file size)",
         ours.max_rss_mib, ours_small.max_rss_mib
     );
-    if messages != expected_big || messages_small != expected_small {
-        bail!("decoded message counts differ from the generated ones");
+    let (client_rate, zab_rate) = (size_mib / ours.cpu_s, quorum_mib / zab.cpu_s);
+    println!(
+        "  quorum (ZAB, 2 followers, derived events on): {quorum_mib:.0} MiB, {packets} packets of {expected_quorum} generated; cpu {:.2} s → {:.2} M packets/s",
+        zab.cpu_s,
+        packets as f64 / zab.cpu_s / 1e6
+    );
+    println!(
+        "  per byte: client protocol {client_rate:.0} MiB/s, quorum {zab_rate:.0} MiB/s (quorum/client {:.2}×; medians of {ROUNDS} alternating runs)",
+        zab_rate / client_rate
+    );
+    if messages != expected_big || messages_small != expected_small || packets != expected_quorum {
+        bail!("decoded counts differ from the generated ones");
     }
     if !keep {
         let _ = fs::remove_file(&big);
         let _ = fs::remove_file(&small);
+        let _ = fs::remove_file(&quorum);
     }
     Ok(())
 }

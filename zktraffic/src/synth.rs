@@ -315,3 +315,119 @@ pub fn write_workload<W: Write>(out: W, w: &Workload) -> io::Result<Generated> {
     pcap.flush()?;
     Ok(g)
 }
+
+/// The shape of generated quorum traffic: a leader and its followers under a write load.
+#[derive(Clone, Debug)]
+pub struct QuorumWorkload {
+    /// Followers connected to the leader.
+    pub learners: usize,
+    /// Writes: each a PROPOSAL to every follower, their ACKs, a COMMIT to every follower.
+    pub writes: usize,
+    /// Writes between two rounds of PINGs.
+    pub pings_every: usize,
+    /// Writes the leader sends back to back (as a busy leader's socket buffers them).
+    pub batch: usize,
+    /// Largest segment payload.
+    pub mss: usize,
+}
+
+/// A setData transaction as a PROPOSAL carries it.
+fn set_data_txn(session: i64, cxid: i32, zxid: i64, path: &str, data: &[u8]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(48 + path.len() + data.len());
+    b.extend_from_slice(&session.to_be_bytes());
+    b.extend_from_slice(&cxid.to_be_bytes());
+    b.extend_from_slice(&zxid.to_be_bytes());
+    b.extend_from_slice(&1_700_000_000_000i64.to_be_bytes());
+    b.extend_from_slice(&OpCode::SetData.to_wire().to_be_bytes());
+    b.extend_from_slice(&(path.len() as i32).to_be_bytes());
+    b.extend_from_slice(path.as_bytes());
+    b.extend_from_slice(&(data.len() as i32).to_be_bytes());
+    b.extend_from_slice(data);
+    b.extend_from_slice(&1i32.to_be_bytes());
+    b
+}
+
+/// Writes `w` as a classic pcap: every follower connects and syncs (FOLLOWERINFO … UPTODATE,
+/// by DIFF), then the writes go out in batches; returns the packets written.
+pub fn write_quorum<W: Write>(out: W, w: &QuorumWorkload) -> io::Result<u64> {
+    use crate::quorum::packet::encode;
+    let mut pcap = PcapWriter::new(out)?;
+    let leader: SocketAddr = (Ipv4Addr::new(10, 2, 0, 1), 2888).into();
+    let epoch = 1i64 << 32;
+    let mut convs: Vec<Conversation> = (0..w.learners)
+        .map(|n| {
+            let learner = (Ipv4Addr::new(10, 2, 0, n as u8 + 2), 40_000 + n as u16);
+            let mut c = Conversation::new(learner.into(), leader, u32::MAX - 9_000, 11);
+            c.mss = w.mss;
+            c
+        })
+        .collect();
+    let mut packets = 0u64;
+    let mut ts = Timestamp::from_parts(1_700_000_000, 0);
+    let tick = |ts: &mut Timestamp, ns: u64| *ts = Timestamp(ts.0 + ns);
+    for (n, c) in convs.iter_mut().enumerate() {
+        c.open(&mut pcap, ts)?;
+        let info =
+            [&(n as i64 + 1).to_be_bytes()[..], &0x10000i32.to_be_bytes(), &0i64.to_be_bytes()]
+                .concat();
+        c.send(&mut pcap, ts, true, &encode(11, 0, Some(&info), &[]))?;
+        c.send(&mut pcap, ts, false, &encode(17, epoch, Some(&0x10000i32.to_be_bytes()), &[]))?;
+        c.send(&mut pcap, ts, true, &encode(18, 0, Some(&0i32.to_be_bytes()), &[]))?;
+        let sync = [encode(13, 0, None, &[]), encode(10, epoch, None, &[])].concat();
+        c.send(&mut pcap, ts, false, &sync)?;
+        c.send(&mut pcap, ts, true, &encode(3, epoch, None, &[]))?;
+        c.send(&mut pcap, ts, false, &encode(12, 0, None, &[]))?;
+        c.send(&mut pcap, ts, true, &encode(3, epoch, None, &[]))?;
+        packets += 8;
+        tick(&mut ts, 1_000_000);
+    }
+    let data = [b'd'; 100];
+    let mut written = 0;
+    while written < w.writes {
+        let batch = w.batch.max(1).min(w.writes - written);
+        let zxids = (written..written + batch).map(|i| epoch + i as i64 + 1);
+        let txns: Vec<(i64, Vec<u8>)> = zxids
+            .map(|z| {
+                let path = format!("/bench/node-{}", z % 1000);
+                (z, set_data_txn(0x1000 + z % 64, z as i32, z, &path, &data))
+            })
+            .collect();
+        let proposals: Vec<u8> =
+            txns.iter().flat_map(|(z, t)| encode(2, *z, Some(t), &[])).collect();
+        let acks: Vec<u8> = txns.iter().flat_map(|(z, _)| encode(3, *z, None, &[])).collect();
+        let commits: Vec<u8> = txns.iter().flat_map(|(z, _)| encode(4, *z, None, &[])).collect();
+        for c in &mut convs {
+            c.send(&mut pcap, ts, false, &proposals)?;
+        }
+        tick(&mut ts, 200_000);
+        for c in &mut convs {
+            c.send(&mut pcap, ts, true, &acks)?;
+        }
+        tick(&mut ts, 100_000);
+        for c in &mut convs {
+            c.send(&mut pcap, ts, false, &commits)?;
+        }
+        packets += 3 * (batch * convs.len()) as u64;
+        let before = written / w.pings_every.max(1);
+        written += batch;
+        if written / w.pings_every.max(1) > before {
+            for c in &mut convs {
+                c.send(&mut pcap, ts, false, &encode(5, epoch + written as i64, None, &[]))?;
+                let sessions = [&0x1001i64.to_be_bytes()[..], &30_000i32.to_be_bytes()].concat();
+                c.send(
+                    &mut pcap,
+                    ts,
+                    true,
+                    &encode(5, epoch + written as i64, Some(&sessions), &[]),
+                )?;
+            }
+            packets += 2 * convs.len() as u64;
+        }
+        tick(&mut ts, 700_000);
+    }
+    for c in &mut convs {
+        c.close(&mut pcap, ts)?;
+    }
+    pcap.flush()?;
+    Ok(packets)
+}

@@ -4,6 +4,8 @@
 //! leader commits on a quorum, so the slowest follower's ACK often comes after it.
 
 use std::collections::{BTreeMap, VecDeque};
+
+use rustc_hash::FxHashSet;
 use std::net::SocketAddr;
 
 use super::event::{AckLatency, EnsembleEvent, EnsembleStats};
@@ -36,7 +38,9 @@ pub struct Commits {
     pending: BTreeMap<i64, Pending>,
     /// Committed zxids not reported yet, in commit order.
     committed: VecDeque<(Timestamp, i64)>,
+    /// Zxids reported (or committed unseen), oldest first, and as a set for lookups.
     recent: VecDeque<i64>,
+    recent_set: FxHashSet<i64>,
 }
 
 impl Commits {
@@ -70,7 +74,7 @@ impl Commits {
             (ZabType::Ack, Side::Learner, _) => {
                 let Some(p) = self.pending.get_mut(&msg.zxid) else {
                     // The ACKs of NEWLEADER and UPTODATE carry an epoch's first zxid.
-                    if msg.zxid & 0xffff_ffff != 0 && !self.recent.contains(&msg.zxid) {
+                    if msg.zxid & 0xffff_ffff != 0 && !self.recent_set.contains(&msg.zxid) {
                         stats.acks_unmatched += 1;
                     }
                     return;
@@ -101,7 +105,7 @@ impl Commits {
                             self.report(msg.zxid, out);
                         }
                     }
-                    None if self.recent.contains(&msg.zxid) => {}
+                    None if self.recent_set.contains(&msg.zxid) => {}
                     None => {
                         stats.commits_unmatched += 1;
                         self.remember(msg.zxid);
@@ -118,8 +122,13 @@ impl Commits {
     }
 
     fn remember(&mut self, zxid: i64) {
-        if self.recent.len() == RECENT {
-            self.recent.pop_front();
+        if !self.recent_set.insert(zxid) {
+            return;
+        }
+        if self.recent.len() == RECENT
+            && let Some(old) = self.recent.pop_front()
+        {
+            self.recent_set.remove(&old);
         }
         self.recent.push_back(zxid);
     }

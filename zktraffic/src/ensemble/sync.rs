@@ -2,7 +2,7 @@
 //! OBSERVERINFO) → LEADERINFO → ACKEPOCH → DIFF | TRUNC | SNAP → … → UPTODATE; and the
 //! leader's epochs from LEADERINFO.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::net::SocketAddr;
 
 use super::event::EnsembleEvent;
@@ -23,7 +23,7 @@ struct Learner {
 /// Learner connections by their learner address, and the leader's epoch.
 #[derive(Debug, Default)]
 pub struct Syncs {
-    learners: HashMap<SocketAddr, Learner>,
+    learners: FxHashMap<SocketAddr, Learner>,
     epoch: Option<(i64, SocketAddr)>,
 }
 

@@ -176,6 +176,29 @@ pub fn frame(buf: &[u8], max_data: usize) -> Framed<'_> {
     Framed::Packet(RawPacket { kind, zxid, data, auth }, used)
 }
 
+/// Encodes a packet as the Java side writes it (tests and the synthetic captures).
+#[cfg(any(test, feature = "test-helpers"))]
+pub fn encode(t: i32, zxid: i64, data: Option<&[u8]>, auth: &[(&str, &str)]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(MIN_PACKET + data.map_or(0, <[u8]>::len));
+    b.extend_from_slice(&t.to_be_bytes());
+    b.extend_from_slice(&zxid.to_be_bytes());
+    match data {
+        None => b.extend_from_slice(&(-1i32).to_be_bytes()),
+        Some(d) => {
+            b.extend_from_slice(&(d.len() as i32).to_be_bytes());
+            b.extend_from_slice(d);
+        }
+    }
+    b.extend_from_slice(&(auth.len() as i32).to_be_bytes());
+    for (scheme, id) in auth {
+        for s in [scheme, id] {
+            b.extend_from_slice(&(s.len() as i32).to_be_bytes());
+            b.extend_from_slice(s.as_bytes());
+        }
+    }
+    b
+}
+
 /// Which end sent a packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Side {
@@ -322,26 +345,7 @@ impl<'a> ZabBody<'a> {
 mod tests {
     use super::*;
 
-    fn packet(t: i32, zxid: i64, data: Option<&[u8]>, auth: &[(&str, &str)]) -> Vec<u8> {
-        let mut b = Vec::new();
-        b.extend_from_slice(&t.to_be_bytes());
-        b.extend_from_slice(&zxid.to_be_bytes());
-        match data {
-            None => b.extend_from_slice(&(-1i32).to_be_bytes()),
-            Some(d) => {
-                b.extend_from_slice(&(d.len() as i32).to_be_bytes());
-                b.extend_from_slice(d);
-            }
-        }
-        b.extend_from_slice(&(auth.len() as i32).to_be_bytes());
-        for (scheme, id) in auth {
-            for s in [scheme, id] {
-                b.extend_from_slice(&(s.len() as i32).to_be_bytes());
-                b.extend_from_slice(s.as_bytes());
-            }
-        }
-        b
-    }
+    use super::encode as packet;
 
     #[test]
     fn packets_frame_by_their_fields() {

@@ -174,18 +174,7 @@ mod tests {
     use super::*;
 
     fn packet(t: i32, zxid: i64, data: Option<&[u8]>) -> Vec<u8> {
-        let mut b = Vec::new();
-        b.extend_from_slice(&t.to_be_bytes());
-        b.extend_from_slice(&zxid.to_be_bytes());
-        match data {
-            None => b.extend_from_slice(&(-1i32).to_be_bytes()),
-            Some(d) => {
-                b.extend_from_slice(&(d.len() as i32).to_be_bytes());
-                b.extend_from_slice(d);
-            }
-        }
-        b.extend_from_slice(&(-1i32).to_be_bytes());
-        b
+        super::super::packet::encode(t, zxid, data, &[])
     }
 
     /// Feeds `chunks` and returns the (type, zxid) of every packet.
