@@ -427,6 +427,13 @@ fn decode(w: &WorkloadArgs) -> Result<()> {
         "  per byte: client protocol {client_rate:.0} MiB/s, quorum {zab_rate:.0} MiB/s (quorum/client {:.2}×; medians of {ROUNDS} alternating runs)",
         zab_rate / client_rate
     );
+    println!(
+        "  per item: client protocol {:.0} ns per message, quorum {:.0} ns per packet (ZAB packets are smaller: {:.0} vs {:.0} bytes)",
+        ours.cpu_s / messages.max(1) as f64 * 1e9,
+        zab.cpu_s / packets.max(1) as f64 * 1e9,
+        quorum_mib * (1 << 20) as f64 / packets.max(1) as f64,
+        size_mib * (1 << 20) as f64 / messages.max(1) as f64
+    );
     if messages != expected_big || messages_small != expected_small || packets != expected_quorum {
         bail!("decoded counts differ from the generated ones");
     }

@@ -40,6 +40,19 @@ impl Syncs {
         leader: Option<i64>,
         out: &mut Vec<(Timestamp, EnsembleEvent)>,
     ) {
+        // The bulk of the traffic (PROPOSAL, ACK, COMMIT, PING) says nothing of a sync.
+        if !matches!(
+            msg.kind,
+            ZabType::FollowerInfo
+                | ZabType::ObserverInfo
+                | ZabType::LeaderInfo
+                | ZabType::Diff
+                | ZabType::Trunc
+                | ZabType::Snap
+                | ZabType::UpToDate
+        ) {
+            return;
+        }
         let addr = msg.conn.client;
         let room = self.learners.len() < MAX_LEARNERS;
         let learner = match self.learners.get_mut(&addr) {
