@@ -1,7 +1,7 @@
-//! The ensemble as the daemon reports it (`/json/quorum`, the quorum metrics): packet counts,
-//! the current leader and epoch, each learner with its last sync and its ACK latency, recent
-//! elections, and the proposal → commit latency. Fed on the capture thread; its [`QuorumView`]
-//! is copied into each publication.
+//! The ensemble's running figures: packet counts, the current leader and epoch, each learner
+//! with its last sync and its ACK latency, recent elections, the proposal → commit latency.
+//! The daemon feeds it on the capture thread and copies its [`QuorumView`] into each
+//! publication (`/json/quorum`, the quorum metrics); `dump --summary` reports it at the end.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -18,6 +18,8 @@ use crate::stats::latency::Latency;
 const RECENT_ELECTIONS: usize = 16;
 /// Learners reported at most.
 const MAX_LEARNERS: usize = 256;
+/// Significant digits of the ensemble-wide latency percentiles (per learner: 2).
+const SIGFIG: u8 = 3;
 
 /// One learner's figures.
 #[derive(Clone, Debug)]
@@ -53,9 +55,14 @@ pub struct QuorumView {
     pub elections: VecDeque<ElectionView>,
     pub elections_total: u64,
     pub election_duration: Latency,
+    pub leader_changes: u64,
+    /// Learner syncs by mode (`unknown` when the capture missed it), and their durations.
     pub syncs: BTreeMap<&'static str, u64>,
+    pub sync_duration: Latency,
     pub commits: u64,
     pub commit_latency: Latency,
+    /// Every follower's ACKs together.
+    pub ack_latency: Latency,
     pub outstanding_proposals: usize,
 }
 
@@ -68,10 +75,13 @@ impl Default for QuorumView {
             learners: BTreeMap::new(),
             elections: VecDeque::new(),
             elections_total: 0,
-            election_duration: Latency::new(Some(2)),
+            election_duration: Latency::new(Some(SIGFIG)),
+            leader_changes: 0,
             syncs: BTreeMap::new(),
+            sync_duration: Latency::new(Some(SIGFIG)),
             commits: 0,
-            commit_latency: Latency::new(Some(2)),
+            commit_latency: Latency::new(Some(SIGFIG)),
+            ack_latency: Latency::new(Some(SIGFIG)),
             outstanding_proposals: 0,
         }
     }
@@ -141,10 +151,14 @@ impl QuorumState {
                     });
                 }
                 EnsembleEvent::LeaderChanged { epoch, leader_addr, leader } => {
+                    self.view.leader_changes += 1;
                     self.view.leader = Some((leader_addr, epoch, leader));
                 }
                 EnsembleEvent::LearnerSync { learner, learner_addr, mode, duration_ms, .. } => {
                     *self.view.syncs.entry(mode.unwrap_or("unknown")).or_default() += 1;
+                    if let Some(d) = duration_ms {
+                        self.view.sync_duration.record((d * 1e6) as u64);
+                    }
                     if let Some(l) = self.learner(learner_addr) {
                         l.sid = learner.or(l.sid);
                         l.last_sync = Some((mode, duration_ms));
@@ -154,6 +168,7 @@ impl QuorumState {
                     self.view.commits += 1;
                     self.view.commit_latency.record((commit_latency_us * 1e3) as u64);
                     for a in acks {
+                        self.view.ack_latency.record((a.latency_us * 1e3) as u64);
                         if let Some(l) = self.learner(a.learner_addr) {
                             l.sid = a.learner.or(l.sid);
                             l.ack.record((a.latency_us * 1e3) as u64);
@@ -162,6 +177,17 @@ impl QuorumState {
                 }
             }
         }
+    }
+
+    /// End of input: the commits still waiting for late ACKs, and a pending election, count.
+    pub fn finish(&mut self) {
+        let events = self.tracker.on_finish();
+        self.apply(events);
+    }
+
+    /// What the derivation gave up.
+    pub fn stats(&self) -> &super::EnsembleStats {
+        &self.tracker.stats
     }
 
     /// The figures now (none before any quorum traffic).

@@ -9,9 +9,10 @@ use serde::Serialize;
 use rustc_hash::FxHashMap;
 
 use super::filter::Filter;
-use crate::election::{ElectionBody, ElectionMessage, state_name};
-use crate::ensemble::{EnsembleEvent, EnsembleStats, Tracker};
-use crate::quorum::{Side, ZabMessage, ZabType};
+use crate::election::ElectionMessage;
+use crate::ensemble::EnsembleStats;
+use crate::ensemble::state::{QuorumState, QuorumView};
+use crate::quorum::{ZabMessage, ZabType};
 use crate::sink::MessageSink;
 use crate::stats::latency::{Latency, LatencySummary};
 use crate::stats::name::Name;
@@ -40,26 +41,8 @@ pub struct Summary {
     /// (request type, error) → count, for replies with an error.
     errors: FxHashMap<(Name, ErrorCode), u64>,
     latency: FxHashMap<Name, Latency>,
-    /// ZAB packets by type (wire number − 1) and sender (leader, learner).
-    zab: Box<[[u64; 2]; ZabType::ALL.len()]>,
-    /// Election messages by kind (`Initial`, `Sasl`, `Notification LOOKING`…).
-    election: BTreeMap<String, u64>,
-    /// The derived ensemble events, and their latencies.
-    tracker: Box<Tracker>,
-    ensemble: Option<Box<Derived>>,
-}
-
-/// The derived events' figures.
-#[derive(Debug, Default)]
-struct Derived {
-    elections: u64,
-    election_duration: Option<Latency>,
-    leader_changes: u64,
-    syncs: BTreeMap<&'static str, u64>,
-    sync_duration: Option<Latency>,
-    commits: u64,
-    commit_latency: Option<Latency>,
-    ack_latency: Option<Latency>,
+    /// The quorum protocols' packets and what they mean together.
+    quorum: Box<QuorumState>,
 }
 
 /// What `--summary` says of the ensemble's derived events (latencies in µs).
@@ -83,48 +66,19 @@ pub struct EnsembleSummary {
     pub counters: EnsembleStats,
 }
 
-fn record(l: &mut Option<Latency>, ns: f64) {
-    l.get_or_insert_with(|| Latency::new(Some(LATENCY_SIGFIG))).record(ns.max(0.0) as u64);
-}
-
-impl Derived {
-    fn add(&mut self, e: &EnsembleEvent) {
-        match e {
-            EnsembleEvent::ElectionStarted { .. } => {}
-            EnsembleEvent::ElectionFinished { duration_ms, .. } => {
-                self.elections += 1;
-                record(&mut self.election_duration, duration_ms * 1e6);
-            }
-            EnsembleEvent::LeaderChanged { .. } => self.leader_changes += 1,
-            EnsembleEvent::LearnerSync { mode, duration_ms, .. } => {
-                *self.syncs.entry(mode.unwrap_or("unknown")).or_default() += 1;
-                if let Some(d) = duration_ms {
-                    record(&mut self.sync_duration, d * 1e6);
-                }
-            }
-            EnsembleEvent::Committed { commit_latency_us, acks, .. } => {
-                self.commits += 1;
-                record(&mut self.commit_latency, commit_latency_us * 1e3);
-                for a in acks {
-                    record(&mut self.ack_latency, a.latency_us * 1e3);
-                }
-            }
-        }
-    }
-
-    fn summary(&self, counters: &EnsembleStats) -> EnsembleSummary {
-        let s = |l: &Option<Latency>| l.as_ref().map(Latency::summary);
-        EnsembleSummary {
-            elections: self.elections,
-            election_duration: s(&self.election_duration),
-            leader_changes: self.leader_changes,
-            learner_syncs: self.syncs.clone(),
-            learner_sync_duration: s(&self.sync_duration),
-            commits: self.commits,
-            commit_latency: s(&self.commit_latency),
-            follower_ack_latency: s(&self.ack_latency),
-            counters: counters.clone(),
-        }
+/// The ensemble section of `view`.
+fn ensemble_summary(view: &QuorumView, counters: &EnsembleStats) -> EnsembleSummary {
+    let s = |l: &Latency| (l.count > 0).then(|| l.summary());
+    EnsembleSummary {
+        elections: view.elections_total,
+        election_duration: s(&view.election_duration),
+        leader_changes: view.leader_changes,
+        learner_syncs: view.syncs.clone(),
+        learner_sync_duration: s(&view.sync_duration),
+        commits: view.commits,
+        commit_latency: s(&view.commit_latency),
+        follower_ack_latency: s(&view.ack_latency),
+        counters: counters.clone(),
     }
 }
 
@@ -166,24 +120,13 @@ impl Summary {
             commands: BTreeMap::new(),
             errors: FxHashMap::default(),
             latency: FxHashMap::default(),
-            zab: Box::new([[0; 2]; ZabType::ALL.len()]),
-            election: BTreeMap::new(),
-            tracker: Box::default(),
-            ensemble: None,
-        }
-    }
-
-    fn derived(&mut self, events: Vec<(crate::Timestamp, EnsembleEvent)>) {
-        let d = self.ensemble.get_or_insert_with(Box::default);
-        for (_, e) in &events {
-            d.add(e);
+            quorum: Box::default(),
         }
     }
 
     /// End of input: the commits still waiting for late ACKs are counted.
     pub fn finish(&mut self) {
-        let events = self.tracker.on_finish();
-        self.derived(events);
+        self.quorum.finish();
     }
 
     fn count(&mut self, name: &'static str) -> &mut TypeCount {
@@ -213,11 +156,21 @@ impl Summary {
             merged.entry(name.0).or_insert_with(|| Latency::new(Some(LATENCY_SIGFIG))).merge(l);
         }
         let latency = merged.iter().map(|(name, l)| ((*name).to_owned(), l.summary())).collect();
+        let view = self.quorum.view().unwrap_or_default();
         let quorum = ZabType::ALL
             .iter()
-            .zip(self.zab.iter())
+            .zip(view.packets.iter())
             .filter(|(_, n)| n[0] + n[1] > 0)
             .map(|(t, n)| (t.name(), QuorumCount { from_leader: n[0], from_learner: n[1] }))
+            .collect();
+        // Votes by the sender's state, as `Notification <STATE>`.
+        let election = view
+            .election_messages
+            .iter()
+            .map(|(&k, &n)| match k {
+                "Initial" | "Sasl" => (k.to_owned(), n),
+                state => (format!("Notification {state}"), n),
+            })
             .collect();
         SummaryReport {
             requests: total(|t| t.requests),
@@ -228,8 +181,8 @@ impl Summary {
             errors,
             latency,
             quorum,
-            election: self.election.clone(),
-            ensemble: self.ensemble.as_ref().map(|d| d.summary(&self.tracker.stats)),
+            election,
+            ensemble: self.quorum.view().map(|v| ensemble_summary(&v, self.quorum.stats())),
         }
     }
 }
@@ -260,21 +213,11 @@ impl MessageSink for Summary {
     }
 
     fn zab(&mut self, msg: &ZabMessage<'_>) {
-        let from = usize::from(msg.from == Side::Learner);
-        self.zab[msg.kind as usize - 1][from] += 1;
-        let events = self.tracker.on_zab(msg);
-        self.derived(events);
+        self.quorum.zab(msg);
     }
 
     fn election(&mut self, msg: &ElectionMessage<'_>) {
-        let key = match &msg.body {
-            ElectionBody::Initial { .. } => "Initial".to_owned(),
-            ElectionBody::Sasl { .. } => "Sasl".to_owned(),
-            ElectionBody::Notification(n) => format!("Notification {}", state_name(n.state)),
-        };
-        *self.election.entry(key).or_default() += 1;
-        let events = self.tracker.on_election(msg);
-        self.derived(events);
+        self.quorum.election(msg);
     }
 }
 
