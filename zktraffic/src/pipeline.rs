@@ -36,6 +36,19 @@ impl PortSet {
         self.0[port as usize / 64] & (1 << (port % 64)) != 0
     }
 
+    /// The connection and direction of a segment to or from one of these ports (the side
+    /// on one of them is the server).
+    #[inline]
+    pub fn direct(&self, seg: &Segment<'_>) -> Option<(ConnKey, Direction)> {
+        if self.contains(seg.dst.port()) {
+            Some((ConnKey { client: seg.src, server: seg.dst }, Direction::ToServer))
+        } else if self.contains(seg.src.port()) {
+            Some((ConnKey { client: seg.dst, server: seg.src }, Direction::ToClient))
+        } else {
+            None
+        }
+    }
+
     /// Adds `port`.
     pub fn insert(&mut self, port: u16) {
         self.0[port as usize / 64] |= 1 << (port % 64);
@@ -187,18 +200,16 @@ impl<K: MessageSink> Pipeline<K> {
 
     /// Feeds one captured segment.
     pub fn push(&mut self, seg: &Segment<'_>) {
-        let (key, dir) = if self.ports.contains(seg.dst.port()) {
-            (ConnKey { client: seg.src, server: seg.dst }, Direction::ToServer)
-        } else if self.ports.contains(seg.src.port()) {
-            (ConnKey { client: seg.dst, server: seg.src }, Direction::ToClient)
+        let (key, dir) = if let Some(directed) = self.ports.direct(seg) {
+            directed
         } else if let Some(z) = &mut self.zab
-            && let Some((key, dir)) = directed(&z.ports, seg)
+            && let Some((key, dir)) = z.ports.direct(seg)
         {
             let mut handler = ZabHandler { decoder: &mut z.decoder, sink: &mut self.decoder.sink };
             z.flows.push(seg, key, dir, &mut handler);
             return;
         } else if let Some(e) = &mut self.election
-            && let Some((key, dir)) = directed(&e.ports, seg)
+            && let Some((key, dir)) = e.ports.direct(seg)
         {
             let sink = &mut self.decoder.sink;
             e.flows.push(seg, key, dir, &mut ElectionHandler { decoder: &mut e.decoder, sink });
@@ -321,17 +332,6 @@ impl<K: MessageSink> Pipeline<K> {
     /// Consumes the pipeline, returning its sink.
     pub fn into_sink(self) -> K {
         self.decoder.sink
-    }
-}
-
-/// The connection and direction of a segment to or from one of `ports`.
-fn directed(ports: &PortSet, seg: &Segment<'_>) -> Option<(ConnKey, Direction)> {
-    if ports.contains(seg.dst.port()) {
-        Some((ConnKey { client: seg.src, server: seg.dst }, Direction::ToServer))
-    } else if ports.contains(seg.src.port()) {
-        Some((ConnKey { client: seg.dst, server: seg.src }, Direction::ToClient))
-    } else {
-        None
     }
 }
 
