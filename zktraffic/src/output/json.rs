@@ -83,10 +83,6 @@ struct JsonMessage<'a> {
     command: Option<&'a str>,
 }
 
-fn hex_session(id: i64) -> String {
-    format!("{:#x}", id as u64)
-}
-
 fn create_fields(j: &mut JsonMessage<'_>, c: &CreateRequest<'_>) {
     j.mode = Some(c.mode().name());
     j.ttl_ms = c.ttl_ms;
@@ -162,7 +158,7 @@ impl<W: Write> JsonPrinter<W> {
             server: Some(msg.conn.server),
             path: super::path(msg),
             size: msg.size,
-            session: super::session_id(msg).map(hex_session),
+            session: super::session_id(msg).map(super::hex_session),
             ..JsonMessage::default()
         };
         match &msg.body {

@@ -17,6 +17,16 @@ pub mod zab;
 use crate::zk::message::RequestRecord;
 use crate::zk::{Body, Message};
 
+/// A boolean as the original printed it (Python's `True`/`False`).
+pub fn py_bool(b: bool) -> &'static str {
+    if b { "True" } else { "False" }
+}
+
+/// A session id as ZooKeeper logs it: `0x` and its hex digits, unsigned.
+pub fn hex_session(id: i64) -> String {
+    format!("{:#x}", id as u64)
+}
+
 /// The message's type name: `GetDataRequest`, `GetDataReply`, `NodeDataChanged`, `stat`…;
 /// a request with an opcode this decoder does not know is `Unknown(<opcode>)`.
 pub fn type_name<'a>(msg: &'a Message<'_>) -> std::borrow::Cow<'a, str> {

@@ -207,10 +207,6 @@ impl<W: Write> TextPrinter<W> {
     }
 }
 
-fn py_bool(b: bool) -> &'static str {
-    if b { "True" } else { "False" }
-}
-
 fn py_list(items: &[&str]) -> String {
     let quoted: Vec<String> = items.iter().map(|s| format!("'{s}'")).collect();
     format!("[{}]", quoted.join(", "))
@@ -243,7 +239,7 @@ fn describe_raw(s: &mut String, msg: &Message<'_>, show_secrets: bool) {
                     c.protocol_version,
                     c.timeout_ms,
                     c.session_id as u64,
-                    py_bool(c.read_only.unwrap_or(false)),
+                    super::py_bool(c.read_only.unwrap_or(false)),
                     r.err
                 ),
                 _ => write!(s, "{name}(xid={}, zxid={}, error={}", r.xid, r.zxid, r.err),
@@ -296,7 +292,7 @@ fn describe_request(
             c.last_zxid_seen,
             c.timeout_ms,
             c.session_id as u64,
-            py_bool(c.read_only.unwrap_or(false))
+            super::py_bool(c.read_only.unwrap_or(false))
         ),
         RequestRecord::Empty if name == "PingRequest" => write!(s, "PingRequest(client={client})"),
         RequestRecord::Empty if name == "CloseRequest" => {
@@ -314,8 +310,8 @@ fn describe_request(
                 "{name}(size={size}, xid={}, path={}, ephemeral={}, sequence={}, mode={}",
                 r.xid,
                 c.path,
-                py_bool(mode.is_ephemeral()),
-                py_bool(mode.is_sequential()),
+                super::py_bool(mode.is_ephemeral()),
+                super::py_bool(mode.is_sequential()),
                 mode.name()
             )?;
             if let Some(ttl) = c.ttl_ms {
@@ -364,7 +360,7 @@ fn describe_request(
         _ => {
             write!(s, "{name}(xid={}, path={}", r.xid, r.path().unwrap_or(""))?;
             if let Some(w) = r.watch() {
-                write!(s, ", watch={}", py_bool(w))?;
+                write!(s, ", watch={}", super::py_bool(w))?;
             }
             write!(s, ", size={size}, client={client})")
         }

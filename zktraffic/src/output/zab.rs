@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use serde::Serialize;
 
+use super::{hex_session, py_bool};
 use crate::quorum::{Txn, ZabBody, ZabMessage};
 
 /// A multi's sub-transaction.
@@ -71,10 +72,6 @@ pub struct ZabJson<'a> {
     size: usize,
 }
 
-fn session(s: i64) -> String {
-    format!("{:#x}", s as u64)
-}
-
 impl<'a> ZabJson<'a> {
     /// The JSON of `msg`, stamped `ts` (RFC 3339).
     pub fn new(msg: &ZabMessage<'a>, ts: String) -> Self {
@@ -92,7 +89,7 @@ impl<'a> ZabJson<'a> {
         };
         let epoch = Some(msg.zxid >> 32);
         let txn = |j: &mut ZabJson<'a>, t: &Txn<'a>| {
-            j.session = Some(session(t.session));
+            j.session = Some(hex_session(t.session));
             j.cxid = Some(t.cxid);
             j.txn_type = Some(t.type_name());
             j.txn_zxid = (t.zxid != msg.zxid).then_some(t.zxid);
@@ -108,7 +105,7 @@ impl<'a> ZabJson<'a> {
         match msg.body {
             ZabBody::None => {}
             ZabBody::Request { session: s, cxid, op, path } => {
-                j.session = Some(session(s));
+                j.session = Some(hex_session(s));
                 j.cxid = Some(cxid);
                 j.request_type = Some(op.request_name());
                 j.path = path;
@@ -133,11 +130,11 @@ impl<'a> ZabJson<'a> {
             ZabBody::NewLeader { config } => j.config = Some(config),
             ZabBody::PingSessions { sessions } => j.sessions = Some(sessions),
             ZabBody::RevalidateAsk { session: s, timeout_ms } => {
-                j.session = Some(session(s));
+                j.session = Some(hex_session(s));
                 j.timeout_ms = Some(timeout_ms);
             }
             ZabBody::RevalidateAnswer { session: s, valid } => {
-                j.session = Some(session(s));
+                j.session = Some(hex_session(s));
                 j.valid = Some(valid);
             }
             ZabBody::Undecoded => j.undecoded = Some(true),
@@ -154,8 +151,13 @@ pub fn describe(s: &mut String, msg: &ZabMessage<'_>) {
         z => write!(s, "{}(zxid={z:#x}", msg.kind.name()),
     };
     let txn = |s: &mut String, t: &Txn<'_>| {
-        let _ =
-            write!(s, ", txn={}, session={}, cxid={}", t.type_name(), session(t.session), t.cxid);
+        let _ = write!(
+            s,
+            ", txn={}, session={}, cxid={}",
+            t.type_name(),
+            hex_session(t.session),
+            t.cxid
+        );
         if let Some(p) = t.path {
             let _ = write!(s, ", path={p}");
         }
@@ -180,8 +182,12 @@ pub fn describe(s: &mut String, msg: &ZabMessage<'_>) {
     let _ = match msg.body {
         ZabBody::None => Ok(()),
         ZabBody::Request { session: id, cxid, op, path } => {
-            let _ =
-                write!(s, ", request={}, session={}, cxid={cxid}", op.request_name(), session(id));
+            let _ = write!(
+                s,
+                ", request={}, session={}, cxid={cxid}",
+                op.request_name(),
+                hex_session(id)
+            );
             match path {
                 Some(p) => write!(s, ", path={p}"),
                 None => Ok(()),
@@ -214,10 +220,10 @@ pub fn describe(s: &mut String, msg: &ZabMessage<'_>) {
         ZabBody::NewLeader { config } => write!(s, ", config={config:?}"),
         ZabBody::PingSessions { sessions } => write!(s, ", sessions={sessions}"),
         ZabBody::RevalidateAsk { session: id, timeout_ms } => {
-            write!(s, ", session={}, timeout={timeout_ms}", session(id))
+            write!(s, ", session={}, timeout={timeout_ms}", hex_session(id))
         }
         ZabBody::RevalidateAnswer { session: id, valid } => {
-            write!(s, ", session={}, valid={}", session(id), if valid { "True" } else { "False" })
+            write!(s, ", session={}, valid={}", hex_session(id), py_bool(valid))
         }
         ZabBody::Undecoded => write!(s, ", undecoded"),
     };
