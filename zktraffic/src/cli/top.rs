@@ -39,6 +39,11 @@ pub struct TopArgs {
 }
 
 impl TopArgs {
+    /// `--window` in nanoseconds.
+    pub fn window_ns(&self) -> u64 {
+        self.window.saturating_mul(1_000_000_000)
+    }
+
     /// The refresh interval.
     pub fn refresh_interval(&self) -> std::time::Duration {
         std::time::Duration::from_secs_f64(self.refresh)

@@ -74,7 +74,7 @@ pub fn collector_config(args: &TopArgs) -> ServeConfig {
         publish_interval: args.refresh_interval(),
         handle_signals: false,
         http_limits: crate::serve::HttpLimits::default(),
-        recent_ns: args.window.saturating_mul(1_000_000_000),
+        recent_ns: args.window_ns(),
     }
 }
 
@@ -109,7 +109,7 @@ fn interact(
     terminal: &mut ratatui::DefaultTerminal,
     stop: &AtomicBool,
 ) -> Result<(), TopError> {
-    let (ports, window_ns) = (&args.collect.ports, args.window.saturating_mul(1_000_000_000));
+    let (ports, window_ns) = (&args.collect.ports, args.window_ns());
     let refresh = args.refresh_interval();
     let theme = Theme::from_env();
     let mut screen = Screen {
@@ -174,7 +174,7 @@ pub fn run_batch(
     stop: &AtomicBool,
 ) -> Result<(), TopError> {
     let collector = start(args, source)?;
-    let (ports, window_ns) = (&args.collect.ports, args.window.saturating_mul(1_000_000_000));
+    let (ports, window_ns) = (&args.collect.ports, args.window_ns());
     let opts = |tab: Tab| TableOptions {
         scope: Scope::Rates,
         depth: args.collect.aggregation_depth,

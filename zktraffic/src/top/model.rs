@@ -303,7 +303,7 @@ impl Data {
         let first = snap.history.first().map_or(end, |p| p.start);
         let start = first.max(crate::Timestamp(end.0.saturating_sub(window_ns)));
         let span_s = (end.0.saturating_sub(start.0)) as f64 / 1e9;
-        let per_s = |n: u64| if span_s > 0.0 { n as f64 / span_s } else { 0.0 };
+        let per_s = |n| per(n, span_s);
         let point = WindowPoint::of(&recent);
         let info = &snap.info;
         let header = Header {
@@ -332,13 +332,19 @@ impl Data {
         }
     }
 
-    /// The tally of `scope`, and what its counts are divided by.
-    fn scoped(&self, scope: Scope) -> (&Tally, f64) {
-        match scope {
+    /// The tally of `scope`, and how its counts are shown (per second, or as they are).
+    fn scoped(&self, scope: Scope) -> (&Tally, impl Fn(u64) -> f64 + Copy) {
+        let (tally, div) = match scope {
             Scope::Rates => (&self.recent, self.span_s),
             Scope::Totals => (&self.totals.tally, 1.0),
-        }
+        };
+        (tally, move |n| per(n, div))
     }
+}
+
+/// `n` over `div` (0 when there is nothing to divide by: no span yet).
+fn per(n: u64, div: f64) -> f64 {
+    if div > 0.0 { n as f64 / div } else { 0.0 }
 }
 
 /// The capture's losses, from the published counters.
@@ -371,8 +377,7 @@ fn losses(snap: &Snapshot) -> Losses {
 
 /// The rows of `tab` (for Watches, the per-path table; see [`watch_clients`]).
 pub fn table(data: &Data, tab: Tab, opts: &TableOptions) -> Table {
-    let (tally, div) = data.scoped(opts.scope);
-    let rate = |n: u64| if div > 0.0 { n as f64 / div } else { 0.0 };
+    let (tally, rate) = data.scoped(opts.scope);
     let rows = match tab {
         Tab::Ops => ops(tally, rate),
         Tab::Paths => paths(tally, opts.depth, rate),
@@ -386,8 +391,7 @@ pub fn table(data: &Data, tab: Tab, opts: &TableOptions) -> Table {
 
 /// Events per client, under the Watches view's table.
 pub fn watch_clients(data: &Data, opts: &TableOptions) -> Table {
-    let (tally, div) = data.scoped(opts.scope);
-    let rate = |n: u64| if div > 0.0 { n as f64 / div } else { 0.0 };
+    let (tally, rate) = data.scoped(opts.scope);
     let rows = tally
         .client_cells
         .iter()
