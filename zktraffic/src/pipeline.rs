@@ -80,6 +80,13 @@ pub struct PipelineConfig {
     pub decoder: DecoderConfig,
 }
 
+impl PipelineConfig {
+    /// Every server port decoded, of every protocol (what live capture must see).
+    pub fn server_ports(&self) -> Vec<u16> {
+        self.ports.iter().chain(&self.zab_ports).chain(&self.election_ports).copied().collect()
+    }
+}
+
 impl Default for PipelineConfig {
     fn default() -> Self {
         PipelineConfig {

@@ -108,7 +108,7 @@ impl CollectArgs {
 
     /// Every port live capture must see.
     pub fn capture_ports(&self) -> Vec<u16> {
-        self.ports.iter().chain(&self.zab_ports).chain(&self.election_ports).copied().collect()
+        self.pipeline_config().server_ports()
     }
 
     /// Aggregation into windows of `window_ns`, paths keyed at `depth` (0: full paths).

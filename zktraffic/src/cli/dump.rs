@@ -362,8 +362,7 @@ impl DumpArgs {
 
     /// Every server port live capture must see: the client ports and the quorum ports decoded.
     pub fn capture_ports(&self) -> Vec<u16> {
-        let c = self.pipeline_config();
-        c.ports.iter().chain(&c.zab_ports).chain(&c.election_ports).copied().collect()
+        self.pipeline_config().server_ports()
     }
 }
 
