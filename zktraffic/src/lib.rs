@@ -45,6 +45,7 @@ mod error_chain;
 mod logging;
 mod output;
 mod pipeline;
+pub mod privilege;
 mod quorum;
 mod serve;
 mod signals;

@@ -69,6 +69,7 @@ fn run(command: Command, local: TimeFormatter) -> anyhow::Result<()> {
 fn top(args: &TopArgs) -> anyhow::Result<()> {
     zktraffic::top_require_terminal(args)?;
     let source = open_source(&args.collect)?;
+    drop_privileges(&args.collect, None)?;
     let stop = zktraffic::stop_flag();
     if args.batch {
         let mut out = io::stdout().lock();
@@ -139,6 +140,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot pin to CPUs {cpus:?} (--set-cpu-affinity)"))?;
     }
     let source = open_source(&args.collect)?;
+    drop_privileges(&args.collect, Some(args.listen_addr().port()))?;
     let mut daemon = Daemon::start(args.config(), source).map_err(|e| match &e {
         zktraffic::ServeError::Bind { source, .. } if source.kind() == io::ErrorKind::AddrInUse => {
             anyhow::anyhow!(
@@ -157,6 +159,22 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     }
     daemon.wait();
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// Once the source is open, and before any other thread starts (capabilities are per thread),
+/// gives up what the process no longer needs (`src/privilege.rs`).
+fn drop_privileges(args: &CollectArgs, bind_port: Option<u16>) -> anyhow::Result<()> {
+    let plan = args.privileges.plan(args.pcap.is_none(), bind_port);
+    let held = zktraffic::privilege::drop_privileges(&plan)
+        .context("cannot drop privileges after start-up")?;
+    let caps: Vec<&str> = held.effective.iter().map(String::as_str).collect();
+    tracing::info!(
+        "privileges: uid {} gid {}, capabilities [{}], no_new_privs",
+        held.uid,
+        held.gid,
+        caps.join(" ")
+    );
     Ok(())
 }
 

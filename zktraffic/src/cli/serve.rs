@@ -1,6 +1,7 @@
 //! `zktraffic serve` (and bare `zktraffic --iface IF`): options of the stats daemon.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
@@ -8,7 +9,7 @@ use clap::Args;
 use super::collect::CollectArgs;
 use crate::output::filter::HostSpec;
 use crate::serve::process::CpuList;
-use crate::serve::{RenderOptions, ServeConfig};
+use crate::serve::{HttpAuth, RenderOptions, ServeConfig, TlsFiles};
 
 /// Options of the stats daemon.
 #[derive(Args, Debug, Clone)]
@@ -46,6 +47,27 @@ pub struct ServeArgs {
     /// or from the previous response (so it also closes idle keep-alive connections).
     #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     pub http_header_timeout: u64,
+
+    /// Require `Authorization: Bearer <token>` on every request, the token read from FILE
+    /// (surrounding whitespace ignored) at start and again on SIGHUP; 401 otherwise.
+    #[arg(long, value_name = "FILE")]
+    pub http_token_file: Option<PathBuf>,
+
+    /// Answer `/healthz` without the token (for probes that cannot send one).
+    #[arg(long, requires = "http_token_file")]
+    pub http_token_exempt_healthz: bool,
+
+    /// Serve HTTPS with this PEM certificate chain (leaf first); read again on SIGHUP.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Do not serve `/json/auths-dump` (which client connection authenticated as whom).
+    #[arg(long)]
+    pub no_auths_dump: bool,
 
     /// Window length in seconds: `/json/*` show the last completed window.
     #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
@@ -101,6 +123,15 @@ impl ServeArgs {
             http_limits: crate::serve::HttpLimits {
                 max_connections: usize::try_from(self.http_max_connections).unwrap_or(usize::MAX),
                 header_timeout: Duration::from_secs(self.http_header_timeout),
+            },
+            http_auth: HttpAuth {
+                token_file: self.http_token_file.clone(),
+                exempt_healthz: self.http_token_exempt_healthz,
+                no_auths_dump: self.no_auths_dump,
+            },
+            tls: match (&self.tls_cert, &self.tls_key) {
+                (Some(cert), Some(key)) => Some(TlsFiles { cert: cert.clone(), key: key.clone() }),
+                _ => None,
             },
             recent_ns: 0,
         }

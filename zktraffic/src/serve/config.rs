@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::http::{HttpLimits, RenderOptions};
+use super::http::{HttpAuth, HttpLimits, RenderOptions, TlsFiles};
 use crate::pipeline::PipelineConfig;
 use crate::stats::StatsConfig;
 
@@ -28,6 +28,10 @@ pub struct ServeConfig {
     pub handle_signals: bool,
     /// HTTP connection cap and header-read timeout.
     pub http_limits: HttpLimits,
+    /// The bearer token asked for, and what is served without it.
+    pub http_auth: HttpAuth,
+    /// HTTPS instead of HTTP.
+    pub tls: Option<TlsFiles>,
     /// Also publish the windows closed over this much capture time, and a history point per
     /// window (`top`'s rates and sparkline; 0 for the daemon, which needs neither).
     pub recent_ns: u64,

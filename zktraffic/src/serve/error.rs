@@ -23,4 +23,10 @@ pub enum ServeError {
     /// The source failed.
     #[error(transparent)]
     Source(#[from] SourceError),
+    /// The HTTP token file cannot be used.
+    #[error(transparent)]
+    Token(#[from] super::http::TokenError),
+    /// The TLS certificate and key cannot be used.
+    #[error(transparent)]
+    Tls(#[from] super::http::TlsError),
 }

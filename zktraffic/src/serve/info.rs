@@ -33,6 +33,9 @@ pub struct Info {
     /// The HTTP side's counters, read when served (they move while a snapshot stands still).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http: Option<serde_json::Value>,
+    /// The ids, `no_new_privs` and capabilities the process holds, read when served.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub privileges: Option<crate::privilege::Held>,
 }
 
 /// `/json/info`'s `capture`.
@@ -143,6 +146,7 @@ impl Default for Info {
             connections: ConnectionsInfo::default(),
             aggregation: None,
             http: None,
+            privileges: None,
         }
     }
 }

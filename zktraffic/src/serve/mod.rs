@@ -39,7 +39,7 @@ use crate::capture::SegmentSource;
 pub use collector::Collector;
 pub use config::ServeConfig;
 pub use error::ServeError;
-pub use http::{HttpLimits, RenderOptions};
+pub use http::{HttpAuth, HttpLimits, RenderOptions, TlsFiles};
 pub use info::Info;
 pub use sampling::parse_probability;
 pub use snapshot::{Snapshot, View, WindowPoint};
@@ -69,22 +69,20 @@ impl Daemon {
             .enable_all()
             .build()
             .map_err(ServeError::Start)?;
-        let (render, limits, signals) = (config.render, config.http_limits, config.handle_signals);
+        let setup = http::HttpSetup {
+            render: config.render,
+            limits: config.http_limits,
+            access: Arc::new(http::Access::load(config.http_auth.clone())?),
+            tls: config.tls.clone().map(http::Tls::load).transpose()?.map(Arc::new),
+        };
+        let signals = config.handle_signals;
         let collector = Collector::start(config, source)?;
         let (http_shutdown, shutdown_rx) = oneshot::channel();
         let (rx, control) = (collector.subscribe(), collector.control());
         let http = std::thread::Builder::new()
             .name("zktraffic-http".into())
             .spawn(move || {
-                runtime.block_on(http::serve(
-                    listener,
-                    rx,
-                    render,
-                    limits,
-                    shutdown_rx,
-                    signals,
-                    control,
-                ))
+                runtime.block_on(http::serve(listener, rx, setup, shutdown_rx, signals, control))
             })
             .map_err(ServeError::Start)?;
         Ok(Daemon { addr, collector, http_shutdown: Some(http_shutdown), http: Some(http) })

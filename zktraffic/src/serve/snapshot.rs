@@ -127,6 +127,7 @@ impl Snapshot {
         let mut info = self.info.clone();
         info.uptime = self.started.elapsed().as_secs();
         info.finished = self.finished;
+        info.privileges = Some(crate::privilege::Held::now());
         info
     }
 

@@ -74,6 +74,8 @@ pub fn collector_config(args: &TopArgs) -> ServeConfig {
         publish_interval: args.refresh_interval(),
         handle_signals: false,
         http_limits: crate::serve::HttpLimits::default(),
+        http_auth: crate::serve::HttpAuth::default(),
+        tls: None,
         recent_ns: args.window_ns(),
     }
 }

@@ -59,7 +59,14 @@ impl LiveCapture {
             }
             Err(e) => {
                 w.stats.reattach_failures += 1;
-                let problem = format!("{iface} is back but attaching to it failed: {e}");
+                // Older kernels attach through netlink, which `--keep-caps none` gave up.
+                let hint = if system::errno_of(&e) == Some(libc::EPERM) {
+                    " (this kernel needs CAP_BPF and CAP_NET_ADMIN to attach, which the process \
+                     gave up: restart it, or run it with --keep-caps reattach)"
+                } else {
+                    ""
+                };
+                let problem = format!("{iface} is back but attaching to it failed: {e}{hint}");
                 if w.problem.as_deref() != Some(problem.as_str()) {
                     tracing::error!("{problem} (retrying every second)");
                 }

@@ -66,6 +66,10 @@ pub struct HttpCounters {
     pub header_timeouts: AtomicU64,
     /// Failed accepts (e.g. EMFILE); the loop backs off after one.
     pub accept_errors: AtomicU64,
+    /// TLS handshakes that failed or did not finish within the header timeout.
+    pub tls_handshake_failures: AtomicU64,
+    /// Requests answered 401: no token or a wrong one (`--http-token-file`).
+    pub unauthorized: AtomicU64,
     /// The cap in force (after clamping).
     pub max_connections: AtomicU64,
 }
@@ -86,6 +90,8 @@ impl HttpCounters {
             "connections_rejected": n(&self.rejected),
             "header_timeouts": n(&self.header_timeouts),
             "accept_errors": n(&self.accept_errors),
+            "tls_handshake_failures": n(&self.tls_handshake_failures),
+            "unauthorized": n(&self.unauthorized),
             "max_connections": n(&self.max_connections),
         })
     }

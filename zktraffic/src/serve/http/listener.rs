@@ -2,7 +2,8 @@
 //! connection idle the longest (no request in progress: a fresh socket that has not sent a
 //! complete head, or a keep-alive one between requests) is shed so a fresh poller is still
 //! served, since an attacker holding every slot would otherwise lock pollers out. Each
-//! connection is HTTP/1.1 (hyper) with a header-read timeout; routing stays warp's.
+//! connection is HTTP/1.1 (hyper), over TLS with `--tls-cert`, with a header-read timeout
+//! (which the TLS handshake counts against); routing stays warp's.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -17,6 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore};
 
 use super::limits::{HttpCounters, HttpLimits};
+use super::tls::Tls;
 
 /// Pause after a failed accept that is not the peer's doing (EMFILE, ENOBUFS): retrying at
 /// once would spin at full CPU while nothing can change.
@@ -131,6 +133,7 @@ pub async fn run<F>(
     filter: F,
     limits: HttpLimits,
     counters: Arc<HttpCounters>,
+    tls: Option<Arc<Tls>>,
     stopping: impl Future<Output = ()>,
 ) where
     F: warp::Filter + Clone + Send + Sync + 'static,
@@ -187,15 +190,26 @@ pub async fn run<F>(
             conn: conn.clone(),
             registry: registry.clone(),
         };
-        let served = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(limits.header_timeout)
-            .serve_connection(TokioIo::new(stream), svc);
-        let watched = graceful.watch(served);
-        let (counters, registry) = (counters.clone(), registry.clone());
+        let (counters, registry, watcher) =
+            (counters.clone(), registry.clone(), graceful.watcher());
+        let acceptor = tls.as_ref().map(|t| t.acceptor());
         tokio::spawn(async move {
+            let timeout = limits.header_timeout;
+            let served = async {
+                let Some(acceptor) = acceptor else {
+                    return serve_connection(stream, svc, timeout, watcher).await;
+                };
+                // The handshake is part of the request head's time budget.
+                match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+                    Ok(Ok(tls)) => serve_connection(tls, svc, timeout, watcher).await,
+                    Ok(Err(_)) | Err(_) => {
+                        HttpCounters::bump(&counters.tls_handshake_failures);
+                        Ok(())
+                    }
+                }
+            };
             tokio::select! {
-                r = watched => {
+                r = served => {
                     if r.is_err_and(|e| e.is_timeout()) {
                         HttpCounters::bump(&counters.header_timeouts);
                     }
@@ -210,6 +224,29 @@ pub async fn run<F>(
     }
     drop(listener);
     graceful.shutdown().await;
+}
+
+/// One HTTP/1.1 connection over `io` (plain TCP or TLS), with a header-read timeout, until it
+/// ends or the graceful shutdown lets it finish.
+async fn serve_connection<I, S>(
+    io: I,
+    svc: S,
+    header_timeout: Duration,
+    watcher: hyper_util::server::graceful::Watcher,
+) -> Result<(), hyper::Error>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::HttpService<hyper::body::Incoming> + Send + 'static,
+    S::Future: Send + 'static,
+    S::ResBody: Send + 'static,
+    <S::ResBody as hyper::body::Body>::Data: Send,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .serve_connection(TokioIo::new(io), svc);
+    watcher.watch(conn).await
 }
 
 /// Errors of one connection (the peer gave up before accept), not of the listener.

@@ -1,6 +1,7 @@
 //! The daemon's HTTP side (warp): routes that read the latest [`Snapshot`] and never touch
 //! the capture thread.
 
+mod auth;
 mod endpoint;
 mod exposition;
 mod limits;
@@ -8,6 +9,7 @@ mod listener;
 mod metrics;
 mod render;
 mod routes;
+mod tls;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -17,17 +19,31 @@ use tokio::sync::{oneshot, watch};
 use super::control::Control;
 use super::snapshot::Snapshot;
 
+pub use auth::{Access, HttpAuth, TokenError};
 pub use limits::{HttpCounters, HttpLimits};
 pub use render::RenderOptions;
+pub use tls::{Tls, TlsError, TlsFiles};
 
-/// Serves `listener` within `limits` (with counters of its own) until `shutdown` fires (or
-/// SIGINT/SIGTERM when `signals`), then lets in-flight requests finish; sets `control.stop` so
-/// the capture thread ends too.
+/// How HTTP serves: bodies, limits, who is let in, TLS.
+pub struct HttpSetup {
+    /// How bodies are rendered.
+    pub render: RenderOptions,
+    /// Connection cap and header timeout.
+    pub limits: HttpLimits,
+    /// The token asked for.
+    pub access: Arc<Access>,
+    /// HTTPS, when configured.
+    pub tls: Option<Arc<Tls>>,
+}
+
+/// Serves `listener` as `setup` says (with counters of its own) until `shutdown` fires (or
+/// SIGINT/SIGTERM when `signals`, which also makes SIGHUP re-read the token and the
+/// certificate), then lets in-flight requests finish; sets `control.stop` so the capture
+/// thread ends too.
 pub async fn serve(
     listener: std::net::TcpListener,
     snapshots: watch::Receiver<Arc<Snapshot>>,
-    render: RenderOptions,
-    limits: HttpLimits,
+    setup: HttpSetup,
     shutdown: oneshot::Receiver<()>,
     signals: bool,
     control: Arc<Control>,
@@ -50,8 +66,34 @@ pub async fn serve(
         }
         control.stop.store(true, Ordering::Relaxed);
     };
-    let routes = routes::all(snapshots, render, counters.clone());
-    listener::run(listener, routes, limits, counters, stopping).await;
+    if signals {
+        tokio::spawn(reload_on_sighup(setup.access.clone(), setup.tls.clone()));
+    }
+    let routes = routes::all(snapshots, setup.render, counters.clone(), setup.access);
+    listener::run(listener, routes, setup.limits, counters, setup.tls, stopping).await;
+}
+
+/// On each SIGHUP, reads the token file and the certificate and key again; what fails to
+/// load is logged and the old one stays in force.
+async fn reload_on_sighup(access: Arc<Access>, tls: Option<Arc<Tls>>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot handle SIGHUP: the token and certificate are not reloadable");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        match access.reload() {
+            Ok(true) => tracing::info!("SIGHUP: HTTP token reloaded"),
+            Ok(false) => {}
+            Err(e) => tracing::error!("SIGHUP: {e}; the previous token stays in force"),
+        }
+        if let Some(tls) = &tls {
+            match tls.reload() {
+                Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
+                Err(e) => tracing::error!("SIGHUP: {e}; the previous certificate stays in force"),
+            }
+        }
+    }
 }
 
 /// Waits for SIGINT, SIGTERM or `shutdown`.

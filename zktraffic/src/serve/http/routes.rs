@@ -8,6 +8,7 @@ use tokio::sync::watch;
 use warp::Filter;
 use warp::http::{Response, StatusCode};
 
+use super::auth::Access;
 use super::endpoint::Endpoint;
 use super::exposition::{OPENMETRICS, PROMETHEUS_TEXT, to_prometheus_text, wants_openmetrics};
 use super::{HttpCounters, RenderOptions};
@@ -27,13 +28,26 @@ fn respond(status: StatusCode, content_type: &str, body: impl Into<String>) -> R
 }
 
 /// Every route, reading snapshots from `snapshots` (bodies rendered with `options`) and the HTTP
-/// side's own `counters`.
+/// side's own `counters`, for the clients `access` lets in.
 pub fn all(
     snapshots: Snapshots,
     options: RenderOptions,
     counters: Arc<HttpCounters>,
+    access: Arc<Access>,
 ) -> impl Filter<Extract = (Response<String>,), Error = Infallible> + Clone + Send + Sync + 'static
 {
+    // First: a request `access` refuses gets 401 whatever its path; one it lets in falls
+    // through to the routes.
+    let (gate, refused) = (access.clone(), counters.clone());
+    let denied = warp::path::full()
+        .and(warp::header::optional::<String>("authorization"))
+        .and_then(move |path: warp::path::FullPath, auth: Option<String>| {
+            let allowed = gate.allows(path.as_str(), auth.as_deref());
+            if !allowed {
+                HttpCounters::bump(&refused.unauthorized);
+            }
+            async move { if allowed { Err(warp::reject::not_found()) } else { Ok(unauthorized()) } }
+        });
     let latest = warp::any().map(move || snapshots.borrow().clone());
     let index = warp::path::end()
         .and(warp::get())
@@ -83,6 +97,13 @@ pub fn all(
             let Some(endpoint) = Endpoint::from_name(&name) else {
                 return respond(StatusCode::NOT_FOUND, "text/plain", "no such endpoint\n");
             };
+            if endpoint == Endpoint::AuthsDump && !access.serves_auths_dump() {
+                return respond(
+                    StatusCode::NOT_FOUND,
+                    "text/plain",
+                    "turned off (--no-auths-dump)\n",
+                );
+            }
             let scope = match q.get("scope").map(String::as_str) {
                 None | Some("window") => Scope::Window,
                 Some("cumulative") => Scope::Cumulative,
@@ -118,7 +139,9 @@ pub fn all(
                 respond(StatusCode::OK, PROMETHEUS_TEXT, to_prometheus_text(&body))
             }
         });
-    index
+    denied
+        .or(index)
+        .unify()
         .or(health)
         .unify()
         .or(info)
@@ -149,6 +172,21 @@ fn first_window_hint(s: &Snapshot) -> Option<String> {
     Some(format!(
         "first window closes in {left:.0} s of capture time; ?scope=cumulative has the totals so far"
     ))
+}
+
+/// 401, with the scheme asked for.
+fn unauthorized() -> Response<String> {
+    let mut r = respond(
+        StatusCode::UNAUTHORIZED,
+        "text/plain",
+        "a bearer token is required: send `Authorization: Bearer <token>` (the daemon reads it \
+         from --http-token-file)\n",
+    );
+    r.headers_mut().insert(
+        "www-authenticate",
+        warp::http::HeaderValue::from_static("Bearer realm=\"zktraffic\""),
+    );
+    r
 }
 
 async fn not_found(_: warp::Rejection) -> Result<Response<String>, Infallible> {
@@ -227,7 +265,7 @@ mod tests {
     async fn the_first_window_says_when_it_closes() {
         let (_tx, rx) = watch::channel(snapshot(0));
         let options = RenderOptions { max_results: 10, exclude_bytes: false };
-        let routes = all(rx, options, Arc::default());
+        let routes = all(rx, options, Arc::default(), Arc::new(Access::open()));
         let r = warp::test::request().path("/json/paths").reply(&routes).await;
         assert_eq!(r.body(), "{}");
         let hint = r.headers().get("x-zktraffic-window").expect("the header");
@@ -237,7 +275,7 @@ mod tests {
         let (_tx, rx) = watch::channel(snapshot(1));
         let r = warp::test::request()
             .path("/json/paths")
-            .reply(&all(rx, options, Arc::default()))
+            .reply(&all(rx, options, Arc::default(), Arc::new(Access::open())))
             .await;
         assert!(r.headers().get("x-zktraffic-window").is_none());
     }
