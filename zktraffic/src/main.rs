@@ -150,7 +150,8 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         }
         _ => anyhow::Error::new(e),
     })?;
-    tracing::info!("serving on http://{}/", daemon.addr());
+    let scheme = if args.tls_cert.is_some() { "https" } else { "http" };
+    tracing::info!("serving on {scheme}://{}/", daemon.addr());
     if args.exit_when_done {
         daemon.wait_capture();
         println!("{}", daemon.snapshot().replay_summary());

@@ -67,13 +67,14 @@ pub struct Plan {
 
 impl Plan {
     /// The plan for a source: live capture keeps what `keep` says, a capture file nothing; `bind_port` below 1024 keeps
-    /// `CAP_NET_BIND_SERVICE`, since the HTTP listener is bound after the drop.
+    /// `CAP_NET_BIND_SERVICE` (0 is any free port), since the HTTP listener is bound after the
+    /// drop.
     pub fn new(live: bool, keep: KeepCaps, user: Option<UserSpec>, bind_port: Option<u16>) -> Plan {
         let mut caps = Vec::new();
         if live && keep == KeepCaps::Reattach {
             caps.extend([Capability::CAP_BPF, Capability::CAP_NET_ADMIN]);
         }
-        if bind_port.is_some_and(|p| p < 1024) {
+        if bind_port.is_some_and(|p| p != 0 && p < 1024) {
             caps.push(Capability::CAP_NET_BIND_SERVICE);
         }
         Plan { keep: caps, user }

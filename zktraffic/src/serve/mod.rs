@@ -59,6 +59,13 @@ impl Daemon {
         config: ServeConfig,
         source: Box<dyn SegmentSource>,
     ) -> Result<Daemon, ServeError> {
+        // The files first: a bad token or certificate is the error, not a busy port.
+        let setup = http::HttpSetup {
+            render: config.render,
+            limits: config.http_limits,
+            access: Arc::new(http::Access::load(config.http_auth.clone())?),
+            tls: config.tls.clone().map(http::Tls::load).transpose()?.map(Arc::new),
+        };
         let listener = std::net::TcpListener::bind(config.http_addr)
             .map_err(|source| ServeError::Bind { addr: config.http_addr, source })?;
         let addr = listener.local_addr().map_err(ServeError::Start)?;
@@ -69,12 +76,6 @@ impl Daemon {
             .enable_all()
             .build()
             .map_err(ServeError::Start)?;
-        let setup = http::HttpSetup {
-            render: config.render,
-            limits: config.http_limits,
-            access: Arc::new(http::Access::load(config.http_auth.clone())?),
-            tls: config.tls.clone().map(http::Tls::load).transpose()?.map(Arc::new),
-        };
         let signals = config.handle_signals;
         let collector = Collector::start(config, source)?;
         let (http_shutdown, shutdown_rx) = oneshot::channel();
