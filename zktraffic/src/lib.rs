@@ -78,7 +78,10 @@ pub use zk::opcode::xid;
 pub use zk::{Body, DecodeStats, DecoderConfig, ErrorCode, Message, OpCode, Reply, Request};
 
 // The front-ends and what the binary needs around them.
-pub use cli::{Cli, CollectArgs, Command, DumpArgs, Generate, ServeArgs, TopArgs, generate};
+pub use cli::{
+    Cli, CollectArgs, Command, ConfigError, DumpArgs, Generate, ServeArgs, TopArgs, generate,
+    parse_cli,
+};
 pub use dump::{
     DumpCounters, DumpError, DumpOutcome, WritePcapStats, dump, dump_file, dump_file_until,
     dump_live_until, dump_stdin_until,
@@ -86,7 +89,9 @@ pub use dump::{
 pub use error_chain::error_chain;
 pub use logging::{LogFormat, init_logging};
 pub use output::time_format::TimeFormatter;
-pub use serve::{Daemon, HttpLimits, Info, RenderOptions, ServeConfig, ServeError, process};
+pub use serve::{
+    Daemon, HttpLimits, Info, Reload, RenderOptions, ServeConfig, ServeError, process,
+};
 pub use signals::{stop_flag, stop_signal};
 pub use top::{
     TopError, require_terminal as top_require_terminal, run as top, run_batch as top_batch,

@@ -4,7 +4,6 @@ use std::io::{self, BufWriter};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
 use zktraffic::Daemon;
 use zktraffic::DumpArgs;
 use zktraffic::DumpError;
@@ -17,7 +16,14 @@ fn main() -> ExitCode {
     // The local offset must be read before any thread exists (see TimeFormatter::local_offset).
     let local =
         TimeFormatter::local_offset().map_or_else(TimeFormatter::utc, TimeFormatter::with_offset);
-    let cli = Cli::parse();
+    let cli = match zktraffic::parse_cli(std::env::args_os()) {
+        Ok(cli) => cli,
+        Err(zktraffic::ConfigError::Usage(e)) => e.exit(),
+        Err(e) => {
+            eprintln!("zktraffic: {e}");
+            return ExitCode::from(2);
+        }
+    };
     if let Some(kind) = cli.generate {
         return match zktraffic::generate(kind, &mut io::stdout().lock()) {
             Ok(()) => ExitCode::SUCCESS,
@@ -141,7 +147,11 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     }
     let source = open_source(&args.collect)?;
     drop_privileges(&args.collect, Some(args.listen_addr().port()))?;
-    let mut daemon = Daemon::start(args.config(), source).map_err(|e| match &e {
+    let mut config = args.config();
+    if args.collect.config.is_some() {
+        config.reload = Some(reload_settings(args.clone()));
+    }
+    let mut daemon = Daemon::start(config, source).map_err(|e| match &e {
         zktraffic::ServeError::Bind { source, .. } if source.kind() == io::ErrorKind::AddrInUse => {
             anyhow::anyhow!(
                 "{e}; another process listens there: choose another address with --http-addr \
@@ -161,6 +171,27 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     daemon.wait();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// SIGHUP's re-reading of the command line and its `--config` file: the aggregation settings
+/// it may change (what else changed is logged as needing a restart).
+fn reload_settings(started: ServeArgs) -> zktraffic::Reload {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    zktraffic::Reload(std::sync::Arc::new(move || {
+        let new = match zktraffic::parse_cli(argv.clone()).map(Cli::into_command) {
+            Ok(Command::Serve(new)) => new,
+            Ok(_) => return Err("the command line is no longer `serve`".to_owned()),
+            Err(e) => return Err(e.to_string()),
+        };
+        if started.restart_needed(&new) {
+            tracing::warn!(
+                "SIGHUP: the config file changes settings other than the window, path rules and \
+                 caps; those take effect at the next restart"
+            );
+        }
+        tracing::info!("SIGHUP: settings re-read from the config file");
+        Ok(new.config().stats)
+    }))
 }
 
 /// Once the source is open, and before any other thread starts (capabilities are per thread),

@@ -15,6 +15,13 @@ use crate::stats::{PathRules, StatsConfig, TallyLimits};
 /// The source, decoding and aggregation options of `serve` and `top`.
 #[derive(Args, Debug, Clone)]
 pub struct CollectArgs {
+    /// Read settings from this TOML file (keys are the long flags: `iface = "eth0"`,
+    /// `port = [2181]`, `exclude-bytes = true`); flags override it. SIGHUP re-reads it: the
+    /// window, path rules and caps change from the next window, the HTTP token and TLS
+    /// certificate are re-read; anything else needs a restart.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     /// Replay this pcap or pcapng file (`-`: standard input, e.g. from `tcpdump -U -w -`).
     #[arg(long, value_name = "FILE", conflicts_with = "iface")]
     pub pcap: Option<PathBuf>,

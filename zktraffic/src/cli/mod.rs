@@ -1,12 +1,14 @@
 //! Command-line interface: clap types per subcommand.
 
 pub mod collect;
+mod config_file;
 pub mod dump;
 mod generate;
 pub mod serve;
 pub mod top;
 
 pub use collect::CollectArgs;
+pub use config_file::{ConfigError, parse_cli};
 pub use dump::DumpArgs;
 pub use generate::{Generate, generate};
 pub use serve::ServeArgs;

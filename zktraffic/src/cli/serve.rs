@@ -133,8 +133,24 @@ impl ServeArgs {
                 (Some(cert), Some(key)) => Some(TlsFiles { cert: cert.clone(), key: key.clone() }),
                 _ => None,
             },
+            reload: None,
             recent_ns: 0,
         }
+    }
+}
+
+impl ServeArgs {
+    /// Whether `new` differs from these options in more than SIGHUP applies (the window, the
+    /// path rules and the tally caps).
+    pub fn restart_needed(&self, new: &ServeArgs) -> bool {
+        let mut same = new.clone();
+        let (c, n) = (&self.collect, &mut same.collect);
+        same.window = self.window;
+        n.aggregation_depth = c.aggregation_depth;
+        n.keep_sequential_suffix = c.keep_sequential_suffix;
+        n.path_latency = c.path_latency;
+        (n.max_paths, n.max_ips, n.max_keys) = (c.max_paths, c.max_ips, c.max_keys);
+        format!("{same:?}") != format!("{self:?}")
     }
 }
 

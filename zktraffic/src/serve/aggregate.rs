@@ -41,6 +41,17 @@ pub(super) fn run(
     let mut publish_every = config.publish_interval;
     while let Ok(w) = work.recv() {
         let mut publish = false;
+        if let Some(next) = control.reconfigure.lock().ok().and_then(|mut n| n.take()) {
+            tracing::info!(
+                "aggregation settings change when the current window closes: window {} s, \
+                 at most {} paths, {} IPs, {} keys",
+                next.window_ns / 1_000_000_000,
+                next.limits.max_paths,
+                next.limits.max_ips,
+                next.limits.max_keys
+            );
+            agg.reconfigure(next);
+        }
         if control.reset.swap(false, Ordering::Relaxed) {
             agg.reset();
             recent = Recent::default();
@@ -64,11 +75,14 @@ pub(super) fn run(
                 }
             }
             Work::Status(s) => {
+                // A change of health (ready, interface lost or back) is published at once.
+                let health_changed = s.health.is_ok() != status.health.is_ok();
                 status = *s;
                 if status.finished {
                     agg.finish();
                 }
-                publish = status.finished || last_publish.elapsed() >= publish_every;
+                publish =
+                    status.finished || health_changed || last_publish.elapsed() >= publish_every;
             }
         }
         let mut closed = agg.take_all_completed();
@@ -95,7 +109,7 @@ pub(super) fn run(
                 recent.add(window.clone(), config);
             }
         }
-        let mut snap = snapshot(&agg, &status, &window, config, started, capture_start);
+        let mut snap = snapshot(&agg, &status, &window, started, capture_start);
         snap.recent = recent.windows.iter().cloned().collect();
         snap.history = recent.history.iter().copied().collect();
         tx.send_replace(Arc::new(snap));
@@ -133,7 +147,6 @@ fn snapshot(
     agg: &Aggregator,
     status: &CaptureStatus,
     window: &Arc<View>,
-    config: &ServeConfig,
     started: Instant,
     capture_start: Instant,
 ) -> Snapshot {
@@ -142,7 +155,7 @@ fn snapshot(
     let mut info = status.info.clone();
     info.capture.elapsed_seconds = capture_start.elapsed().as_secs_f64();
     info.aggregation = Some(AggregationInfo {
-        window_seconds: config.stats.window_ns as f64 / 1e9,
+        window_seconds: agg.config().window_ns as f64 / 1e9,
         windows_completed: agg.windows_completed,
         current_window_start: agg.window_start().map(|t| t.to_string()),
         last_packet: agg.last_ts().to_string(),
@@ -153,7 +166,7 @@ fn snapshot(
         },
         cumulative: cumulative.counts.clone(),
         distinct_paths: cumulative.paths.len(),
-        max_paths: config.stats.limits.max_paths,
+        max_paths: agg.config().limits.max_paths,
     });
     let c = &mut info.connections;
     c.tracked = conns.len();

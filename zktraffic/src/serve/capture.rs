@@ -174,7 +174,8 @@ pub(super) fn run(
     };
     let mut pipeline = Pipeline::new(config.pipeline.clone(), sink);
     let mut unsampled = 0u64;
-    let mut last_status = Instant::now();
+    // The first status goes after the first poll (it makes the daemon ready).
+    let mut last_status: Option<Instant> = None;
     let mut last_traffic = Instant::now();
     let mut error = None;
     let mut drops = DropWarnings::default();
@@ -220,11 +221,11 @@ pub(super) fn run(
         if info.live {
             drops.observe(|| live_counters(&pipeline, &*source));
         }
-        if finished || last_status.elapsed() >= config.publish_interval {
+        if finished || last_status.is_none_or(|t| t.elapsed() >= config.publish_interval) {
             let status = status(&pipeline, &*source, config, unsampled, &error, finished);
             // The last status must arrive; a periodic one that does not fit goes next poll.
             if pipeline.sink_mut().offer(Work::Status(Box::new(status)), finished).is_none() {
-                last_status = Instant::now();
+                last_status = Some(Instant::now());
             }
         }
         if finished || pipeline.sink().gone {
@@ -253,7 +254,9 @@ impl CaptureStatus {
         };
         CaptureStatus {
             info: Info { capture, sampling, queue, ..Info::default() },
-            health: Ok(()),
+            // Ready (`/healthz` 200) once the capture thread has read from the source: for
+            // live capture, the programs are attached and the ring is being drained.
+            health: Err("starting: the source has not been read yet".to_owned()),
             live_connections: 0,
             finished: false,
             quorum: None,

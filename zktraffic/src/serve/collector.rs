@@ -41,7 +41,7 @@ impl Collector {
             recent: Vec::new(),
             history: Vec::new(),
             info: first_status.info.clone(),
-            health: Ok(()),
+            health: first_status.health.clone(),
             finished: false,
             started,
             live_connections: 0,

@@ -1,6 +1,7 @@
 //! What the daemon is asked to do, besides where its segments come from.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::http::{HttpAuth, HttpLimits, RenderOptions, TlsFiles};
@@ -32,7 +33,20 @@ pub struct ServeConfig {
     pub http_auth: HttpAuth,
     /// HTTPS instead of HTTP.
     pub tls: Option<TlsFiles>,
+    /// What SIGHUP re-reads besides the token and certificate (`--config`), when
+    /// `handle_signals`.
+    pub reload: Option<Reload>,
     /// Also publish the windows closed over this much capture time, and a history point per
     /// window (`top`'s rates and sparkline; 0 for the daemon, which needs neither).
     pub recent_ns: u64,
+}
+
+/// Re-reads the settings (the `--config` file): the new aggregation settings, or why not.
+#[derive(Clone)]
+pub struct Reload(pub Arc<dyn Fn() -> Result<StatsConfig, String> + Send + Sync>);
+
+impl std::fmt::Debug for Reload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Reload")
+    }
 }

@@ -37,7 +37,7 @@ use tokio::sync::oneshot;
 
 use crate::capture::SegmentSource;
 pub use collector::Collector;
-pub use config::ServeConfig;
+pub use config::{Reload, ServeConfig};
 pub use error::ServeError;
 pub use http::{HttpAuth, HttpLimits, RenderOptions, TlsFiles};
 pub use info::Info;
@@ -65,6 +65,7 @@ impl Daemon {
             limits: config.http_limits,
             access: Arc::new(http::Access::load(config.http_auth.clone())?),
             tls: config.tls.clone().map(http::Tls::load).transpose()?.map(Arc::new),
+            reload: config.reload.clone(),
         };
         let listener = std::net::TcpListener::bind(config.http_addr)
             .map_err(|source| ServeError::Bind { addr: config.http_addr, source })?;

@@ -48,6 +48,8 @@ pub struct Aggregator {
     scratch: FactBatch,
     /// Raw path → id in `current`.
     raw_paths: RawPathIds,
+    /// Settings that take effect when the current window closes ([`Aggregator::reconfigure`]).
+    next: Option<StatsConfig>,
 }
 
 impl Aggregator {
@@ -65,7 +67,19 @@ impl Aggregator {
             sasl: Arc::from(identity::SASL),
             scratch: FactBatch::default(),
             raw_paths: RawPathIds::default(),
+            next: None,
         }
+    }
+
+    /// From the next window on: its length, path rules and caps (the connection table's
+    /// size and idle timeout stay; the cumulative totals keep the caps they started with).
+    pub fn reconfigure(&mut self, config: StatsConfig) {
+        self.next = Some(config);
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &StatsConfig {
+        &self.config
     }
 
     /// Moves the window clock to `now` (a message's capture time, or for live capture a
@@ -74,6 +88,12 @@ impl Aggregator {
         match self.clock.observe(now) {
             Advance::Same => {}
             Advance::Rolled { ended_at, skipped } => {
+                if let Some(next) = self.next.take() {
+                    let keep = (self.config.max_connections, self.config.idle_ns);
+                    self.config = StatsConfig { max_connections: keep.0, idle_ns: keep.1, ..next };
+                    // The window that has just begun gets the new length.
+                    self.clock.set_len(next.window_ns);
+                }
                 let limits = self.config.limits;
                 let mut done = std::mem::replace(&mut self.current, Tally::new(limits));
                 done.end = ended_at;

@@ -34,6 +34,11 @@ impl WindowClock {
         self.len_ns
     }
 
+    /// Windows from the current one on last `len_ns`.
+    pub fn set_len(&mut self, len_ns: u64) {
+        self.len_ns = len_ns.max(1);
+    }
+
     /// Moves the clock to `now`.
     pub fn observe(&mut self, now: Timestamp) -> Advance {
         let Some(start) = self.start else {

@@ -76,6 +76,7 @@ pub fn collector_config(args: &TopArgs) -> ServeConfig {
         http_limits: crate::serve::HttpLimits::default(),
         http_auth: crate::serve::HttpAuth::default(),
         tls: None,
+        reload: None,
         recent_ns: args.window_ns(),
     }
 }

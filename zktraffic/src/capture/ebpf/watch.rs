@@ -143,8 +143,9 @@ impl IfaceProbe {
         // SAFETY: ifreq is plain data; all-zero is a valid value.
         let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
         req.ifr_name = self.req_name;
-        // SAFETY: SIOCGIFINDEX reads ifr_name and writes ifr_ifindex of a valid ifreq.
-        let rc = unsafe { libc::ioctl(self.sock.as_raw_fd(), libc::SIOCGIFINDEX, &mut req) };
+        // SAFETY: SIOCGIFINDEX reads ifr_name and writes ifr_ifindex of a valid ifreq. (The
+        // request's type is c_ulong on glibc, c_int on musl: `as _` builds for both.)
+        let rc = unsafe { libc::ioctl(self.sock.as_raw_fd(), libc::SIOCGIFINDEX as _, &mut req) };
         // SAFETY: the kernel filled the ifindex member on success.
         let idx = unsafe { req.ifr_ifru.ifru_ifindex };
         (rc == 0 && idx > 0).then_some(idx as u32)

@@ -34,6 +34,8 @@ pub struct HttpSetup {
     pub access: Arc<Access>,
     /// HTTPS, when configured.
     pub tls: Option<Arc<Tls>>,
+    /// What else SIGHUP re-reads.
+    pub reload: Option<crate::serve::config::Reload>,
 }
 
 /// Serves `listener` as `setup` says (with counters of its own) until `shutdown` fires (or
@@ -57,6 +59,10 @@ pub async fn serve(
             return;
         }
     };
+    if signals {
+        let reload = (setup.access.clone(), setup.tls.clone(), setup.reload.clone());
+        tokio::spawn(reload_on_sighup(reload, control.clone()));
+    }
     let stopping = async move {
         if signals {
             wait_for_signal(shutdown).await;
@@ -66,16 +72,16 @@ pub async fn serve(
         }
         control.stop.store(true, Ordering::Relaxed);
     };
-    if signals {
-        tokio::spawn(reload_on_sighup(setup.access.clone(), setup.tls.clone()));
-    }
     let routes = routes::all(snapshots, setup.render, counters.clone(), setup.access);
     listener::run(listener, routes, setup.limits, counters, setup.tls, stopping).await;
 }
 
-/// On each SIGHUP, reads the token file and the certificate and key again; what fails to
-/// load is logged and the old one stays in force.
-async fn reload_on_sighup(access: Arc<Access>, tls: Option<Arc<Tls>>) {
+/// On each SIGHUP, reads the token file, the certificate and key, and the settings again; what
+/// fails to load is logged and the old one stays in force.
+async fn reload_on_sighup(
+    (access, tls, settings): (Arc<Access>, Option<Arc<Tls>>, Option<crate::serve::config::Reload>),
+    control: Arc<Control>,
+) {
     use tokio::signal::unix::{SignalKind, signal};
     let Ok(mut hup) = signal(SignalKind::hangup()) else {
         tracing::warn!("cannot handle SIGHUP: the token and certificate are not reloadable");
@@ -91,6 +97,14 @@ async fn reload_on_sighup(access: Arc<Access>, tls: Option<Arc<Tls>>) {
             match tls.reload() {
                 Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
                 Err(e) => tracing::error!("SIGHUP: {e}; the previous certificate stays in force"),
+            }
+        }
+        if let Some(settings) = &settings {
+            match (settings.0)() {
+                Ok(stats) => {
+                    *control.reconfigure.lock().unwrap_or_else(|e| e.into_inner()) = Some(stats)
+                }
+                Err(e) => tracing::error!("SIGHUP: {e}; the settings stay as they were"),
             }
         }
     }
