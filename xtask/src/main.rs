@@ -2,7 +2,9 @@
 //! here, and both bootstrap what a fresh machine lacks before doing their job.
 
 mod bench;
+mod deploy;
 mod fuzz;
+mod image;
 mod setup;
 mod shape;
 mod util;
@@ -26,6 +28,24 @@ enum Task {
         /// Build with optimisations.
         #[arg(long)]
         release: bool,
+        /// Build it statically linked for musl (release, without debug info), as the container
+        /// image holds it: target/<arch>-unknown-linux-musl/release/zktraffic.
+        #[arg(long = "static")]
+        static_build: bool,
+    },
+    /// Build the container image (FROM scratch, the static binary at /zktraffic) with buildah
+    /// or podman from deploy/image/Containerfile; tag it and write it as an OCI archive.
+    Image {
+        /// Tag in the builder's local storage [default: localhost/zktraffic:<version>].
+        #[arg(long)]
+        tag: Option<String>,
+        /// The OCI archive [default: target/image/zktraffic-<version>.oci.tar].
+        #[arg(long)]
+        output: Option<std::path::PathBuf>,
+        /// Run the validation `cargo xtask test` runs instead (default tag and output): ldd,
+        /// a decode with the static binary, the image read back from its archive.
+        #[arg(long, conflicts_with_all = ["tag", "output"])]
+        check: bool,
     },
     /// Build, then run zktraffic with ARGS (as root directly, otherwise under `sudo -E`).
     Run {
@@ -61,6 +81,14 @@ enum Task {
     Completions,
     /// Check the library's shape: no import cycle between its modules, no file over 900 lines.
     Shape,
+    /// Validate deploy/ offline: Kubernetes manifests, Prometheus rules and their tests, the
+    /// Grafana dashboard's queries, the systemd unit, and (unless --files-only) that every
+    /// metric and flag they name exists.
+    DeployCheck {
+        /// Only the files (not the `cargo test -p zktraffic-tests --test deploy` run).
+        #[arg(long)]
+        files_only: bool,
+    },
     /// Run a benchmark: `decode`, `serve`, `live`.
     Bench {
         #[command(subcommand)]
@@ -71,9 +99,16 @@ enum Task {
 fn main() -> Result<()> {
     match Cli::parse().task {
         Task::Setup => setup::run(),
-        Task::Build { release } => {
+        Task::Build { release, static_build } => {
             setup::run()?;
+            if static_build {
+                return image::build_static().map(drop);
+            }
             util::cargo_build(release)
+        }
+        Task::Image { tag, output, check } => {
+            setup::run()?;
+            if check { image::check() } else { image::image(tag, output) }
         }
         Task::Run { release, args } => {
             setup::run()?;
@@ -105,6 +140,10 @@ fn main() -> Result<()> {
                         .current_dir(util::workspace_root()),
                 )?;
             }
+            // deploy/ offline (its metric-name test runs with the others below), the static
+            // build and the container image.
+            deploy::check_files()?;
+            image::check()?;
             let mut test = vec!["test", "--release"];
             if !args.is_empty() {
                 test.push("--");
@@ -131,6 +170,13 @@ fn main() -> Result<()> {
             ],
         ),
         Task::Fuzz { seconds, target } => fuzz::run(seconds, target.as_deref()),
+        Task::DeployCheck { files_only } => {
+            if files_only {
+                deploy::check_files()
+            } else {
+                deploy::check()
+            }
+        }
         Task::Bench { which } => {
             setup::run()?;
             bench::run(which)

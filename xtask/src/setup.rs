@@ -8,8 +8,12 @@
 //!   into `target/tools/`, for the test that lints `/metrics`;
 //! - a Python venv in `target/tools/venv` with `prometheus-client` (PyPI), whose OpenMetrics
 //!   parser, the reference one, checks the OpenMetrics form of `/metrics` (Debian's promtool
-//!   reads only the 0.0.4 text form);
-//! - `cargo-fuzz`, for `cargo xtask fuzz`.
+//!   reads only the 0.0.4 text form), and `kubernetes-validate` (PyPI, pinned: its bundled
+//!   schemas check deploy/kubernetes in `cargo xtask deploy-check`);
+//! - `cargo-fuzz`, for `cargo xtask fuzz`;
+//! - for the static build and the image (`cargo xtask build --static`, `cargo xtask image`):
+//!   rustup's musl target, and the Debian packages musl-tools (ring's C code for musl), file,
+//!   buildah.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -25,6 +29,8 @@ const LLVM_PACKAGES: &[&str] = &["llvm-22-dev", "libpolly-22-dev", "zlib1g-dev",
 /// Packages the live tests use.
 const TEST_PACKAGES: &[&str] =
     &["zookeeper", "tcpdump", "iproute2", "ethtool", "python3", "python3-venv", "tmux"];
+/// Packages the static build and the image need: musl-gcc, `file` (the static check), buildah.
+const IMAGE_PACKAGES: &[&str] = &["musl-tools", "file", "buildah"];
 
 /// Installs what is missing; fails with the commands to run when it cannot.
 pub fn run() -> Result<()> {
@@ -35,6 +41,42 @@ pub fn run() -> Result<()> {
     promtool(&mut apt)?;
     openmetrics_parser()?;
     cargo_fuzz()?;
+    static_build(&mut apt)?;
+    Ok(())
+}
+
+/// The musl target (for the active toolchain, the one cargo builds with) and IMAGE_PACKAGES.
+fn static_build(apt: &mut Apt) -> Result<()> {
+    match crate::image::musl_target() {
+        Err(e) => println!("setup: warning: {e}"),
+        Ok(target) => match output("rustup", &["target", "list", "--installed"]) {
+            Some(list) if list.lines().any(|l| l.trim() == target) => {
+                println!("setup: rust target {target}: ok");
+            }
+            Some(_) => {
+                println!("setup: rust target {target}: installing");
+                run_checked(Command::new("rustup").args(["target", "add", target]))?;
+            }
+            None => println!(
+                "setup: warning: no rustup; the static build needs the {target} target of your \
+                 Rust toolchain"
+            ),
+        },
+    }
+    let missing: Vec<&str> = IMAGE_PACKAGES.iter().copied().filter(|p| !apt.installed(p)).collect();
+    if missing.is_empty() {
+        println!("setup: static build and image packages ({}): ok", IMAGE_PACKAGES.join(", "));
+    } else if is_root() && apt.available() {
+        println!("setup: installing {}", missing.join(", "));
+        apt.install(&missing)?;
+    } else {
+        println!(
+            "setup: warning: the static build and the image need {}; install them with: \
+             apt-get install -y {}",
+            missing.join(", "),
+            missing.join(" ")
+        );
+    }
     Ok(())
 }
 
@@ -81,18 +123,28 @@ fn promtool(apt: &mut Apt) -> Result<()> {
     Ok(())
 }
 
-/// The venv holding prometheus-client, for the test that parses `/metrics` as OpenMetrics.
+/// What `cargo xtask deploy-check` needs of the above: promtool and the venv.
+pub fn deploy_tools() -> Result<()> {
+    promtool(&mut Apt::default())?;
+    openmetrics_parser()
+}
+
+/// The venv holding prometheus-client, for the test that parses `/metrics` as OpenMetrics, and
+/// kubernetes-validate, for deploy-check.
 fn openmetrics_parser() -> Result<()> {
     let venv = crate::util::workspace_root().join("target/tools/venv");
     let python = venv.join("bin/python");
     let has_parser = || {
         Command::new(&python)
-            .args(["-c", "import prometheus_client.openmetrics.parser"])
+            .args(["-c", "import prometheus_client.openmetrics.parser, kubernetes_validate"])
             .status()
             .is_ok_and(|s| s.success())
     };
     if has_parser() {
-        println!("setup: prometheus-client (OpenMetrics parser): ok ({})", venv.display());
+        println!(
+            "setup: prometheus-client (OpenMetrics parser), kubernetes-validate: ok ({})",
+            venv.display()
+        );
         return Ok(());
     }
     let Some(python3) = find_exe("python3") else {
@@ -106,9 +158,13 @@ fn openmetrics_parser() -> Result<()> {
         "-q",
         "--disable-pip-version-check",
         "prometheus-client>=0.20,<1",
+        "kubernetes-validate==1.37.0",
     ]))?;
     if !has_parser() {
-        bail!("prometheus-client installed in {} but does not import", venv.display());
+        bail!(
+            "prometheus-client and kubernetes-validate installed in {} but do not import",
+            venv.display()
+        );
     }
     Ok(())
 }
@@ -239,7 +295,11 @@ impl Apt {
     /// `apt-get update`, once.
     fn update(&mut self) -> Result<()> {
         if !self.updated {
-            run_checked(Command::new("apt-get").args(["update", "-qq"]))?;
+            run_checked(
+                Command::new("apt-get")
+                    .args(["update", "-qq"])
+                    .args(["-o", "DPkg::Lock::Timeout=600"]),
+            )?;
             self.updated = true;
         }
         Ok(())
@@ -269,7 +329,7 @@ fn output(cmd: &str, args: &[&str]) -> Option<String> {
 }
 
 /// Finds an executable on PATH, or in ~/.cargo/bin (where `cargo install` puts it).
-fn find_exe(name: &str) -> Option<PathBuf> {
+pub(crate) fn find_exe(name: &str) -> Option<PathBuf> {
     let mut dirs: Vec<PathBuf> =
         std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
     if let Some(home) = std::env::var_os("CARGO_HOME").or_else(|| {
