@@ -155,6 +155,11 @@ impl Agent {
         }
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
     /// What it wrote on standard error so far.
     pub fn stderr_now(&self) -> String {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()

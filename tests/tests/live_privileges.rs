@@ -8,7 +8,8 @@
 //! - `--keep-caps reattach` (for kernels that attach through netlink): still root, CAP_BPF
 //!   and CAP_NET_ADMIN only.
 //!
-//! And a replay (`--pcap`) keeps nothing. Needs root and the Debian `zookeeper` package (skips
+//! `dump --iface --user 65534:65534` drops the same way and decodes what it sees. And a
+//! replay (`--pcap`) keeps nothing. Needs root and the Debian `zookeeper` package (skips
 //! loudly otherwise). No timing assertion: states are polled with generous bounds.
 
 mod serve_support;
@@ -19,7 +20,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use serve_support::{at, get};
-use zktraffic_tests::agent::binary;
+use zktraffic_tests::agent::{Agent, binary};
+use zktraffic_tests::decoded::decoded;
 use zktraffic_tests::netns::{NetNs, VethPair, privileged, skip};
 use zktraffic_tests::zookeeper::{self, TempDir, ZkServer, zkcli};
 
@@ -138,8 +140,16 @@ fn after_attaching_the_daemon_holds_only_what_capture_needs() {
         &[&iface[..], &["--http-addr", &bare.to_string(), "--keep-caps", "reattach"]].concat(),
         &dir.join("bare.err"),
     );
+    let user = ["--attach", "tc", "--format", "json", "--user", "65534:65534"];
+    let agent = Agent::start(&pair.server, VethPair::SERVER_IF, &user, 2, &dir.0, "privileges");
     poll(&pair.server, nobody, "/healthz", |s, _| s == 200);
     poll(&pair.server, bare, "/healthz", |s, _| s == 200);
+    // The dump drops right after attaching.
+    let start = Instant::now();
+    while threads_of(agent.pid()).iter().any(|t| t.uid != "65534") {
+        assert!(start.elapsed() < Duration::from_secs(30), "dump never dropped to nobody");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     let reduced = |uid: &str, set: u64| Status {
         uid: uid.into(),
@@ -153,6 +163,9 @@ fn after_attaching_the_daemon_holds_only_what_capture_needs() {
     };
     for t in threads_of(a.0.id()) {
         assert_eq!(t, reduced("65534", 0), "a thread of the --user daemon");
+    }
+    for t in threads_of(agent.pid()) {
+        assert_eq!(t, reduced("65534", 0), "a thread of dump --user");
     }
     for t in threads_of(b.0.id()) {
         assert_eq!(t, reduced("0", REATTACH_SET), "a thread of the --keep-caps reattach daemon");
@@ -174,6 +187,12 @@ fn after_attaching_the_daemon_holds_only_what_capture_needs() {
             at(&requests(&pair.server, http, "GetDataRequest/before"), "CreateRequest/before"),
             1
         );
+    }
+    let out = agent.stop();
+    let seen = decoded(&out.lines, true);
+    for kind in ["CreateRequest", "GetDataRequest"] {
+        let n = seen.requests.get(&(kind.to_owned(), "/before".to_owned())).copied();
+        assert_eq!(n, Some(1), "dump --user: {kind} /before ({})", out.stderr);
     }
 
     pair.delete_link();

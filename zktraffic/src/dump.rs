@@ -32,6 +32,9 @@ pub enum DumpError {
     /// printed).
     #[error(transparent)]
     Source(#[from] SourceError),
+    /// Privileges could not be dropped after attaching.
+    #[error("cannot drop privileges after attaching: {0}")]
+    Privileges(#[from] crate::privilege::PrivilegeError),
     /// The output could not be written.
     #[error("writing the output failed: {0}")]
     Output(#[from] io::Error),
@@ -285,18 +288,17 @@ pub fn dump_stdin_until<W: Write + Send + 'static>(
     dump(args, &mut source, out, local_time, stop)
 }
 
-/// `dump --iface IF`: live capture until `stop` is set (or a report is complete, or its
-/// `--duration` of wall-clock time has passed: a quiet server still ends it).
-pub fn dump_live_until<W: Write>(
-    args: &DumpArgs,
-    out: W,
-    local_time: TimeFormatter,
-    stop: &AtomicBool,
-) -> Result<DumpOutcome, DumpError> {
+/// `dump --iface IF`: attaches live capture and gives up the privileges the process no longer
+/// needs, on the calling thread; then [`dump`] it until `stop` is set (or a report is complete,
+/// or its `--duration` of wall-clock time has passed: a quiet server still ends it). Call it
+/// before starting other threads, the signal handler's included (capabilities are per thread).
+pub fn open_live_dump(args: &DumpArgs) -> Result<Box<dyn SegmentSource>, DumpError> {
     let iface = args.iface.as_deref().unwrap_or_default();
     let ports = args.capture_ports();
-    let mut source = crate::capture::open_live(args.live.config(iface, &ports, &args.log))?;
-    dump(args, &mut *source, out, local_time, stop)
+    let source = crate::capture::open_live(args.live.config(iface, &ports, &args.log))?;
+    let held = crate::privilege::drop_privileges(&args.privileges.plan(true, None))?;
+    tracing::debug!("privileges: uid {}, capabilities {:?}", held.uid, held.effective);
+    Ok(source)
 }
 
 /// Segments handed to the pipeline per poll: small enough to notice `stop` and a complete

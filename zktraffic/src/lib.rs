@@ -84,7 +84,7 @@ pub use cli::{
 };
 pub use dump::{
     DumpCounters, DumpError, DumpOutcome, WritePcapStats, dump, dump_file, dump_file_until,
-    dump_live_until, dump_stdin_until,
+    dump_stdin_until, open_live_dump,
 };
 pub use error_chain::error_chain;
 pub use logging::{LogFormat, init_logging};

@@ -101,7 +101,9 @@ fn dump(args: &DumpArgs, local: TimeFormatter) -> anyhow::Result<()> {
             format!("dump of {}", pcap.display()),
         ),
         (None, iface) => (
-            zktraffic::dump_live_until(args, stdout(), local, stop_flag(args)),
+            zktraffic::open_live_dump(args).and_then(|mut source| {
+                zktraffic::dump(args, &mut *source, stdout(), local, stop_flag(args))
+            }),
             format!("live capture on {}", iface.as_deref().unwrap_or("?")),
         ),
     };

@@ -52,6 +52,11 @@ pub struct DumpArgs {
     #[command(flatten)]
     pub live: LiveArgs,
 
+    /// Privileges once the programs are attached (`--write-pcap`'s file is created after, so
+    /// it must be writable by `--user`).
+    #[command(flatten)]
+    pub privileges: super::collect::PrivilegeArgs,
+
     /// Logging.
     #[command(flatten)]
     pub log: LogArgs,

@@ -1,9 +1,9 @@
 //! What the daemon is asked to do, besides where its segments come from.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
+use super::control::Reload;
 use super::http::{HttpAuth, HttpLimits, RenderOptions, TlsFiles};
 use crate::pipeline::PipelineConfig;
 use crate::stats::StatsConfig;
@@ -39,14 +39,4 @@ pub struct ServeConfig {
     /// Also publish the windows closed over this much capture time, and a history point per
     /// window (`top`'s rates and sparkline; 0 for the daemon, which needs neither).
     pub recent_ns: u64,
-}
-
-/// Re-reads the settings (the `--config` file): the new aggregation settings, or why not.
-#[derive(Clone)]
-pub struct Reload(pub Arc<dyn Fn() -> Result<StatsConfig, String> + Send + Sync>);
-
-impl std::fmt::Debug for Reload {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Reload")
-    }
 }

@@ -1,7 +1,7 @@
 //! The flags with which a [`Collector`](super::Collector)'s owner steers its threads.
 
-use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 
 use crate::stats::StatsConfig;
 
@@ -15,4 +15,14 @@ pub struct Control {
     /// New aggregation settings, for the windows after the current one (SIGHUP re-reading
     /// `--config`).
     pub reconfigure: Mutex<Option<StatsConfig>>,
+}
+
+/// Re-reads the settings (the `--config` file): the new aggregation settings, or why not.
+#[derive(Clone)]
+pub struct Reload(pub Arc<dyn Fn() -> Result<StatsConfig, String> + Send + Sync>);
+
+impl std::fmt::Debug for Reload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Reload")
+    }
 }

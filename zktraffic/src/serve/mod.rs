@@ -37,7 +37,8 @@ use tokio::sync::oneshot;
 
 use crate::capture::SegmentSource;
 pub use collector::Collector;
-pub use config::{Reload, ServeConfig};
+pub use config::ServeConfig;
+pub use control::Reload;
 pub use error::ServeError;
 pub use http::{HttpAuth, HttpLimits, RenderOptions, TlsFiles};
 pub use info::Info;

@@ -35,7 +35,7 @@ pub struct HttpSetup {
     /// HTTPS, when configured.
     pub tls: Option<Arc<Tls>>,
     /// What else SIGHUP re-reads.
-    pub reload: Option<crate::serve::config::Reload>,
+    pub reload: Option<crate::serve::control::Reload>,
 }
 
 /// Serves `listener` as `setup` says (with counters of its own) until `shutdown` fires (or
@@ -79,7 +79,7 @@ pub async fn serve(
 /// On each SIGHUP, reads the token file, the certificate and key, and the settings again; what
 /// fails to load is logged and the old one stays in force.
 async fn reload_on_sighup(
-    (access, tls, settings): (Arc<Access>, Option<Arc<Tls>>, Option<crate::serve::config::Reload>),
+    (access, tls, settings): (Arc<Access>, Option<Arc<Tls>>, Option<crate::serve::control::Reload>),
     control: Arc<Control>,
 ) {
     use tokio::signal::unix::{SignalKind, signal};
