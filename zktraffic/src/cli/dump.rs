@@ -55,7 +55,7 @@ pub struct DumpArgs {
     /// Privileges once the programs are attached (`--write-pcap`'s file is created after, so
     /// it must be writable by `--user`).
     #[command(flatten)]
-    pub privileges: super::collect::PrivilegeArgs,
+    pub privileges: super::privilege::PrivilegeArgs,
 
     /// Logging.
     #[command(flatten)]

@@ -4,6 +4,7 @@ pub mod collect;
 mod config_file;
 pub mod dump;
 mod generate;
+pub mod privilege;
 pub mod serve;
 pub mod top;
 
