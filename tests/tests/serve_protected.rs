@@ -79,6 +79,15 @@ fn start(pcap: &Path, args: &[&str]) -> Daemon {
     Daemon { child, addr }
 }
 
+/// Waits until `/healthz` says the daemon is ready (503 `starting` until its source is read).
+fn ready(d: &Daemon, token: Option<&str>) {
+    let start = std::time::Instant::now();
+    while http(d, "/healthz", token).0 != 200 {
+        assert!(start.elapsed() < Duration::from_secs(30), "the daemon never became ready");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// One request on `stream` → (status, the whole response).
 fn request(mut stream: impl Read + Write, path: &str, token: Option<&str>) -> (u16, String) {
     let auth = token.map(|t| format!("Authorization: {t}\r\n")).unwrap_or_default();
@@ -104,6 +113,7 @@ fn a_token_is_required_checked_and_reloaded() {
     let t = token.to_str().expect("utf-8");
     let d = start(&pcap, &["--http-token-file", t, "--no-auths-dump"]);
     let right = Some("Bearer first-token");
+    ready(&d, right);
     for path in ["/", "/json/paths", "/json/info", "/metrics", "/healthz", "/no/such/page"] {
         for wrong in [
             None,
@@ -135,7 +145,7 @@ fn a_token_is_required_checked_and_reloaded() {
 
     std::fs::write(&token, "third-token").expect("token file");
     let open = start(&pcap, &["--http-token-file", t, "--http-token-exempt-healthz"]);
-    assert_eq!(http(&open, "/healthz", None).0, 200, "probes need no token");
+    ready(&open, None); // probes need no token
     assert_eq!(http(&open, "/json/info", None).0, 401);
     assert_eq!(http(&open, "/json/auths-dump", Some("Bearer   ")).0, 401);
     assert_eq!(http(&open, "/json/auths-dump", Some("Bearer third-token")).0, 200);
