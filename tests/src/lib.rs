@@ -100,6 +100,7 @@ pub fn count(msgs: &[Value], kind: &str) -> usize {
 
 pub mod agent;
 pub mod decoded;
+pub mod load;
 pub mod netns;
 pub mod tmux;
 pub mod workload;

@@ -60,6 +60,24 @@ pub enum Bench {
         #[arg(long, default_value_t = 10_000)]
         clients: usize,
     },
+    /// The observer effect: the same closed-loop load against a real ZooKeeper server, in
+    /// alternating rounds watched by nothing, the agent (dump, serve + poller), tcpdump, and
+    /// tcpdump piped into zktraffic; ZooKeeper's throughput and p99 and the machine's CPU per
+    /// million messages for each. Needs root and the zookeeper package.
+    Observe {
+        /// Requests per run (each has its reply).
+        #[arg(long, default_value_t = 300_000)]
+        requests: usize,
+        /// Concurrent connections.
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+        /// Requests in flight per connection.
+        #[arg(long, default_value_t = 64)]
+        depth: usize,
+        /// Rounds (each runs every way once; medians are reported).
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+    },
     /// Drive a real ZooKeeper server (in a network namespace, through a veth pair) as fast as it
     /// goes while the agent captures; compare with tcpdump. Needs root and the zookeeper package.
     Live {
@@ -140,12 +158,21 @@ pub fn run(which: Bench) -> Result<()> {
         Bench::Live { requests, connections, depth, offloads, ring_bytes } => {
             live(requests, connections, depth, offloads, ring_bytes)
         }
+        Bench::Observe { requests, connections, depth, rounds } => {
+            let n = |v: usize| v.to_string();
+            let args = [
+                ("--requests", n(requests)),
+                ("--connections", n(connections)),
+                ("--depth", n(depth)),
+                ("--rounds", n(rounds)),
+            ];
+            run_as_root("zk-observe-bench", &args)
+        }
     }
 }
 
-/// `bench live`: builds the agent and the load generator (`tests/src/bin/zk-live-bench.rs`,
-/// which sets up the namespaces, the server, the agent and tcpdump, and measures them with
-/// wait4), then runs the latter as root.
+/// `bench live`: the load generator `tests/src/bin/zk-live-bench.rs` sets up the namespaces,
+/// the server, the agent and tcpdump, and measures them with wait4.
 fn live(
     requests: usize,
     connections: usize,
@@ -153,11 +180,27 @@ fn live(
     offloads: bool,
     ring_bytes: Option<usize>,
 ) -> Result<()> {
+    let n = |v: usize| v.to_string();
+    let mut args = vec![
+        ("--requests", n(requests)),
+        ("--connections", n(connections)),
+        ("--depth", n(depth)),
+        ("--offloads", if offloads { "on" } else { "off" }.to_owned()),
+    ];
+    if let Some(bytes) = ring_bytes {
+        args.push(("--ring-bytes", n(bytes)));
+    }
+    run_as_root("zk-live-bench", &args)
+}
+
+/// Builds the release agent and the benchmark binary `bin` of zktraffic-tests, then runs the
+/// latter with `--zktraffic AGENT` and `args`, as root (directly, or under `sudo -E`).
+fn run_as_root(bin: &str, args: &[(&str, String)]) -> Result<()> {
     // Two builds: together, cargo would unify their dependencies' features and build another
     // zktraffic than `cargo xtask build` does.
     util::cargo_build(true)?;
-    util::cargo(&["build", "--release", "-p", "zktraffic-tests", "--bin", "zk-live-bench"])?;
-    let bench = util::binary_path(true).with_file_name("zk-live-bench");
+    util::cargo(&["build", "--release", "-p", "zktraffic-tests", "--bin", bin])?;
+    let bench = util::binary_path(true).with_file_name(bin);
     let mut cmd = if util::is_root() {
         Command::new(&bench)
     } else {
@@ -165,14 +208,9 @@ fn live(
         c.arg("-E").arg(&bench);
         c
     };
-    cmd.arg("--zktraffic")
-        .arg(util::binary_path(true))
-        .args(["--requests", &requests.to_string()])
-        .args(["--connections", &connections.to_string()])
-        .args(["--depth", &depth.to_string()])
-        .args(["--offloads", if offloads { "on" } else { "off" }]);
-    if let Some(n) = ring_bytes {
-        cmd.args(["--ring-bytes", &n.to_string()]);
+    cmd.arg("--zktraffic").arg(util::binary_path(true));
+    for (flag, value) in args {
+        cmd.args([flag, value.as_str()]);
     }
     util::run_checked(&mut cmd)
 }

@@ -63,6 +63,15 @@ pub const GLOBAL_CAPTURE_LIMIT: &str = "CAPTURE_LIMIT";
 /// packet in the kernel program (a VM exit on virtual machines) and a reader wakeup per packet
 /// in user space. Batching the wakeups makes both per-batch costs.
 pub const GLOBAL_WAKEUP_BYTES: &str = "WAKEUP_BYTES";
+/// Name of the kernel global saying whether pure ACKs are sent (`u32`, 0 or 1; default 0).
+///
+/// Why not: a segment with no payload and no SYN, FIN or RST carries nothing the decoder uses,
+/// and under pipelined load such ACKs are a large share of the packets, each costing a ring
+/// record. Reassembly uses a peer's ACK only to declare, at once, a hole the capture lost below
+/// it (the peer did receive those bytes); the data segments' own ACK fields still do that, and
+/// the holes of a one-way stream are declared when its next data arrives or the connection
+/// ends. `--write-pcap` (a copy of the traffic) and `--keep-pure-acks` send them.
+pub const GLOBAL_PURE_ACKS: &str = "PURE_ACKS";
 /// The wakeup threshold as a fraction of the ring: an eighth, so a burst fills at most that
 /// much before the reader is woken, leaving the rest of the ring as headroom.
 pub const WAKEUP_RING_FRACTION: u32 = 8;
@@ -120,8 +129,11 @@ pub mod stat {
     pub const RECORDS: u32 = 6;
     /// Payload copies the kernel refused (should stay 0).
     pub const LOAD_FAILED: u32 = 7;
+    /// Pure ACKs (no payload, no SYN, FIN or RST) of kept ports not sent (see
+    /// [`super::GLOBAL_PURE_ACKS`]).
+    pub const PURE_ACKS: u32 = 8;
     /// Number of counters.
-    pub const COUNT: u32 = 8;
+    pub const COUNT: u32 = 9;
 }
 
 /// Header of every ring record (80 bytes, 8-byte aligned).

@@ -44,6 +44,7 @@ use zktraffic_common::{
         BIG_CHUNK, DEFAULT_RING_BYTES, MAX_CAPTURE, MAX_CHUNKS, MAX_PORTS, MID_CHUNK, Record,
         RecordHeader, SMALL_CHUNK, Stats, TINY_CHUNK, WAKEUP_RING_FRACTION, hook, rec_flags, stat,
     },
+    tcp_flags,
 };
 
 /// Kept segments for user space; resized at load time (`--ring-bytes`).
@@ -76,6 +77,11 @@ static CAPTURE_LIMIT: u32 = MAX_CAPTURE;
 /// so that it stays in `.rodata`.
 #[unsafe(no_mangle)]
 static WAKEUP_BYTES: u32 = DEFAULT_RING_BYTES / WAKEUP_RING_FRACTION;
+
+/// Whether pure ACKs are sent (see `zktraffic_common::record::GLOBAL_PURE_ACKS`). Set by user
+/// space before load; not zero so that it stays in `.rodata` (2 stands for "not sent").
+#[unsafe(no_mangle)]
+static PURE_ACKS: u32 = 2;
 
 const ETH_P_IP: u16 = 0x0800;
 const ETH_P_IPV6: u16 = 0x86dd;
@@ -469,6 +475,15 @@ fn capture<P: Packet>(pkt: &P, hook: u8) -> Result<(), Skip> {
     };
 
     let wire = hdr.wire_len;
+    // A pure ACK: nothing for the decoder, and a ring record saved.
+    // SAFETY: a read of the program's read-only global.
+    if wire == 0
+        && hdr.tcp_flags & (tcp_flags::SYN | tcp_flags::FIN | tcp_flags::RST) == 0
+        && unsafe { read_volatile(&PURE_ACKS) } != 1
+    {
+        bump(ctr, stat::PURE_ACKS, 1);
+        return Ok(());
+    }
     // SAFETY: a read of the program's read-only global.
     let limit = unsafe { read_volatile(&CAPTURE_LIMIT) };
     let limit = if limit > P::MAX_COPY { P::MAX_COPY } else { limit };

@@ -295,7 +295,10 @@ pub fn dump_stdin_until<W: Write + Send + 'static>(
 pub fn open_live_dump(args: &DumpArgs) -> Result<Box<dyn SegmentSource>, DumpError> {
     let iface = args.iface.as_deref().unwrap_or_default();
     let ports = args.capture_ports();
-    let source = crate::capture::open_live(args.live.config(iface, &ports, &args.log))?;
+    let mut config = args.live.config(iface, &ports, &args.log);
+    // A copy of the traffic keeps every packet.
+    config.keep_pure_acks |= args.write_pcap.is_some();
+    let source = crate::capture::open_live(config)?;
     let held = crate::privilege::drop_privileges(&args.privileges.plan(true, None))?;
     tracing::debug!("privileges: uid {}, capabilities {:?}", held.uid, held.effective);
     Ok(source)

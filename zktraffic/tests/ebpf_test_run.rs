@@ -6,7 +6,7 @@ mod ebpf_support;
 
 use ebpf_support::{Ip, Tcp, frame, privileged};
 use zktraffic::ebpf::{Hook, KernelStats, LiveCapture, LiveCaptureConfig};
-use zktraffic_common::tcp_flags::{ACK, PSH, SYN};
+use zktraffic_common::tcp_flags::{ACK, FIN, PSH, RST, SYN};
 
 const V4: Ip = Ip::V4([10, 0, 0, 1], [10, 0, 0, 2]);
 const TC_CONTINUE: u32 = u32::MAX; // TC_ACT_UNSPEC (-1)
@@ -171,9 +171,6 @@ fn syn_padding_and_malformed_headers() {
     let got = run(&mut cap, Hook::TcIngress, &frame(&[], V4, &Tcp { flags: SYN, ..tcp(b"") }));
     assert_eq!((got.len(), got[0].flags, got[0].payload.len(), got[0].wire_len), (1, SYN, 0, 0));
     assert_eq!((got[0].seq, got[0].ack), (1000, 2000));
-    // A pure ACK too (peer-ACK gap detection), as a header-only record.
-    let got = run(&mut cap, Hook::Xdp, &frame(&[], V4, &Tcp { flags: ACK, ..tcp(b"") }));
-    assert_eq!((got.len(), got[0].flags, got[0].payload.len(), got[0].ack), (1, ACK, 0, 2000));
     // Ethernet padding after a 2-byte payload is not payload: IP's total length says so.
     let mut padded = frame(&[], V4, &tcp(b"ok"));
     padded.resize(60, 0xee);
@@ -187,7 +184,36 @@ fn syn_padding_and_malformed_headers() {
     bad_doff[14 + 20 + 12] = 0xf0;
     assert!(run(&mut cap, Hook::Xdp, &bad_doff).is_empty());
     let s = cap.kernel_stats();
-    assert_eq!((s.parse_failures, s.segments_kept, s.bytes_kept), (2, 3, 2));
+    assert_eq!((s.parse_failures, s.segments_kept, s.bytes_kept), (2, 2, 2));
+}
+
+/// Pure ACKs (no payload, no SYN, FIN or RST) carry nothing the decoder needs: not sent, and
+/// counted, unless asked for (`--keep-pure-acks`, `--write-pcap`). A FIN or RST without
+/// payload, and an ACK with payload, are always sent.
+#[test]
+fn pure_acks_are_skipped_unless_kept() {
+    if !privileged("pure_acks_are_skipped_unless_kept") {
+        return;
+    }
+    let pure = frame(&[], V4, &Tcp { flags: ACK, ..tcp(b"") });
+    let mut cap = load();
+    for hook in [Hook::TcIngress, Hook::TcEgress, Hook::Xdp] {
+        assert!(run(&mut cap, hook, &pure).is_empty(), "{hook:?}");
+    }
+    for flags in [ACK | FIN, ACK | RST, RST] {
+        let got = run(&mut cap, Hook::TcIngress, &frame(&[], V4, &Tcp { flags, ..tcp(b"") }));
+        assert_eq!((got.len(), got[0].flags, got[0].wire_len), (1, flags, 0), "{flags:#x}");
+    }
+    let got = run(&mut cap, Hook::Xdp, &frame(&[], V4, &tcp(b"data")));
+    assert_eq!(got[0].payload, b"data");
+    let s = cap.kernel_stats();
+    assert_eq!((s.pure_acks_skipped, s.segments_kept, s.records), (3, 4, 4));
+
+    let cfg = LiveCaptureConfig { ports: vec![2181], keep_pure_acks: true, ..Default::default() };
+    let mut keep = LiveCapture::load_unattached(&cfg).expect("loading the kernel programs");
+    let got = run(&mut keep, Hook::Xdp, &pure);
+    assert_eq!((got.len(), got[0].flags, got[0].payload.len(), got[0].ack), (1, ACK, 0, 2000));
+    assert_eq!(keep.kernel_stats().pure_acks_skipped, 0);
 }
 
 #[test]

@@ -6,14 +6,14 @@
 //! the kernel program's average run time per packet (`kernel.bpf_stats_enabled`). Prints
 //! figures; fails only when messages were lost or the setup broke, never on timing.
 
-use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpStream};
-use std::os::unix::process::CommandExt as _;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Child;
 use std::time::{Duration, Instant};
 
-use zktraffic::encode::{FrameWriter, connect_request};
+use zktraffic_tests::load::{
+    BpfStats, drive_connection, interrupt, program_stats, spawn, wait_for, wait_usage,
+};
 use zktraffic_tests::netns::{VethPair, move_current_thread_into, privileged};
 use zktraffic_tests::zookeeper::{self, TempDir, ZkServer};
 
@@ -52,171 +52,6 @@ fn parse_options() -> Result<Options, String> {
         }
     }
     Ok(o)
-}
-
-/// CPU time and exit status of a finished child, from `wait4`.
-struct Usage {
-    cpu_s: f64,
-    /// The user-mode part of `cpu_s`.
-    user_s: f64,
-    max_rss_mib: f64,
-    success: bool,
-}
-
-/// Waits for `child` with `wait4`, returning its resource usage.
-fn wait_usage(child: &Child) -> Result<Usage, String> {
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `child` is our child, not yet waited for; the pointers are valid for the call.
-    let rc = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
-    if rc < 0 {
-        return Err(format!("wait4: {}", std::io::Error::last_os_error()));
-    }
-    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    Ok(Usage {
-        cpu_s: tv(usage.ru_utime) + tv(usage.ru_stime),
-        user_s: tv(usage.ru_utime),
-        max_rss_mib: usage.ru_maxrss as f64 / 1024.0,
-        success: libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-    })
-}
-
-/// Sends SIGINT to a child (as Ctrl-C does).
-fn interrupt(child: &Child) {
-    // SAFETY: a plain syscall on our own child's pid.
-    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
-}
-
-/// Turns `kernel.bpf_stats_enabled` on, restoring the previous value on drop.
-struct BpfStats {
-    before: String,
-}
-
-const BPF_STATS: &str = "/proc/sys/kernel/bpf_stats_enabled";
-
-impl BpfStats {
-    fn enable() -> Result<BpfStats, String> {
-        let before = std::fs::read_to_string(BPF_STATS).map_err(|e| format!("{BPF_STATS}: {e}"))?;
-        std::fs::write(BPF_STATS, "1").map_err(|e| format!("enabling {BPF_STATS}: {e}"))?;
-        Ok(BpfStats { before: before.trim().to_string() })
-    }
-}
-
-impl Drop for BpfStats {
-    fn drop(&mut self) {
-        let _ = std::fs::write(BPF_STATS, &self.before);
-    }
-}
-
-/// (program name, run count, run time in ns) of every BPF program process `pid` holds, from
-/// its `/proc/PID/fdinfo` (filled while `kernel.bpf_stats_enabled` is 1).
-fn program_stats(pid: u32) -> Vec<(String, u64, u64)> {
-    let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fdinfo")) else { return out };
-    for e in dir.flatten() {
-        let Ok(info) = std::fs::read_to_string(e.path()) else { continue };
-        let field = |name: &str| {
-            info.lines()
-                .find_map(|l| l.strip_prefix(name))
-                .and_then(|v| v.trim().parse::<u64>().ok())
-        };
-        if let (Some(id), Some(cnt), Some(ns)) =
-            (field("prog_id:"), field("run_cnt:"), field("run_time_ns:"))
-            && !info.contains("link_type:")
-        {
-            let name = aya::programs::loaded_programs()
-                .flatten()
-                .find(|p| u64::from(p.id()) == id)
-                .and_then(|p| p.name_as_str().map(str::to_owned))
-                .unwrap_or_else(|| format!("program {id}"));
-            out.push((name, cnt, ns));
-        }
-    }
-    out
-}
-
-/// One connection of the load generator: handshake, `requests` ExistsRequests on `/zookeeper`
-/// in batches of `depth` (each batch written at once, then its replies read), and a close.
-/// Returns the requests sent (handshake and close included).
-fn drive_connection(addr: SocketAddr, requests: usize, depth: usize) -> Result<u64, String> {
-    let mut s = TcpStream::connect(addr).map_err(|e| format!("connect {addr}: {e}"))?;
-    s.set_nodelay(true).map_err(|e| e.to_string())?;
-    let io = |e: std::io::Error| format!("connection to {addr}: {e}");
-    s.write_all(&connect_request(0, 0, 30_000)).map_err(io)?;
-    let mut buf = vec![0u8; 1 << 16];
-    read_frames(&mut s, 1, &mut buf).map_err(io)?;
-    let mut xid = 1i32;
-    let mut left = requests;
-    let mut batch = Vec::with_capacity(depth * 32);
-    while left > 0 {
-        let n = left.min(depth);
-        batch.clear();
-        for _ in 0..n {
-            let frame =
-                FrameWriter::new().request_header(xid, 3).string("/zookeeper").bool(false).finish();
-            batch.extend_from_slice(&frame);
-            xid += 1;
-        }
-        s.write_all(&batch).map_err(io)?;
-        read_frames(&mut s, n, &mut buf).map_err(io)?;
-        left -= n;
-    }
-    // CloseSession (op -11) and its reply.
-    s.write_all(&FrameWriter::new().request_header(xid, -11).finish()).map_err(io)?;
-    read_frames(&mut s, 1, &mut buf).map_err(io)?;
-    Ok(requests as u64 + 2)
-}
-
-/// Reads `count` length-prefixed frames.
-fn read_frames(s: &mut TcpStream, count: usize, buf: &mut Vec<u8>) -> std::io::Result<()> {
-    for _ in 0..count {
-        let mut len = [0u8; 4];
-        s.read_exact(&mut len)?;
-        let n = u32::from_be_bytes(len) as usize;
-        if buf.len() < n {
-            buf.resize(n, 0);
-        }
-        s.read_exact(&mut buf[..n])?;
-    }
-    Ok(())
-}
-
-/// A child in its own process group, killed on drop unless waited for.
-struct Guarded(Option<Child>);
-
-impl Drop for Guarded {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn spawn(cmd: &mut std::process::Command, out: &Path, err: &Path) -> Result<Guarded, String> {
-    let shown = format!("{cmd:?}");
-    let stdout = std::fs::File::create(out).map_err(|e| e.to_string())?;
-    let stderr = std::fs::File::create(err).map_err(|e| e.to_string())?;
-    cmd.stdin(Stdio::null())
-        .stdout(stdout)
-        .stderr(stderr)
-        .process_group(0)
-        .spawn()
-        .map(|c| Guarded(Some(c)))
-        .map_err(|e| format!("starting {shown}: {e}"))
-}
-
-/// Waits until `cond` holds, at most 30 s.
-fn wait_for(what: &str, cond: impl Fn() -> bool) -> Result<(), String> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !cond() {
-        if Instant::now() > deadline {
-            return Err(format!("{what}: not ready within 30 s"));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok(())
 }
 
 /// A number field of the summary JSON.
@@ -296,7 +131,7 @@ fn run() -> Result<(), String> {
         let depth = o.depth;
         threads.push(std::thread::spawn(move || {
             move_current_thread_into(&ns);
-            drive_connection(addr, per_conn, depth)
+            drive_connection(addr, per_conn, depth, None)
         }));
     }
     let mut sent_requests = 0u64;
@@ -331,6 +166,7 @@ fn run() -> Result<(), String> {
     let gaps = num(&summary, &["counters", "tcp", "gaps"]);
     let segments = num(&summary, &["counters", "kernel", "segments_kept"]);
     let seen = num(&summary, &["counters", "kernel", "packets_seen"]);
+    let pure_acks = num(&summary, &["counters", "kernel", "pure_acks_skipped"]);
     let td_text = std::fs::read_to_string(&td_err).unwrap_or_default();
     let td_line =
         |what: &str| td_text.lines().find(|l| l.contains(what)).unwrap_or("?").trim().to_string();
@@ -346,7 +182,7 @@ fn run() -> Result<(), String> {
         if decoded == sent { "— equal" } else { "— DIFFERENT" }
     );
     println!(
-        "  kernel: {seen} packets seen, {segments} segments kept, ring_full_drops {drops}, truncated {truncated}; reassembly gaps {gaps}"
+        "  kernel: {seen} packets seen, {segments} segments kept, {pure_acks} pure ACKs skipped, ring_full_drops {drops}, truncated {truncated}; reassembly gaps {gaps}"
     );
     let (mut runs, mut ns) = (0u64, 0u64);
     for (name, cnt, t) in &progs {

@@ -31,7 +31,7 @@ use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use zktraffic_common::record::{
     self, DEFAULT_RING_BYTES, GLOBAL_CAPTURE_LIMIT, GLOBAL_PORT_COUNT, GLOBAL_PORT_LIST,
-    GLOBAL_WAKEUP_BYTES, MAP_EVENTS, MAP_STATS, MAX_CAPTURE, MAX_PORTS, Stats,
+    GLOBAL_PURE_ACKS, GLOBAL_WAKEUP_BYTES, MAP_EVENTS, MAP_STATS, MAX_CAPTURE, MAX_PORTS, Stats,
     WAKEUP_RING_FRACTION, programs, stat,
 };
 
@@ -91,6 +91,9 @@ pub struct LiveCaptureConfig {
     /// Payload bytes copied per segment, at most [`MAX_CAPTURE`] (the default); longer
     /// payloads are truncated and marked (a counted gap in reassembly).
     pub capture_limit: u32,
+    /// Send pure ACKs too (`--write-pcap`, `--keep-pure-acks`; see
+    /// [`record::GLOBAL_PURE_ACKS`]).
+    pub keep_pure_acks: bool,
 }
 
 impl Default for LiveCaptureConfig {
@@ -103,6 +106,7 @@ impl Default for LiveCaptureConfig {
             verbose_verifier: false,
             kernel_debug_log: false,
             capture_limit: MAX_CAPTURE,
+            keep_pure_acks: false,
         }
     }
 }
@@ -209,6 +213,8 @@ pub struct KernelStats {
     pub records: u64,
     /// Payload copies the kernel refused (should stay 0).
     pub load_failures: u64,
+    /// Pure ACKs of kept ports not sent (nothing for the decoder; see `keep_pure_acks`).
+    pub pure_acks_skipped: u64,
 }
 
 /// The result of one `BPF_PROG_TEST_RUN`.
@@ -352,13 +358,15 @@ impl LiveCapture {
         port_list[..cfg.ports.len()].copy_from_slice(&cfg.ports);
         let port_count = cfg.ports.len() as u32;
         let wakeup_bytes = ring_bytes / WAKEUP_RING_FRACTION;
+        let pure_acks: u32 = if cfg.keep_pure_acks { 1 } else { 2 };
         loader
             .map_max_entries(MAP_EVENTS, ring_bytes)
             .override_global(GLOBAL_PORT_LIST, &port_list, true)
             .override_global(GLOBAL_PORT_COUNT, &port_count, true)
             .override_global(aya_log::LEVEL, &log_level, false)
             .override_global(GLOBAL_CAPTURE_LIMIT, &cfg.capture_limit, true)
-            .override_global(GLOBAL_WAKEUP_BYTES, &wakeup_bytes, true);
+            .override_global(GLOBAL_WAKEUP_BYTES, &wakeup_bytes, true)
+            .override_global(GLOBAL_PURE_ACKS, &pure_acks, true);
         if cfg.verbose_verifier {
             loader.verifier_log_level(VerifierLogLevel::VERBOSE | VerifierLogLevel::STATS);
         }
@@ -595,6 +603,7 @@ impl LiveCapture {
             parse_failures: get(stat::PARSE_FAILED),
             records: get(stat::RECORDS),
             load_failures: get(stat::LOAD_FAILED),
+            pure_acks_skipped: get(stat::PURE_ACKS),
         }
     }
 

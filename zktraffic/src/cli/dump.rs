@@ -252,6 +252,13 @@ pub struct LiveArgs {
     /// (one full-size record; smaller is refused at start).
     #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
     pub ring_bytes: usize,
+
+    /// Have the kernel send pure ACKs (no payload, no SYN/FIN/RST) too: they carry nothing
+    /// the decoder needs and are skipped by default (counted as `pure_acks_skipped`), but a
+    /// lost hole in a one-way stream is then declared only when its next data comes.
+    /// `--write-pcap` keeps them.
+    #[arg(long)]
+    pub keep_pure_acks: bool,
 }
 
 impl LiveArgs {
@@ -264,6 +271,7 @@ impl LiveArgs {
             attach: self.attach,
             ring_bytes: self.ring_bytes,
             verbose_verifier: log.verbose > 0,
+            keep_pure_acks: self.keep_pure_acks,
         }
     }
 }

@@ -216,6 +216,9 @@ pub struct LiveConfig {
     pub ring_bytes: usize,
     /// Show the verifier's log when the kernel rejects a program.
     pub verbose_verifier: bool,
+    /// Send pure ACKs too (they carry nothing the decoder needs; a `--write-pcap` copy wants
+    /// them).
+    pub keep_pure_acks: bool,
 }
 
 /// Where the kernel programs attach (`--attach`).
@@ -243,6 +246,7 @@ impl From<LiveConfig> for super::ebpf::LiveCaptureConfig {
             },
             ring_bytes: c.ring_bytes,
             verbose_verifier: c.verbose_verifier,
+            keep_pure_acks: c.keep_pure_acks,
             ..Default::default()
         }
     }
