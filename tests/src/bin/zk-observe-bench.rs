@@ -362,13 +362,13 @@ fn run() -> Result<(), String> {
         "CPU s per M",
         "over none",
         "kernel ns",
-        "not decoded"
+        "lost, all runs"
     );
     for way in Way::ALL {
         let (t, p, c) =
             (med(way, |r| r.requests_per_s), med(way, |r| r.p99_ms), med(way, |r| r.cpu_per_m));
         let lost: u64 = runs.iter().filter(|(w, _)| *w == way).map(|(_, r)| r.lost).sum();
-        let lost = if matches!(way, Way::Agent | Way::TcpdumpPipe) {
+        let lost = if matches!(way, Way::Agent | Way::AgentAllAcks | Way::TcpdumpPipe) {
             lost.to_string()
         } else {
             "-".into()
