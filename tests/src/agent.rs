@@ -281,3 +281,15 @@ pub fn summary_of_pcap(pcap: &Path) -> Value {
     );
     serde_json::from_slice(&out.stdout).expect("the summary is one JSON object")
 }
+
+/// A child process (a daemon under test), killed and reaped when dropped, so that a failing
+/// test leaves nothing running.
+#[derive(Debug)]
+pub struct DaemonProcess(pub Child);
+
+impl Drop for DaemonProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -12,18 +12,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use zktraffic_tests::agent::binary;
+use zktraffic_tests::agent::{DaemonProcess, binary};
 use zktraffic_tests::netns::{NetNs, privileged};
 use zktraffic_tests::zookeeper::TempDir;
-
-struct DaemonProcess(std::process::Child);
-
-impl Drop for DaemonProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// `GET path` with the bearer token, inside `ns` → the JSON body, once `done` accepts it.
 fn poll(ns: &NetNs, http: SocketAddr, path: &str, done: impl Fn(&Value) -> bool) -> Value {

@@ -14,20 +14,10 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serve_support::{at, get};
-use zktraffic_tests::agent::{Agent, binary};
+use zktraffic_tests::agent::{Agent, DaemonProcess, binary};
 use zktraffic_tests::decoded::decoded;
 use zktraffic_tests::netns::{NetNs, VethPair, privileged, skip};
 use zktraffic_tests::zookeeper::{self, TempDir, ZkServer, zkcli};
-
-/// The daemon process, killed if the test fails before stopping it.
-struct DaemonProcess(std::process::Child);
-
-impl Drop for DaemonProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Polls `path` inside `ns` until `done(status, body)` holds (at most two minutes).
 fn poll(

@@ -20,23 +20,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use serve_support::{at, get};
-use zktraffic_tests::agent::{Agent, binary};
+use zktraffic_tests::agent::{Agent, DaemonProcess, binary};
 use zktraffic_tests::decoded::decoded;
 use zktraffic_tests::netns::{NetNs, VethPair, privileged, skip};
 use zktraffic_tests::zookeeper::{self, TempDir, ZkServer, zkcli};
 
 /// CAP_NET_ADMIN (12) and CAP_BPF (39), as /proc/PID/status shows a set.
 const REATTACH_SET: u64 = (1 << 12) | (1 << 39);
-
-/// A daemon process, killed if the test fails before it ends.
-struct DaemonProcess(std::process::Child);
-
-impl Drop for DaemonProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn start(ns: &NetNs, args: &[&str], log: &std::path::Path) -> DaemonProcess {
     let bin = binary().to_string_lossy().into_owned();

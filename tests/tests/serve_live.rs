@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use serve_support::{at, get};
-use zktraffic_tests::agent::binary;
+use zktraffic_tests::agent::{DaemonProcess, binary};
 use zktraffic_tests::netns::{NetNs, privileged, skip};
 use zktraffic_tests::zookeeper::{self, ZkServer, zkcli};
 
@@ -37,16 +37,6 @@ fn poll(
     }
 }
 
-/// The daemon process, killed if the test fails before stopping it.
-struct Daemon(std::process::Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn live_daemon_counts_a_real_server() {
     if !privileged("live_daemon_counts_a_real_server") {
@@ -64,7 +54,7 @@ fn live_daemon_counts_a_real_server() {
     let _server = ZkServer::start(&ns, addr, "serve");
     let http: SocketAddr = "127.0.0.1:7070".parse().expect("address");
     let bin = binary().to_string_lossy().into_owned();
-    let mut daemon = Daemon(
+    let mut daemon = DaemonProcess(
         ns.command(&bin)
             .args(["--iface", "lo", "--attach", "tc", "--http-addr", &http.to_string()])
             .spawn()
@@ -116,7 +106,7 @@ fn live_dump_logs_its_start_and_stop_on_stderr_only() {
         .stderr(err)
         .spawn()
         .expect("start the dump");
-    let mut child = Daemon(child);
+    let mut child = DaemonProcess(child);
     let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
     let start = Instant::now();
     while !read_log().contains("capturing on") {
