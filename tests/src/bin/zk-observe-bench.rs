@@ -261,6 +261,30 @@ fn median(mut v: Vec<f64>) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
 
+/// The median of per-round figures and their middle half (first to third quartile).
+struct Spread {
+    median: f64,
+    low: f64,
+    high: f64,
+}
+
+impl Spread {
+    fn of(mut v: Vec<f64>) -> Spread {
+        v.sort_by(f64::total_cmp);
+        let last = v.len().saturating_sub(1);
+        let at = |i: usize| v.get(i).copied().unwrap_or(0.0);
+        Spread { median: at(v.len() / 2), low: at(last / 4), high: at((3 * last).div_ceil(4)) }
+    }
+
+    /// `median [low, high]unit` with `digits` decimals.
+    fn show(&self, digits: usize, unit: &str) -> String {
+        format!(
+            "{:.*}{unit} [{:.*}, {:.*}]",
+            digits, self.median, digits, self.low, digits, self.high
+        )
+    }
+}
+
 fn main() {
     if let Err(e) = run() {
         eprintln!("bench observe: {e}");
@@ -335,6 +359,24 @@ fn run() -> Result<(), String> {
     }
     drop(server);
 
+    // Each way is compared with the `none` run of its own round (minutes apart at most), so a
+    // drift of the VM's speed over the whole benchmark cancels out; the spread of those
+    // per-round ratios says how far the figures can be trusted.
+    let paired = |way: Way, f: &dyn Fn(&Run, &Run) -> f64| {
+        let v: Vec<f64> = runs
+            .chunks(Way::ALL.len())
+            .filter_map(|round| {
+                let none = round.iter().find(|(w, _)| *w == Way::None)?;
+                let this = round.iter().find(|(w, _)| *w == way)?;
+                Some(f(&this.1, &none.1))
+            })
+            .collect();
+        Spread::of(v)
+    };
+    let ratio =
+        |get: fn(&Run) -> f64| move |r: &Run, none: &Run| 100.0 * get(r) / get(none).max(1e-9);
+    let throughput = |way| paired(way, &ratio(|r| r.requests_per_s));
+    let cpu_over = |way| paired(way, &|r: &Run, none: &Run| r.cpu_per_m - none.cpu_per_m);
     let med = |way: Way, f: fn(&Run) -> f64| {
         median(runs.iter().filter(|(w, _)| *w == way).map(|(_, r)| f(r)).collect())
     };
@@ -343,30 +385,26 @@ fn run() -> Result<(), String> {
             runs.iter().filter(|(w, _)| *w == way).filter_map(|(_, r)| r.kernel_ns).collect();
         (!v.is_empty()).then(|| median(v))
     };
-    let base = (
-        med(Way::None, |r| r.requests_per_s),
-        med(Way::None, |r| r.p99_ms),
-        med(Way::None, |r| r.cpu_per_m),
-    );
     println!(
-        "bench observe: ZooKeeper at {addr} through a veth pair; {} requests per run over {} connections × {} in flight; medians of {} alternating rounds",
+        "bench observe: ZooKeeper at {addr} through a veth pair; {} requests per run over {} connections × {} in flight; {} alternating rounds",
         o.requests, o.connections, o.depth, o.rounds
     );
     println!(
-        "  {:<26} {:>12} {:>9} {:>9} {:>9} {:>14} {:>11} {:>14} {:>12}",
+        "  medians; \"of none\" and \"over none\" against the same round's uncaptured run, with the middle half of the rounds in brackets"
+    );
+    println!(
+        "  {:<26} {:>11} {:>22} {:>8} {:>8} {:>10} {:>22} {:>12} {:>7}",
         "watching",
         "requests/s",
         "of none",
         "p99 ms",
         "of none",
-        "CPU s per M",
+        "CPU s/M",
         "over none",
         "kernel ns",
-        "lost, all runs"
+        "lost"
     );
     for way in Way::ALL {
-        let (t, p, c) =
-            (med(way, |r| r.requests_per_s), med(way, |r| r.p99_ms), med(way, |r| r.cpu_per_m));
         let lost: u64 = runs.iter().filter(|(w, _)| *w == way).map(|(_, r)| r.lost).sum();
         let lost = if matches!(way, Way::Agent | Way::AgentAllAcks | Way::TcpdumpPipe) {
             lost.to_string()
@@ -374,26 +412,29 @@ fn run() -> Result<(), String> {
             "-".into()
         };
         println!(
-            "  {:<26} {:>12.0} {:>8.1}% {:>9.2} {:>8.1}% {:>14.3} {:>11.3} {:>14} {:>12}",
+            "  {:<26} {:>11.0} {:>22} {:>8.2} {:>7.1}% {:>10.3} {:>22} {:>12} {:>7}",
             way.name(),
-            t,
-            100.0 * t / base.0.max(1e-9),
-            p,
-            100.0 * p / base.1.max(1e-9),
-            c,
-            c - base.2,
+            med(way, |r| r.requests_per_s),
+            throughput(way).show(1, "%"),
+            med(way, |r| r.p99_ms),
+            paired(way, &ratio(|r| r.p99_ms)).median,
+            med(way, |r| r.cpu_per_m),
+            cpu_over(way).show(3, " s"),
             kernel(way).map_or("-".to_owned(), |k| format!("{k:.0} /packet")),
             lost,
         );
     }
-    let pct = |way| 100.0 * med(way, |r| r.requests_per_s) / base.0.max(1e-9);
-    let over = |way| med(way, |r| r.cpu_per_m) - base.2;
+    let (agent, tcpdump) = (throughput(Way::Agent), throughput(Way::Tcpdump));
     println!(
-        "observer effect: throughput with the agent = {:.1} % of without (tcpdump: {:.1} %); machine CPU per million messages: agent {:.3} s, tcpdump {:.3} s",
-        pct(Way::Agent),
-        pct(Way::Tcpdump),
-        over(Way::Agent),
-        over(Way::Tcpdump)
+        "observer effect: throughput with the agent = {:.1} % of without (tcpdump: {:.1} %); machine CPU per million messages: agent {:.3} s, tcpdump {:.3} s; middle half of the rounds: agent {:.1}–{:.1} %, tcpdump {:.1}–{:.1} %",
+        agent.median,
+        tcpdump.median,
+        cpu_over(Way::Agent).median,
+        cpu_over(Way::Tcpdump).median,
+        agent.low,
+        agent.high,
+        tcpdump.low,
+        tcpdump.high,
     );
     Ok(())
 }
