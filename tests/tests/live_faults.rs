@@ -98,6 +98,9 @@ fn capture_reports_a_deleted_interface_and_attaches_again_when_it_returns() {
     assert!(error.contains("interface zs was deleted"), "{info}");
     assert_eq!(info["capture"]["stats"]["attachment"]["interface_lost"], 1, "{info}");
     assert_eq!(info["capture"]["stats"]["attachment"]["reattached"], 0, "{info}");
+    // /healthz's state as a gauge, from the same snapshots.
+    let (_, metrics) = poll(&pair.server, http, "/metrics", |_, _| true);
+    assert!(metrics.contains("\nzktraffic_capture_healthy 0\n"), "{metrics}");
     agent.wait_stderr("interface zs was deleted");
     let daemon_log = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(daemon_log.contains("interface zs was deleted"), "{daemon_log}");
@@ -110,6 +113,9 @@ fn capture_reports_a_deleted_interface_and_attaches_again_when_it_returns() {
     assert_eq!(info["capture"]["error"], serde_json::Value::Null, "{info}");
     let attachment = &info["capture"]["stats"]["attachment"];
     assert_eq!((&attachment["interface_lost"], &attachment["reattached"]), (&1.into(), &1.into()));
+    // /healthz's state as a gauge, from the same snapshots.
+    let (_, metrics) = poll(&pair.server, http, "/metrics", |_, _| true);
+    assert!(metrics.contains("\nzktraffic_capture_healthy 1\n"), "{metrics}");
 
     zkcli(&pair.client, addr, &["create /after x", "set /after y", "get /after"]);
     let (_, paths) = poll(&pair.server, http, "/json/paths?scope=cumulative", |_, b| {

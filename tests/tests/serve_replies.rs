@@ -329,6 +329,8 @@ fn metrics_negotiate_the_format_and_pass_promtool() {
     assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
     assert!(!text.contains("# EOF") && !text.contains("# UNIT"), "{text}");
     assert!(text.contains("# TYPE zktraffic_build_info gauge"), "{text}");
+    // A replay that has ended is not a failure.
+    assert!(text.contains("\nzktraffic_capture_healthy 1\n"), "{text}");
     assert!(text.contains("# TYPE zktraffic_requests_total counter"), "{text}");
     let (_, om) = openmetrics(s.addr);
     check_openmetrics(&om);

@@ -25,6 +25,8 @@ struct SnapshotCollector {
     info: Info,
     uptime_s: f64,
     live_connections: usize,
+    /// The source is healthy (`/healthz` 200).
+    healthy: bool,
 }
 
 /// Renders the snapshot as OpenMetrics text.
@@ -36,6 +38,7 @@ pub fn render(s: &Snapshot) -> String {
         info: s.info.clone(),
         uptime_s: s.started.elapsed().as_secs_f64(),
         live_connections: s.live_connections,
+        healthy: s.health.is_ok(),
     }));
     let mut out = String::new();
     // Writing to a String cannot fail.
@@ -371,6 +374,15 @@ impl Collector for SnapshotCollector {
             MetricType::Gauge,
         )?
         .encode_gauge(&self.uptime_s)?;
+        // What `/healthz` says, for alerting: `up` stays 1 while the process serves but its
+        // capture has lost the interface.
+        enc.encode_descriptor(
+            "zktraffic_capture_healthy",
+            "1 while the capture source is attached and read (/healthz 200), else 0",
+            None,
+            MetricType::Gauge,
+        )?
+        .encode_gauge(&u64::from(self.healthy))?;
         if let Some(rss) = resident_memory_bytes() {
             enc.encode_descriptor(
                 "process_resident_memory",
