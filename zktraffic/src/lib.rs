@@ -47,6 +47,7 @@ mod output;
 mod pipeline;
 pub mod privilege;
 mod quorum;
+mod resync_search;
 mod serve;
 mod signals;
 mod sink;

@@ -1,13 +1,15 @@
 //! One direction of an election connection as a state machine: the connecting side's initial
 //! message, then length-prefixed notifications (their 4-byte lengths may come alone), quorum
 //! SASL packets, TLS recognised and left alone, and a search for a notification that the
-//! next one confirms after joining mid-stream or a gap.
+//! next one confirms after joining mid-stream or a gap (in linear time:
+//! [`crate::resync_search`]).
 
 use serde::Serialize;
 
 use super::message::{
     ElectionBody, MAX_ADDRESS, MAX_NOTIFICATION, Notification, PROTOCOL_V1, PROTOCOL_V2, SASL_MAGIC,
 };
+use crate::resync_search::{Search, Verdict};
 use crate::zk::cursor::Cursor;
 
 /// The shortest notification (the oldest form, without peer epoch).
@@ -27,6 +29,9 @@ pub struct ElectionStats {
     pub bytes_skipped: u64,
     /// Bytes lost to capture gaps.
     pub gap_bytes: u64,
+    /// Candidate notification starts given up unjudged while searching noise dense with
+    /// plausible lengths (more than [`crate::resync_search::MAX_WAITING`] at once).
+    pub candidates_shed: u64,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -47,9 +52,16 @@ enum Read<'a> {
     Message(ElectionBody<'a>, usize),
     /// A length-prefixed payload that is not a notification: skipped by its length.
     Malformed(usize),
-    Incomplete,
+    /// More bytes are needed: this many in all, from the buffer's start.
+    Incomplete(usize),
     Invalid,
 }
+
+/// The shortest message of the message phase (a SASL packet with an empty token is 16 bytes,
+/// a notification at least 32): fewer bytes never decide anything.
+const MIN_MESSAGE: usize = 8;
+/// The longest search window: a notification at its largest and the start of the next.
+const SEARCH_WINDOW: usize = 2 * (4 + MAX_NOTIFICATION);
 
 /// One direction's unread bytes and where the stream is.
 #[derive(Debug, Default)]
@@ -58,13 +70,15 @@ pub struct ElectionStream {
     mode: Mode,
     /// No byte of this direction decoded yet (TLS is recognised there).
     fresh: bool,
+    /// While searching: what has been judged (boxed: most streams never search).
+    search: Option<Box<Search>>,
 }
 
 impl ElectionStream {
     /// The stream begins: at its first byte (`from_syn`) or somewhere inside it. The
     /// connecting side (`initiator`) opens with its initial message.
     pub fn start(&mut self, from_syn: bool, initiator: bool, stats: &mut ElectionStats) {
-        self.buf.clear();
+        self.release();
         self.fresh = from_syn;
         self.mode = match (from_syn, initiator) {
             (true, true) => Mode::Initial,
@@ -79,8 +93,8 @@ impl ElectionStream {
     /// `lost` bytes never come: a search begins after them.
     pub fn gap(&mut self, lost: u64, stats: &mut ElectionStats) {
         stats.gap_bytes += lost;
-        stats.bytes_skipped += self.buf.len() as u64;
-        self.buf.clear();
+        stats.bytes_skipped += self.buffered() as u64;
+        self.release();
         if !matches!(self.mode, Mode::Searching | Mode::Opaque) {
             stats.resyncs += 1;
             self.mode = Mode::Searching;
@@ -88,9 +102,13 @@ impl ElectionStream {
     }
 
     /// Bytes held for an incomplete message or a search.
-    #[cfg(test)]
     pub fn buffered(&self) -> usize {
-        self.buf.len()
+        self.buf.len() - self.search.as_ref().map_or(0, |s| s.dead())
+    }
+
+    fn release(&mut self) {
+        self.buf = Vec::new();
+        self.search = None;
     }
 
     /// The next bytes: each whole message goes to `emit` with its size.
@@ -100,38 +118,51 @@ impl ElectionStream {
         stats: &mut ElectionStats,
         emit: &mut dyn FnMut(&ElectionBody<'_>, usize),
     ) {
-        if self.mode == Mode::Opaque {
-            return;
+        // A search that ends hands back the bytes from the message found on; replaying them
+        // is a loop, and each round consumes at least that message.
+        let mut replay = self.push(bytes, stats, emit);
+        while let Some(bytes) = replay {
+            replay = self.push(&bytes, stats, emit);
         }
-        self.buf.extend_from_slice(bytes);
+    }
+
+    fn push(
+        &mut self,
+        bytes: &[u8],
+        stats: &mut ElectionStats,
+        emit: &mut dyn FnMut(&ElectionBody<'_>, usize),
+    ) -> Option<Vec<u8>> {
+        match self.mode {
+            Mode::Opaque => return None,
+            Mode::Searching => {
+                let mut search = self.search.take().unwrap_or_default();
+                let min = 4 + MIN_NOTIFICATION;
+                let pushed = search.push(&mut self.buf, bytes, SEARCH_WINDOW, min, judge);
+                stats.bytes_skipped += pushed.skipped;
+                stats.candidates_shed += pushed.shed;
+                let Some(at) = pushed.found else {
+                    self.search = Some(search);
+                    return None;
+                };
+                self.buf.drain(..at);
+                self.mode = Mode::Messages;
+            }
+            Mode::Initial | Mode::Messages => self.buf.extend_from_slice(bytes),
+        }
         if std::mem::take(&mut self.fresh) && is_tls(&self.buf) {
             stats.tls_streams += 1;
             self.mode = Mode::Opaque;
-            self.buf = Vec::new();
-            return;
+            self.release();
+            return None;
         }
         let mut pos = 0;
         loop {
             let rest = &self.buf[pos..];
             let read = match self.mode {
-                Mode::Opaque => break,
                 Mode::Initial => initial(rest),
                 Mode::Messages => message(rest),
-                Mode::Searching => match search(rest) {
-                    Some(skip) => {
-                        stats.bytes_skipped += skip as u64;
-                        pos += skip;
-                        self.mode = Mode::Messages;
-                        continue;
-                    }
-                    None => {
-                        // Keep what could still begin a message once more bytes come.
-                        let skip = waiting_from(rest);
-                        stats.bytes_skipped += skip as u64;
-                        pos += skip;
-                        break;
-                    }
-                },
+                // Not reached: a search returns above, before decoding starts.
+                Mode::Searching | Mode::Opaque => break,
             };
             match read {
                 Read::Message(body, used) => {
@@ -144,14 +175,18 @@ impl ElectionStream {
                     stats.malformed += 1;
                     pos += used;
                 }
-                Read::Incomplete => break,
+                Read::Incomplete(_) => break,
                 Read::Invalid => {
                     stats.resyncs += 1;
                     self.mode = Mode::Searching;
+                    let rest = self.buf.split_off(pos);
+                    self.buf.clear();
+                    return Some(rest);
                 }
             }
         }
         self.buf.drain(..pos);
+        None
     }
 }
 
@@ -163,7 +198,7 @@ fn is_tls(buf: &[u8]) -> bool {
 /// The initial message at the start of `buf`.
 fn initial(buf: &[u8]) -> Read<'_> {
     let mut c = Cursor::new(buf);
-    let Ok(first) = c.i64() else { return Read::Incomplete };
+    let Ok(first) = c.i64() else { return Read::Incomplete(8) };
     if first != PROTOCOL_V1 && first != PROTOCOL_V2 {
         // 3.4: the sid alone.
         return Read::Message(
@@ -171,65 +206,62 @@ fn initial(buf: &[u8]) -> Read<'_> {
             8,
         );
     }
-    let (Ok(sid), Ok(len)) = (c.i64(), c.i32()) else { return Read::Incomplete };
+    let (Ok(sid), Ok(len)) = (c.i64(), c.i32()) else { return Read::Incomplete(20) };
     let len = match usize::try_from(len) {
         Ok(n) if (1..=MAX_ADDRESS).contains(&n) => n,
         _ => return Read::Invalid,
     };
-    let Ok(text) = c.bytes(len) else { return Read::Incomplete };
+    let Ok(text) = c.bytes(len) else { return Read::Incomplete(20 + len) };
     let addresses = std::str::from_utf8(text).ok();
     Read::Message(ElectionBody::Initial { sid, protocol: Some(first), addresses }, 20 + len)
 }
 
 /// The SASL packet or length-prefixed notification at the start of `buf`.
 fn message(buf: &[u8]) -> Read<'_> {
+    if buf.len() < MIN_MESSAGE {
+        return Read::Incomplete(MIN_MESSAGE);
+    }
     let mut c = Cursor::new(buf);
-    if buf.len() >= 8 && c.i64().ok() == Some(SASL_MAGIC) {
-        let (Ok(status), Ok(len)) = (c.i32(), c.i32()) else { return Read::Incomplete };
+    if c.i64().ok() == Some(SASL_MAGIC) {
+        let (Ok(status), Ok(len)) = (c.i32(), c.i32()) else { return Read::Incomplete(16) };
         let token = match usize::try_from(len) {
             _ if len == -1 => 0,
             Ok(n) if n <= MAX_NOTIFICATION => n,
             _ => return Read::Invalid,
         };
         if c.bytes(token).is_err() {
-            return Read::Incomplete;
+            return Read::Incomplete(16 + token);
         }
         return Read::Message(ElectionBody::Sasl { status, token_bytes: token }, 16 + token);
     }
     let mut c = Cursor::new(buf);
-    let Ok(len) = c.i32() else { return Read::Incomplete };
+    let Ok(len) = c.i32() else { return Read::Incomplete(4) };
     let len = match usize::try_from(len) {
         Ok(n) if (MIN_NOTIFICATION..=MAX_NOTIFICATION).contains(&n) => n,
         _ => return Read::Invalid,
     };
-    let Ok(payload) = c.bytes(len) else { return Read::Incomplete };
+    let Ok(payload) = c.bytes(len) else { return Read::Incomplete(4 + len) };
     match Notification::parse(payload) {
         Ok(n) => Read::Message(ElectionBody::Notification(n), 4 + len),
         Err(_) => Read::Malformed(4 + len),
     }
 }
 
-/// The first offset where a notification decodes and the next one (or the end of the
-/// buffer) confirms it.
-fn search(buf: &[u8]) -> Option<usize> {
-    (0..buf.len().saturating_sub(3 + MIN_NOTIFICATION)).find(|&i| match message(&buf[i..]) {
+/// Judges a possible notification start while searching: one that decodes, followed by what
+/// could be a message (or by the end of the bytes so far).
+fn judge(b: &[u8]) -> Verdict {
+    match message(b) {
         Read::Message(ElectionBody::Notification(_), used) => {
-            let next = &buf[i + used..];
-            next.is_empty() || matches!(message(next), Read::Message(..) | Read::Incomplete)
+            let next = &b[used..];
+            if next.is_empty() || matches!(message(next), Read::Message(..) | Read::Incomplete(_)) {
+                Verdict::Found
+            } else {
+                Verdict::No
+            }
         }
-        _ => false,
-    })
-}
-
-/// The first offset that could still begin a message once more bytes come.
-fn waiting_from(buf: &[u8]) -> usize {
-    (0..buf.len())
-        .find(|&i| match message(&buf[i..]) {
-            Read::Incomplete => true,
-            Read::Message(_, used) => matches!(message(&buf[i + used..]), Read::Incomplete),
-            _ => false,
-        })
-        .unwrap_or(buf.len())
+        Read::Incomplete(need) => Verdict::Wait(need.max(b.len() + 1)),
+        _ => Verdict::No,
+    }
 }
 
 #[cfg(test)]
@@ -327,5 +359,28 @@ mod tests {
         let (mut s, mut stats) = (ElectionStream::default(), ElectionStats::default());
         s.start(false, false, &mut stats);
         assert_eq!(run(&mut s, &[&votes[7..]], &mut stats), ["vote 0 2 2", "vote 1 2 2"]);
+    }
+
+    /// Lengths that keep candidates waiting (one claiming the largest notification, then one
+    /// every 97 bytes), fed a segment at a time: every offset is judged a bounded number of
+    /// times, not once per segment.
+    #[test]
+    fn a_search_through_plausible_noise_stays_linear() {
+        let mut bytes = (MAX_NOTIFICATION as i32).to_be_bytes().to_vec();
+        bytes.resize(1 << 20, 0x41);
+        for at in (64..bytes.len() - 4).step_by(97) {
+            bytes[at..at + 4].copy_from_slice(&(64i32 << 10).to_be_bytes());
+        }
+        let (mut s, mut stats) = (ElectionStream::default(), ElectionStats::default());
+        s.start(false, false, &mut stats);
+        assert!(run(&mut s, &bytes.chunks(1448).collect::<Vec<_>>(), &mut stats).is_empty());
+        let judged = s.search.as_ref().map_or(0, |s| s.judged);
+        // Once per offset, and once more for each of the few that waited.
+        assert!(
+            judged <= bytes.len() as u64 * 17 / 16,
+            "{judged} judgements for {} bytes",
+            bytes.len()
+        );
+        assert!(s.buffered() <= SEARCH_WINDOW);
     }
 }

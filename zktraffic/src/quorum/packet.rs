@@ -8,6 +8,8 @@ use crate::zk::cursor::{Cursor, DecodeError};
 
 /// The smallest packet: type, zxid, a null buffer and a null vector.
 pub const MIN_PACKET: usize = 20;
+/// Bytes of a packet's type, zxid and data length.
+const HEADER: usize = 16;
 /// Most authinfo entries a plausible packet carries (a session's `addauth`s).
 const MAX_AUTH: usize = 64;
 /// Longest authinfo scheme or id a plausible packet carries.
@@ -133,40 +135,48 @@ pub struct RawPacket<'a> {
 pub enum Framed<'a> {
     /// A whole packet, and the bytes it took.
     Packet(RawPacket<'a>, usize),
-    /// A plausible start: more bytes are needed.
-    Incomplete,
+    /// A plausible start: more bytes are needed, this many in all (from the buffer's start)
+    /// before the answer can change.
+    Incomplete(usize),
     /// Not a packet (bad type, a length out of bounds).
     Invalid,
+}
+
+/// The longest packet [`frame`] accepts with data of at most `max_data` bytes: its header,
+/// data and the largest authinfo vector.
+pub fn max_packet(max_data: usize) -> usize {
+    MIN_PACKET + max_data + MAX_AUTH * 2 * (4 + MAX_AUTH_FIELD)
 }
 
 /// Reads the packet at the start of `buf`; data longer than `max_data` is invalid.
 pub fn frame(buf: &[u8], max_data: usize) -> Framed<'_> {
     let mut c = Cursor::new(buf);
     let (Ok(t), Ok(zxid), Ok(len)) = (c.i32(), c.i64(), c.i32()) else {
-        return Framed::Incomplete;
+        return Framed::Incomplete(HEADER);
     };
     let Some(kind) = ZabType::from_wire(t) else { return Framed::Invalid };
+    let incomplete = |e: DecodeError| Framed::Incomplete(e.needed_in_all().max(buf.len() + 1));
     let data = match usize::try_from(len) {
         _ if len == -1 => None,
         Ok(n) if n <= max_data => match c.bytes(n) {
             Ok(d) => Some(d),
-            Err(_) => return Framed::Incomplete,
+            Err(e) => return incomplete(e),
         },
         _ => return Framed::Invalid,
     };
     let auth = match c.i32() {
-        Err(_) => return Framed::Incomplete,
+        Err(e) => return incomplete(e),
         Ok(-1) => 0,
         Ok(n) if (0..=MAX_AUTH as i32).contains(&n) => n as usize,
         Ok(_) => return Framed::Invalid,
     };
     for _ in 0..auth * 2 {
         match c.i32() {
-            Err(_) => return Framed::Incomplete,
+            Err(e) => return incomplete(e),
             Ok(-1) => {}
             Ok(n) if (0..=MAX_AUTH_FIELD as i32).contains(&n) => {
-                if c.bytes(n as usize).is_err() {
-                    return Framed::Incomplete;
+                if let Err(e) = c.bytes(n as usize) {
+                    return incomplete(e);
                 }
             }
             Ok(_) => return Framed::Invalid,
@@ -357,7 +367,10 @@ mod tests {
         let Framed::Packet(p, used) = frame(&req, 1 << 20) else { panic!() };
         assert_eq!((p.kind, p.auth, used), (ZabType::Request, 1, req.len()));
         for cut in 0..req.len() {
-            assert_eq!(frame(&req[..cut], 1 << 20), Framed::Incomplete, "cut at {cut}");
+            assert!(
+                matches!(frame(&req[..cut], 1 << 20), Framed::Incomplete(n) if n > cut),
+                "cut at {cut}"
+            );
         }
         assert_eq!(frame(&packet(20, 0, None, &[]), 1 << 20), Framed::Invalid);
         assert_eq!(frame(&packet(0, 0, None, &[]), 1 << 20), Framed::Invalid);

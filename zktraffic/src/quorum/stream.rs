@@ -1,11 +1,12 @@
 //! One direction of a quorum connection as a state machine: packets framed back to back, the
 //! raw snapshot after a SNAP skipped, and — after joining mid-stream or a gap — a search for a
-//! packet start that the packet after it confirms.
+//! packet start that the packet after it confirms (in linear time: [`crate::resync_search`]).
 
 use memchr::memmem;
 use serde::Serialize;
 
-use super::packet::{Framed, MIN_PACKET, RawPacket, ZabType, frame};
+use super::packet::{Framed, MIN_PACKET, RawPacket, ZabType, frame, max_packet};
+use crate::resync_search::{Search, Verdict};
 
 /// What ends the raw snapshot after a SNAP: the jute string "BenWasHere".
 const SIGNATURE: &[u8] = b"\x00\x00\x00\x0aBenWasHere";
@@ -28,6 +29,9 @@ pub struct ZabStats {
     pub gap_bytes: u64,
     /// Packets with data past the frame cap (the stream is searched again after them).
     pub oversized: u64,
+    /// Candidate packet starts given up unjudged while searching noise dense with plausible
+    /// headers (more than [`crate::resync_search::MAX_WAITING`] at once).
+    pub candidates_shed: u64,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -46,12 +50,14 @@ enum Mode {
 pub struct ZabStream {
     buf: Vec<u8>,
     mode: Mode,
+    /// While searching: what has been judged (boxed: most streams never search).
+    search: Option<Box<Search>>,
 }
 
 impl ZabStream {
     /// The stream begins: at its first byte (`from_syn`), or somewhere inside it.
     pub fn start(&mut self, from_syn: bool, stats: &mut ZabStats) {
-        self.buf.clear();
+        self.release();
         self.mode = if from_syn { Mode::Framing } else { Mode::Searching };
         stats.resyncs += u64::from(!from_syn);
     }
@@ -59,8 +65,8 @@ impl ZabStream {
     /// `lost` bytes will never come: what was buffered is dropped and a search begins.
     pub fn gap(&mut self, lost: u64, stats: &mut ZabStats) {
         stats.gap_bytes += lost;
-        stats.bytes_skipped += self.buf.len() as u64;
-        self.buf.clear();
+        stats.bytes_skipped += self.buffered() as u64;
+        self.release();
         if self.mode != Mode::Searching {
             stats.resyncs += 1;
         }
@@ -68,9 +74,13 @@ impl ZabStream {
     }
 
     /// Bytes held for an incomplete packet or a search.
-    #[cfg(test)]
     pub fn buffered(&self) -> usize {
-        self.buf.len()
+        self.buf.len() - self.search.as_ref().map_or(0, |s| s.dead())
+    }
+
+    fn release(&mut self) {
+        self.buf = Vec::new();
+        self.search = None;
     }
 
     /// The next bytes: every whole packet goes to `emit` with its size.
@@ -81,7 +91,38 @@ impl ZabStream {
         stats: &mut ZabStats,
         emit: &mut dyn FnMut(&RawPacket<'_>, usize),
     ) {
-        self.buf.extend_from_slice(bytes);
+        // A search that ends hands back the bytes from the packet found on; replaying them is
+        // a loop, and each round consumes at least that packet.
+        let mut replay = self.push(bytes, max_data, stats, emit);
+        while let Some(bytes) = replay {
+            replay = self.push(&bytes, max_data, stats, emit);
+        }
+    }
+
+    fn push(
+        &mut self,
+        bytes: &[u8],
+        max_data: usize,
+        stats: &mut ZabStats,
+        emit: &mut dyn FnMut(&RawPacket<'_>, usize),
+    ) -> Option<Vec<u8>> {
+        if self.mode == Mode::Searching {
+            let mut search = self.search.take().unwrap_or_default();
+            // A candidate and the packet that confirms it: at most two packets' worth.
+            let window = 2 * max_packet(max_data);
+            let pushed =
+                search.push(&mut self.buf, bytes, window, MIN_PACKET, |b| judge(b, max_data));
+            stats.bytes_skipped += pushed.skipped;
+            stats.candidates_shed += pushed.shed;
+            let Some(at) = pushed.found else {
+                self.search = Some(search);
+                return None;
+            };
+            self.buf.drain(..at);
+            self.mode = Mode::Framing;
+        } else {
+            self.buf.extend_from_slice(bytes);
+        }
         let mut pos = 0;
         loop {
             let rest = &self.buf[pos..];
@@ -96,25 +137,14 @@ impl ZabStream {
                             self.mode = Mode::Snapshot;
                         }
                     }
-                    Framed::Incomplete => break,
+                    Framed::Incomplete(_) => break,
                     Framed::Invalid => {
                         stats.resyncs += 1;
                         stats.oversized += u64::from(is_oversized(rest, max_data));
                         self.mode = Mode::Searching;
-                    }
-                },
-                Mode::Searching => match search(rest, max_data) {
-                    Some(skip) => {
-                        stats.bytes_skipped += skip as u64;
-                        pos += skip;
-                        self.mode = Mode::Framing;
-                    }
-                    None => {
-                        // Keep what could still begin a packet: the last candidate onwards.
-                        let keep = waiting_from(rest, max_data);
-                        stats.bytes_skipped += keep as u64;
-                        pos += keep;
-                        break;
+                        let rest = self.buf.split_off(pos);
+                        self.buf.clear();
+                        return Some(rest);
                     }
                 },
                 Mode::Snapshot => match memmem::find(rest, SIGNATURE) {
@@ -131,9 +161,12 @@ impl ZabStream {
                         break;
                     }
                 },
+                // Not reached: a search returns above, before framing starts.
+                Mode::Searching => break,
             }
         }
         self.buf.drain(..pos);
+        None
     }
 }
 
@@ -142,31 +175,19 @@ fn is_oversized(buf: &[u8], max_data: usize) -> bool {
         .is_some_and(|l| i32::from_be_bytes([l[0], l[1], l[2], l[3]]) as i64 > max_data as i64)
 }
 
-/// The offset of the first packet start in `buf` that a whole packet right after it confirms
-/// (or that ends the buffer exactly with a packet: a quiet stream's last one).
-fn search(buf: &[u8], max_data: usize) -> Option<usize> {
-    (0..buf.len().saturating_sub(MIN_PACKET - 1)).find(|&i| match frame(&buf[i..], max_data) {
-        Framed::Packet(_, used) => {
-            let next = &buf[i + used..];
-            next.is_empty() || matches!(frame(next, max_data), Framed::Packet(..))
-        }
-        _ => false,
-    })
-}
-
-/// Where the bytes worth keeping for the next search begin: the first offset that could
-/// still start a packet once more bytes come (every earlier one is known not to).
-fn waiting_from(buf: &[u8], max_data: usize) -> usize {
-    (0..buf.len())
-        .find(|&i| match frame(&buf[i..], max_data) {
-            Framed::Incomplete => true,
-            // A packet whose follower is still incomplete: wait for it.
-            Framed::Packet(_, used) => {
-                matches!(frame(&buf[i + used..], max_data), Framed::Incomplete)
-            }
-            Framed::Invalid => false,
-        })
-        .unwrap_or(buf.len())
+/// Judges a possible packet start while searching: a packet that the next one confirms (or
+/// that ends the bytes so far exactly: a quiet stream's last one).
+fn judge(b: &[u8], max_data: usize) -> Verdict {
+    match frame(b, max_data) {
+        Framed::Packet(_, used) if used == b.len() => Verdict::Found,
+        Framed::Packet(_, used) => match frame(&b[used..], max_data) {
+            Framed::Packet(..) => Verdict::Found,
+            Framed::Incomplete(need) => Verdict::Wait(used + need),
+            Framed::Invalid => Verdict::No,
+        },
+        Framed::Incomplete(need) => Verdict::Wait(need),
+        Framed::Invalid => Verdict::No,
+    }
 }
 
 #[cfg(test)]
@@ -261,7 +282,35 @@ mod tests {
                 })
                 .collect();
             s.data(&chunk, 1024, &mut stats, &mut |_, _| {});
-            assert!(s.buffered() <= 1024 + 64 * 2 * 4100 + 97, "{}", s.buffered());
+            assert!(s.buffered() <= 2 * max_packet(1024), "{}", s.buffered());
         }
+    }
+
+    /// Noise that keeps candidates waiting (a PROPOSAL header claiming most of a mebibyte, and
+    /// one claiming 64 KiB every 97 bytes after it), fed a segment at a time: every offset is
+    /// judged a bounded number of times, not once per segment.
+    #[test]
+    fn a_search_through_plausible_noise_stays_linear() {
+        let header =
+            |len: i32| [&2i32.to_be_bytes()[..], &5i64.to_be_bytes(), &len.to_be_bytes()].concat();
+        let mut bytes = header((1 << 20) - 64);
+        bytes.resize(1 << 20, 0x41);
+        for at in (64..bytes.len() - 16).step_by(97) {
+            bytes[at..at + 16].copy_from_slice(&header(64 << 10));
+        }
+        let (mut s, mut stats) = (ZabStream::default(), ZabStats::default());
+        s.start(false, &mut stats);
+        let mut found = 0;
+        for c in bytes.chunks(1448) {
+            s.data(c, 2 << 20, &mut stats, &mut |_, _| found += 1);
+        }
+        let judged = s.search.as_ref().map_or(0, |s| s.judged);
+        assert_eq!(found, 0);
+        // Once per offset, and once more for each of the few that waited.
+        assert!(
+            judged <= bytes.len() as u64 * 17 / 16,
+            "{judged} judgements for {} bytes",
+            bytes.len()
+        );
     }
 }

@@ -32,6 +32,17 @@ pub struct Cursor<'a> {
     pos: usize,
 }
 
+impl DecodeError {
+    /// For a truncated read, the bytes it needed in all from the buffer's start (0 otherwise):
+    /// how long a buffer must be before reading it again can give another answer.
+    pub fn needed_in_all(&self) -> usize {
+        match *self {
+            DecodeError::Truncated { offset, needed, .. } => offset.saturating_add(needed),
+            _ => 0,
+        }
+    }
+}
+
 impl<'a> Cursor<'a> {
     /// Starts reading at the beginning of `buf`.
     pub fn new(buf: &'a [u8]) -> Self {

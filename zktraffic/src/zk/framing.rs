@@ -5,10 +5,8 @@
 //! complete frame. In the common case (whole frames inside one delivery) frames are handed out
 //! straight from the delivered bytes; only a frame split across deliveries is copied.
 
-use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap};
-
 use crate::Timestamp;
+use crate::resync_search::{Search, Verdict};
 
 /// Bytes of the length prefix.
 pub const PREFIX: usize = 4;
@@ -81,7 +79,7 @@ pub struct FramingStats {
     pub frames_lost_to_gaps: u64,
     /// Resyncs found false by the frames that followed (the search went on).
     pub false_resyncs: u64,
-    /// Candidate frame starts given up unjudged: more than [`MAX_WAITING`] were in question.
+    /// Candidate frame starts given up unjudged: more than [`MAX_WAITING`](crate::resync_search::MAX_WAITING) were in question.
     pub resync_candidates_shed: u64,
     /// Bytes passed over undecoded inside frames that were skipped: oversized, partly lost to a
     /// gap, or shed for the partial-frame budget.
@@ -124,7 +122,7 @@ pub struct Framer {
     /// Frames that looked right since the last resync (saturating at the probation length).
     trusted: u32,
     /// While searching: what has been judged (boxed: most streams never search).
-    scan: Option<Box<Scan>>,
+    scan: Option<Box<Search>>,
 }
 
 impl Framer {
@@ -154,7 +152,7 @@ impl Framer {
 
     /// Bytes held for an incomplete frame or a search.
     pub fn buffered(&self) -> usize {
-        self.buf.len() - self.scan.as_ref().map_or(0, |s| s.dead)
+        self.buf.len() - self.scan.as_ref().map_or(0, |s| s.dead())
     }
 
     /// Memory held for an incomplete frame or a search: [`Self::buffered`] and the search's
@@ -453,10 +451,8 @@ impl Framer {
         &[]
     }
 
-    /// Looks for a frame boundary; returns the bytes from it on when one is found.
-    ///
-    /// Linear whatever the segmentation: each offset is judged when first seen, and again only
-    /// once the bytes its judge asked for have arrived (a few times at most), never rescanned.
+    /// Looks for a frame boundary (see [`crate::resync_search`]); returns the bytes from it
+    /// on when one is found.
     fn search<H: FrameHandler>(
         &mut self,
         data: &[u8],
@@ -467,92 +463,18 @@ impl Framer {
         // Bound the search window: a plausible frame is at most `max_frame` long, so older
         // bytes can never be part of the frame we are waiting for.
         let window = self.max_frame + PREFIX;
-        let live = self.buf.len() - scan.dead;
-        let excess = (live + data.len()).saturating_sub(window);
-        let data = if excess > 0 {
-            let from_buf = excess.min(live);
-            scan.dead += from_buf;
-            stats.resync_skipped_bytes += excess as u64;
-            &data[excess - from_buf..]
-        } else {
-            data
-        };
-        if scan.dead == self.buf.len() {
-            // Nothing live is held: start over rather than copy behind dead bytes.
-            scan.base += scan.dead as u64;
-            scan.dead = 0;
-            self.buf.clear();
-        }
-        self.buf.extend_from_slice(data);
-        let start = scan.base + scan.dead as u64;
-        scan.next = scan.next.max(start);
-        while scan.waiting.first().is_some_and(|&off| off < start) {
-            scan.waiting.pop_first();
-        }
-        let end = scan.base + self.buf.len() as u64;
-
-        // Offsets whose awaited bytes are here: the earliest that is now a frame wins (they
-        // all precede the offsets not judged yet). A wait is always for bytes beyond `end`, so
-        // an offset queued again is not popped again in this call.
-        let mut winner: Option<u64> = None;
-        while let Some(&Reverse((due, off))) = scan.due.peek() {
-            if due > end {
-                break;
-            }
-            scan.due.pop();
-            if off < start || !scan.waiting.remove(&off) {
-                continue;
-            }
-            match self.judge(&self.buf[(off - scan.base) as usize..], h) {
-                Verdict::Frame => winner = Some(winner.map_or(off, |w| w.min(off))),
-                Verdict::Wait(need) => scan.wait(off, need),
-                Verdict::No => {}
-            }
-        }
-        if winner.is_none() {
-            while scan.next + PREFIX as u64 <= end {
-                let off = scan.next;
-                scan.next += 1;
-                match self.judge(&self.buf[(off - scan.base) as usize..], h) {
-                    Verdict::Frame => {
-                        winner = Some(off);
-                        break;
-                    }
-                    Verdict::Wait(need) => scan.wait(off, need),
-                    Verdict::No => {}
-                }
-            }
-        }
-        if let Some(off) = winner {
+        let mut buf = std::mem::take(&mut self.buf);
+        let pushed = scan.push(&mut buf, data, window, PREFIX, |rest| self.judge(rest, h));
+        stats.resync_skipped_bytes += pushed.skipped;
+        stats.resync_candidates_shed += pushed.shed;
+        if let Some(at) = pushed.found {
             stats.resyncs += 1;
-            stats.resync_skipped_bytes += off - start;
             self.state = State::Synced;
             self.trusted = 0;
-            let mut held = std::mem::take(&mut self.buf);
-            held.drain(..(off - scan.base) as usize);
-            return Some(held);
+            buf.drain(..at);
+            return Some(buf);
         }
-        while scan.waiting.len() > MAX_WAITING {
-            // Noise dense with plausible headers: the oldest candidates go first.
-            scan.waiting.pop_first();
-            stats.resync_candidates_shed += 1;
-        }
-        if scan.due.len() > 2 * MAX_WAITING {
-            // Shed candidates leave their entries in `due` until their bytes come: drop them
-            // once they outnumber the live ones (amortised O(1) per candidate).
-            let waiting = &scan.waiting;
-            scan.due.retain(|Reverse((_, off))| waiting.contains(off));
-        }
-        // Bytes before the oldest offset still in question can never be part of a frame.
-        let keep_from = scan.waiting.first().copied().unwrap_or(scan.next).min(scan.next);
-        stats.resync_skipped_bytes += keep_from - start;
-        scan.dead = (keep_from - scan.base) as usize;
-        if scan.dead * 2 >= self.buf.len() {
-            // Compact only when at least half is dead: moving the rest stays linear overall.
-            self.buf.drain(..scan.dead);
-            scan.base = keep_from;
-            scan.dead = 0;
-        }
+        self.buf = buf;
         self.scan = Some(scan);
         None
     }
@@ -565,52 +487,13 @@ impl Framer {
         // A length this framer would not take now can never become a frame here.
         let Length::Frame(total) = self.check(frame_len(rest)) else { return Verdict::No };
         match h.candidate(rest) {
-            Candidate::Frame if total <= rest.len() => Verdict::Frame,
+            Candidate::Frame if total <= rest.len() => Verdict::Found,
             Candidate::Frame => Verdict::Wait(total),
             // Asking again before more bytes are here would only repeat the answer.
             Candidate::NeedMore(need) => Verdict::Wait(need.max(rest.len() + 1)),
             Candidate::No => Verdict::No,
         }
     }
-}
-
-/// Candidate frame starts in question at once, per direction, before the oldest are shed.
-pub const MAX_WAITING: usize = 4096;
-
-/// The search's bookkeeping, positions counted from where the search began.
-#[derive(Debug, Default)]
-struct Scan {
-    /// The position of `buf[0]`.
-    base: u64,
-    /// Bytes at the front of `buf` no longer held (moved out only in bulk).
-    dead: usize,
-    /// The first offset not judged yet.
-    next: u64,
-    /// Offsets that need more bytes, by the end position they wait for.
-    due: BinaryHeap<Reverse<(u64, u64)>>,
-    /// The same offsets, in order (entries in `due` not here are stale).
-    waiting: BTreeSet<u64>,
-}
-
-impl Scan {
-    /// Bytes of bookkeeping, roughly: an entry in `due` and one in `waiting` per candidate.
-    fn cost(&self) -> usize {
-        (self.due.len() + self.waiting.len()) * 16
-    }
-
-    /// `off` is judged again once `need` bytes from it are here.
-    fn wait(&mut self, off: u64, need: usize) {
-        self.waiting.insert(off);
-        self.due.push(Reverse((off + need as u64, off)));
-    }
-}
-
-/// A judgement of one offset while searching.
-enum Verdict {
-    Frame,
-    /// Judge again once this many bytes from the offset are here.
-    Wait(usize),
-    No,
 }
 
 enum Length {

@@ -1,6 +1,7 @@
 //! The framer against crafted streams.
 
 use super::*;
+use crate::resync_search::MAX_WAITING;
 
 /// Frames whose body starts with `Z`; `candidate` accepts exactly those.
 #[derive(Default)]
