@@ -170,6 +170,28 @@ impl Search {
         out
     }
 
+    /// [`Search::push`] for a stream that keeps its search in `slot` between deliveries (boxed:
+    /// most streams never search). When a start is found, `buf` is left holding the bytes from
+    /// it on and the search is over (`slot` empty).
+    pub fn resume(
+        slot: &mut Option<Box<Search>>,
+        buf: &mut Vec<u8>,
+        data: &[u8],
+        window: usize,
+        min: usize,
+        judge: impl FnMut(&[u8]) -> Verdict,
+    ) -> Pushed {
+        let mut search = slot.take().unwrap_or_default();
+        let pushed = search.push(buf, data, window, min, judge);
+        match pushed.found {
+            Some(at) => {
+                buf.drain(..at);
+            }
+            None => *slot = Some(search),
+        }
+        pushed
+    }
+
     /// `off` is judged again once `need` bytes from it are here.
     fn wait(&mut self, off: u64, need: usize) {
         self.waiting.insert(off);

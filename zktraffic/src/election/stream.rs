@@ -135,16 +135,13 @@ impl ElectionStream {
         match self.mode {
             Mode::Opaque => return None,
             Mode::Searching => {
-                let mut search = self.search.take().unwrap_or_default();
-                let min = 4 + MIN_NOTIFICATION;
-                let pushed = search.push(&mut self.buf, bytes, SEARCH_WINDOW, min, judge);
+                let (buf, min) = (&mut self.buf, 4 + MIN_NOTIFICATION);
+                let pushed =
+                    Search::resume(&mut self.search, buf, bytes, SEARCH_WINDOW, min, judge);
                 stats.bytes_skipped += pushed.skipped;
                 stats.candidates_shed += pushed.shed;
-                let Some(at) = pushed.found else {
-                    self.search = Some(search);
-                    return None;
-                };
-                self.buf.drain(..at);
+                // Still searching: nothing more to do until more bytes come.
+                pushed.found?;
                 self.mode = Mode::Messages;
             }
             Mode::Initial | Mode::Messages => self.buf.extend_from_slice(bytes),

@@ -107,18 +107,14 @@ impl ZabStream {
         emit: &mut dyn FnMut(&RawPacket<'_>, usize),
     ) -> Option<Vec<u8>> {
         if self.mode == Mode::Searching {
-            let mut search = self.search.take().unwrap_or_default();
             // A candidate and the packet that confirms it: at most two packets' worth.
-            let window = 2 * max_packet(max_data);
-            let pushed =
-                search.push(&mut self.buf, bytes, window, MIN_PACKET, |b| judge(b, max_data));
+            let (buf, window) = (&mut self.buf, 2 * max_packet(max_data));
+            let judge = |b: &[u8]| judge(b, max_data);
+            let pushed = Search::resume(&mut self.search, buf, bytes, window, MIN_PACKET, judge);
             stats.bytes_skipped += pushed.skipped;
             stats.candidates_shed += pushed.shed;
-            let Some(at) = pushed.found else {
-                self.search = Some(search);
-                return None;
-            };
-            self.buf.drain(..at);
+            // Still searching: nothing more to do until more bytes come.
+            pushed.found?;
             self.mode = Mode::Framing;
         } else {
             self.buf.extend_from_slice(bytes);

@@ -459,23 +459,23 @@ impl Framer {
         h: &mut H,
         stats: &mut FramingStats,
     ) -> Option<Vec<u8>> {
-        let mut scan = self.scan.take().unwrap_or_default();
         // Bound the search window: a plausible frame is at most `max_frame` long, so older
         // bytes can never be part of the frame we are waiting for.
         let window = self.max_frame + PREFIX;
-        let mut buf = std::mem::take(&mut self.buf);
-        let pushed = scan.push(&mut buf, data, window, PREFIX, |rest| self.judge(rest, h));
+        // Both out of `self` while the judge borrows it.
+        let (mut scan, mut buf) = (self.scan.take(), std::mem::take(&mut self.buf));
+        let judge = |rest: &[u8]| self.judge(rest, h);
+        let pushed = Search::resume(&mut scan, &mut buf, data, window, PREFIX, judge);
         stats.resync_skipped_bytes += pushed.skipped;
         stats.resync_candidates_shed += pushed.shed;
-        if let Some(at) = pushed.found {
+        self.scan = scan;
+        if pushed.found.is_some() {
             stats.resyncs += 1;
             self.state = State::Synced;
             self.trusted = 0;
-            buf.drain(..at);
             return Some(buf);
         }
         self.buf = buf;
-        self.scan = Some(scan);
         None
     }
 
