@@ -44,6 +44,7 @@ mod ensemble;
 mod error_chain;
 mod logging;
 mod output;
+mod partial_budget;
 mod pipeline;
 pub mod privilege;
 mod quorum;

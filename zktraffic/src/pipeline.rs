@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::capture::Segment;
 use crate::election::{ElectionConn, ElectionDecoder, ElectionHandler, ElectionStats};
+use crate::partial_budget;
 use crate::quorum::{ZabConn, ZabDecoder, ZabHandler, ZabStats};
 use crate::sink::MessageSink;
 use crate::tcp::{ConnKey, Direction, FlowTable, TcpLimits, TcpStats};
@@ -170,8 +171,9 @@ pub struct Pipeline<K: MessageSink> {
     zab: Option<Protocol<ZabConn, ZabDecoder>>,
     /// Election ports, likewise.
     election: Option<Protocol<ElectionConn, ElectionDecoder>>,
-    /// See [`PipelineConfig::learn_ports`]; with the caps the new protocols get.
-    learn: Option<(TcpLimits, usize)>,
+    /// See [`PipelineConfig::learn_ports`]; with the caps the new protocols get (reassembly,
+    /// frame size, partial bytes).
+    learn: Option<(TcpLimits, usize, usize)>,
     ports_learned: u64,
     segments_not_zookeeper: u64,
     /// Ports of the segments on no server port, with their counts (bounded), to say where the
@@ -186,17 +188,18 @@ impl<K: MessageSink> Pipeline<K> {
     /// A pipeline handing messages to `sink`.
     pub fn new(config: PipelineConfig, sink: K) -> Self {
         let max_data = config.decoder.max_frame_bytes;
-        let zab_decoder = || ZabDecoder { max_data, stats: ZabStats::default() };
-        let zab = (!config.zab_ports.is_empty())
-            .then(|| Protocol::new(&config.zab_ports, &config.tcp, zab_decoder()));
+        let max_partial = config.decoder.max_partial_bytes;
+        let zab = (!config.zab_ports.is_empty()).then(|| {
+            Protocol::new(&config.zab_ports, &config.tcp, ZabDecoder::new(max_data, max_partial))
+        });
         let election = (!config.election_ports.is_empty() || config.learn_ports).then(|| {
-            Protocol::new(&config.election_ports, &config.tcp, ElectionDecoder::default())
+            Protocol::new(&config.election_ports, &config.tcp, ElectionDecoder::new(max_partial))
         });
         Pipeline {
             ports: PortSet::new(&config.ports),
             zab,
             election,
-            learn: config.learn_ports.then(|| (config.tcp.clone(), max_data)),
+            learn: config.learn_ports.then(|| (config.tcp.clone(), max_data, max_partial)),
             ports_learned: 0,
             flows: FlowTable::new(config.tcp),
             decoder: Decoder::new(config.decoder, sink),
@@ -214,12 +217,14 @@ impl<K: MessageSink> Pipeline<K> {
         {
             let mut handler = ZabHandler { decoder: &mut z.decoder, sink: &mut self.decoder.sink };
             z.flows.push(seg, key, dir, &mut handler);
+            partial_budget::enforce(&mut z.flows, &mut z.decoder);
             return;
         } else if let Some(e) = &mut self.election
             && let Some((key, dir)) = e.ports.direct(seg)
         {
             let sink = &mut self.decoder.sink;
             e.flows.push(seg, key, dir, &mut ElectionHandler { decoder: &mut e.decoder, sink });
+            partial_budget::enforce(&mut e.flows, &mut e.decoder);
             self.learn_ports();
             return;
         } else {
@@ -237,16 +242,7 @@ impl<K: MessageSink> Pipeline<K> {
             return;
         };
         self.flows.push(seg, key, dir, &mut self.decoder);
-        while let Some(victim) = self.decoder.partial_budget_victim() {
-            let shed = match self.flows.state_mut(&victim) {
-                Some(state) => self.decoder.shed_partial(&victim, state),
-                None => false,
-            };
-            if !shed {
-                // Nothing more to give back (a few bytes of frame prefixes): over by those.
-                break;
-            }
-        }
+        partial_budget::enforce(&mut self.flows, &mut self.decoder);
     }
 
     /// End of input: flushes and closes every connection.
@@ -265,12 +261,11 @@ impl<K: MessageSink> Pipeline<K> {
     fn learn_ports(&mut self) {
         let Some(e) = &mut self.election else { return };
         let learned = std::mem::take(&mut e.decoder.learned);
-        let Some((limits, max_data)) = &self.learn else { return };
+        let Some((limits, max_data, max_partial)) = &self.learn else { return };
         for s in learned {
             e.ports.insert(s.election_port);
             let z = self.zab.get_or_insert_with(|| {
-                let decoder = ZabDecoder { max_data: *max_data, stats: ZabStats::default() };
-                Protocol::new(&[], limits, decoder)
+                Protocol::new(&[], limits, ZabDecoder::new(*max_data, *max_partial))
             });
             z.ports.insert(s.quorum_port);
             if let Some(p) = s.client_port {

@@ -13,6 +13,7 @@ pub use message::{ElectionBody, Notification, Server, state_name};
 pub use stream::{ElectionStats, ElectionStream};
 
 use crate::Timestamp;
+use crate::partial_budget::{Budgeted, PartialBudget};
 use crate::tcp::{ConnKey, Direction, StreamEvent, StreamHandler};
 
 /// One election-port message, as sinks see it.
@@ -46,6 +47,12 @@ pub struct ElectionConn {
     initiator_sid: Option<i64>,
 }
 
+impl ElectionConn {
+    fn held(&self) -> usize {
+        self.streams.iter().map(ElectionStream::held).sum()
+    }
+}
+
 /// The ports of a server named by config text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ServerPorts {
@@ -58,14 +65,47 @@ pub struct ServerPorts {
 /// Most distinct servers remembered from config text (hostile text cannot grow it further).
 const MAX_SERVERS: usize = 1024;
 
-/// The election decoding stage: counters, and the servers config text named.
-#[derive(Debug, Default)]
+/// The election decoding stage: counters, the servers config text named, and the bytes all
+/// election connections hold.
+#[derive(Debug)]
 pub struct ElectionDecoder {
     /// Counters.
     pub stats: ElectionStats,
     /// Servers named since the pipeline last looked (each once).
     pub learned: Vec<ServerPorts>,
     known: std::collections::BTreeSet<ServerPorts>,
+    /// Most bytes all election connections hold together (`--max-partial-bytes`).
+    max_partial: usize,
+    partial: PartialBudget,
+}
+
+impl ElectionDecoder {
+    /// A stage whose connections hold at most `max_partial` bytes together.
+    pub fn new(max_partial: usize) -> Self {
+        ElectionDecoder {
+            stats: ElectionStats::default(),
+            learned: Vec::new(),
+            known: std::collections::BTreeSet::new(),
+            max_partial,
+            partial: PartialBudget::default(),
+        }
+    }
+}
+
+impl Budgeted<ElectionConn> for ElectionDecoder {
+    fn victim(&self) -> Option<ConnKey> {
+        self.partial.victim(self.max_partial)
+    }
+
+    fn shed(&mut self, conn: &ConnKey, state: &mut ElectionConn) -> bool {
+        let before = state.held();
+        for s in &mut state.streams {
+            s.shed(&mut self.stats);
+        }
+        let after = state.held();
+        self.partial.account(conn, before, after);
+        after < before
+    }
 }
 
 /// Notes the servers `n`'s config names, each once.
@@ -99,7 +139,15 @@ impl<K: ElectionSink> StreamHandler for ElectionHandler<'_, K> {
     type State = ElectionConn;
 
     fn on_event(&mut self, conn: &ConnKey, state: &mut ElectionConn, event: StreamEvent<'_>) {
-        let ElectionDecoder { stats, learned, known } = &mut *self.decoder;
+        let before = state.held();
+        self.decode(conn, state, event);
+        self.decoder.partial.account(conn, before, state.held());
+    }
+}
+
+impl<K: ElectionSink> ElectionHandler<'_, K> {
+    fn decode(&mut self, conn: &ConnKey, state: &mut ElectionConn, event: StreamEvent<'_>) {
+        let ElectionDecoder { stats, learned, known, .. } = &mut *self.decoder;
         match event {
             StreamEvent::Start { dir, from_syn } => {
                 let initiator = dir == Direction::ToServer;
@@ -124,7 +172,8 @@ impl<K: ElectionSink> StreamHandler for ElectionHandler<'_, K> {
                     sink.election(&ElectionMessage { ts, from, to, sid, body: *body, size });
                 });
             }
-            StreamEvent::Closed { .. } => {}
+            // The state is dropped after this: what it held is no longer held.
+            StreamEvent::Closed { .. } => *state = ElectionConn::default(),
         }
     }
 }

@@ -32,6 +32,9 @@ pub struct ElectionStats {
     /// Candidate notification starts given up unjudged while searching noise dense with
     /// plausible lengths (more than [`crate::resync_search::MAX_WAITING`] at once).
     pub candidates_shed: u64,
+    /// Bytes of incomplete messages and searches dropped to keep all election connections
+    /// under `--max-partial-bytes` (each drop is a resync).
+    pub partial_bytes_shed: u64,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -104,6 +107,19 @@ impl ElectionStream {
     /// Bytes held for an incomplete message or a search.
     pub fn buffered(&self) -> usize {
         self.buf.len() - self.search.as_ref().map_or(0, |s| s.dead())
+    }
+
+    /// Memory held: [`Self::buffered`] and the search's bookkeeping (what the budget counts).
+    pub fn held(&self) -> usize {
+        self.buffered() + self.search.as_ref().map_or(0, |s| s.cost())
+    }
+
+    /// Gives back what is held, under the budget: as a gap of nothing (a search follows).
+    pub fn shed(&mut self, stats: &mut ElectionStats) {
+        if self.held() > 0 {
+            stats.partial_bytes_shed += self.buffered() as u64;
+            self.gap(0, stats);
+        }
     }
 
     fn release(&mut self) {

@@ -106,6 +106,61 @@ fn partial_frames_share_one_budget() {
     assert_eq!(paths.get("/big"), Some(&5));
 }
 
+/// The same budget on the quorum port: learners each sending half of a large PROPOSAL stay
+/// within `--max-partial-bytes` together; a shed stream searches again and resumes at the
+/// packets after the lost one.
+#[test]
+fn quorum_streams_share_one_budget_too() {
+    const CONNS: u16 = 10;
+    const HALF: usize = 100 << 10;
+    let mut config = PipelineConfig { zab_ports: vec![2888], ..PipelineConfig::default() };
+    config.decoder.max_partial_bytes = 512 << 10;
+    let mut kinds: HashMap<&'static str, u64> = HashMap::new();
+    struct Kinds<'a>(&'a mut HashMap<&'static str, u64>);
+    impl MessageSink for Kinds<'_> {
+        fn message(&mut self, _: &Message<'_>) {}
+        fn zab(&mut self, m: &crate::quorum::ZabMessage<'_>) {
+            *self.0.entry(m.kind.name()).or_default() += 1;
+        }
+        fn election(&mut self, _: &crate::election::ElectionMessage<'_>) {}
+    }
+    let mut p = Pipeline::new(config, Kinds(&mut kinds));
+    let proposal = crate::quorum::packet::encode(2, 7, Some(&vec![7; 2 * HALF]), &[]);
+    let mut after = crate::quorum::packet::encode(4, 7, None, &[]); // COMMIT
+    after.extend(crate::quorum::packet::encode(5, 0, None, &[])); // PING
+    let seg = |c: u16, seq: u32, flags: u8, payload: &[u8]| {
+        let segment = Segment {
+            ts: Timestamp(1_000_000_000),
+            src: addr(40_000 + c),
+            dst: addr(2888),
+            seq,
+            ack: SISN + 1,
+            flags,
+            payload,
+            wire_len: payload.len() as u32,
+        };
+        OwnedSegment::from(&segment)
+    };
+    for c in 0..CONNS {
+        p.push(&seg(c, CISN, SYN, &[]).segment());
+        p.push(&seg(c, CISN + 1, ACK, &proposal[..HALF]).segment());
+        let held = p.zab.as_ref().map_or(0, |z| z.decoder.partial_bytes());
+        assert!(held <= 512 << 10, "held {held}");
+    }
+    let shed = p.zab.as_ref().map(|z| z.decoder.stats.partial_bytes_shed);
+    assert_eq!(shed, Some((u64::from(CONNS) - 5) * HALF as u64));
+    for c in 0..CONNS {
+        let mut rest = proposal[HALF..].to_vec();
+        rest.extend_from_slice(&after);
+        p.push(&seg(c, CISN + 1 + HALF as u32, ACK, &rest).segment());
+    }
+    p.finish();
+    assert_eq!(p.zab.as_ref().map(|z| z.decoder.partial_bytes()), Some(0));
+    drop(p);
+    let n = |k: &str| kinds.get(k).copied().unwrap_or(0);
+    assert_eq!((n("Proposal"), n("Commit"), n("Ping")), (5, u64::from(CONNS), u64::from(CONNS)));
+}
+
 /// With `learn_ports`, an election notification's config text adds the client and quorum
 /// ports it names: connections to them are decoded from then on.
 #[test]

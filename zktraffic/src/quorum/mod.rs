@@ -15,6 +15,7 @@ pub use stream::{ZabStats, ZabStream};
 pub use txn::Txn;
 
 use crate::Timestamp;
+use crate::partial_budget::{Budgeted, PartialBudget};
 use crate::tcp::{ConnKey, Direction, StreamEvent, StreamHandler};
 
 /// One ZAB packet, as sinks see it.
@@ -51,13 +52,59 @@ pub struct ZabConn {
     streams: [ZabStream; 2],
 }
 
-/// The quorum decoding stage: counters and the largest packet data accepted.
+impl ZabConn {
+    fn held(&self) -> usize {
+        self.streams.iter().map(ZabStream::held).sum()
+    }
+}
+
+/// The quorum decoding stage: counters, the largest packet data accepted, and the bytes all
+/// quorum connections hold.
 #[derive(Debug)]
 pub struct ZabDecoder {
     /// Largest packet data framed (`--max-frame-bytes`); larger means lost sync.
     pub max_data: usize,
+    /// Most bytes all quorum connections hold together (`--max-partial-bytes`).
+    pub max_partial: usize,
     /// Counters.
     pub stats: ZabStats,
+    partial: PartialBudget,
+}
+
+impl ZabDecoder {
+    /// A stage framing data of up to `max_data` bytes, holding at most `max_partial` bytes.
+    pub fn new(max_data: usize, max_partial: usize) -> Self {
+        ZabDecoder {
+            max_data,
+            max_partial,
+            stats: ZabStats::default(),
+            partial: PartialBudget::default(),
+        }
+    }
+}
+
+impl ZabDecoder {
+    /// Bytes all quorum connections hold now.
+    #[cfg(test)]
+    pub fn partial_bytes(&self) -> u64 {
+        self.partial.total()
+    }
+}
+
+impl Budgeted<ZabConn> for ZabDecoder {
+    fn victim(&self) -> Option<ConnKey> {
+        self.partial.victim(self.max_partial)
+    }
+
+    fn shed(&mut self, conn: &ConnKey, state: &mut ZabConn) -> bool {
+        let before = state.held();
+        for s in &mut state.streams {
+            s.shed(&mut self.stats);
+        }
+        let after = state.held();
+        self.partial.account(conn, before, after);
+        after < before
+    }
 }
 
 /// The quorum stage with the sink its packets go to, for one push.
@@ -72,6 +119,14 @@ impl<K: ZabSink> StreamHandler for ZabHandler<'_, K> {
     type State = ZabConn;
 
     fn on_event(&mut self, conn: &ConnKey, state: &mut ZabConn, event: StreamEvent<'_>) {
+        let before = state.held();
+        self.decode(conn, state, event);
+        self.decoder.partial.account(conn, before, state.held());
+    }
+}
+
+impl<K: ZabSink> ZabHandler<'_, K> {
+    fn decode(&mut self, conn: &ConnKey, state: &mut ZabConn, event: StreamEvent<'_>) {
         let stats = &mut self.decoder.stats;
         match event {
             StreamEvent::Start { dir, from_syn } => {
@@ -102,7 +157,8 @@ impl<K: ZabSink> StreamHandler for ZabHandler<'_, K> {
                 });
                 self.decoder.stats.undecoded_bodies += undecoded;
             }
-            StreamEvent::Closed { .. } => {}
+            // The state is dropped after this: what it held is no longer held.
+            StreamEvent::Closed { .. } => *state = ZabConn::default(),
         }
     }
 }

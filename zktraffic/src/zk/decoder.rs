@@ -2,8 +2,7 @@
 //! is a [`Session`], and which hands every decoded [`Message`](super::Message) to a
 //! [`ClientSink`].
 
-use std::collections::BTreeSet;
-
+use crate::partial_budget::{Budgeted, PartialBudget};
 use crate::tcp::{ConnKey, StreamEvent, StreamHandler};
 
 use super::session::Session;
@@ -15,48 +14,35 @@ pub struct Decoder<K> {
     pub config: DecoderConfig,
     pub stats: DecodeStats,
     pub sink: K,
-    /// Connections holding partial-frame bytes, by how many: the budget sheds the largest.
-    partial: BTreeSet<(usize, ConnKey)>,
+    /// Partial-frame bytes held per connection, under `max_partial_bytes`.
+    partial: PartialBudget,
 }
 
 impl<K: ClientSink> Decoder<K> {
     /// A decoder handing messages to `sink`.
     pub fn new(config: DecoderConfig, sink: K) -> Self {
-        Decoder { config, stats: DecodeStats::default(), sink, partial: BTreeSet::new() }
+        Decoder { config, stats: DecodeStats::default(), sink, partial: PartialBudget::default() }
     }
 
-    /// The connection whose partial frames should be dropped now, the largest holder, while
-    /// all of them together are over `max_partial_bytes`.
-    pub fn partial_budget_victim(&self) -> Option<ConnKey> {
-        if self.stats.framing.partial_bytes as usize <= self.config.max_partial_bytes {
-            return None;
-        }
-        self.partial.last().map(|&(_, conn)| conn)
+    /// Keeps the budget and its total in the counters in step with one connection.
+    fn account_partial(&mut self, conn: &ConnKey, before: usize, after: usize) {
+        self.partial.account(conn, before, after);
+        self.stats.framing.partial_bytes = self.partial.total();
+    }
+}
+
+impl<K: ClientSink> Budgeted<Session> for Decoder<K> {
+    fn victim(&self) -> Option<ConnKey> {
+        self.partial.victim(self.config.max_partial_bytes)
     }
 
-    /// Drops `conn`'s partial frames (see [`Session::shed_partial`]); false when that gave
-    /// nothing back.
-    pub fn shed_partial(&mut self, conn: &ConnKey, state: &mut Session) -> bool {
+    /// Drops `conn`'s partial frames (see [`Session::shed_partial`]).
+    fn shed(&mut self, conn: &ConnKey, state: &mut Session) -> bool {
         let before = state.partial_bytes();
         state.shed_partial(&mut self.stats);
         let after = state.partial_bytes();
         self.account_partial(conn, before, after);
         after < before
-    }
-
-    /// Keeps the index of partial-frame holders and the total in step with one connection.
-    fn account_partial(&mut self, conn: &ConnKey, before: usize, after: usize) {
-        if before == after {
-            return;
-        }
-        if before > 0 {
-            self.partial.remove(&(before, *conn));
-        }
-        if after > 0 {
-            self.partial.insert((after, *conn));
-        }
-        let total = &mut self.stats.framing.partial_bytes;
-        *total = (*total + after as u64).saturating_sub(before as u64);
     }
 }
 
