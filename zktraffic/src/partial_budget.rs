@@ -35,6 +35,22 @@ impl PartialBudget {
         self.total = (self.total + after as u64).saturating_sub(before as u64);
     }
 
+    /// Lets `state` (of `conn`) give back what it holds with `shed`, accounted; true when that
+    /// gave bytes back.
+    pub fn shed<S>(
+        &mut self,
+        conn: &ConnKey,
+        state: &mut S,
+        held: fn(&S) -> usize,
+        shed: impl FnOnce(&mut S),
+    ) -> bool {
+        let before = held(state);
+        shed(state);
+        let after = held(state);
+        self.account(conn, before, after);
+        after < before
+    }
+
     /// The connection to shed now, the largest holder, while the total is over `max`.
     pub fn victim(&self, max: usize) -> Option<ConnKey> {
         if self.total <= max as u64 {

@@ -36,6 +36,64 @@ pub struct Pushed {
     pub shed: u64,
 }
 
+/// The bytes a stream holds (an incomplete message, or what a search looks through) and, while
+/// it searches, the search's bookkeeping (boxed: most streams never search).
+#[derive(Debug, Default)]
+pub struct Held {
+    /// The bytes; while searching, the first [`Search::dead`] of them are no longer held.
+    pub buf: Vec<u8>,
+    search: Option<Box<Search>>,
+}
+
+impl Held {
+    /// Bytes held.
+    pub fn buffered(&self) -> usize {
+        self.buf.len() - self.search.as_ref().map_or(0, |s| s.dead())
+    }
+
+    /// Memory held: [`Self::buffered`] and the search's bookkeeping (what budgets count).
+    pub fn memory(&self) -> usize {
+        self.buffered() + self.search.as_ref().map_or(0, |s| s.cost())
+    }
+
+    /// Gives everything back.
+    pub fn release(&mut self) {
+        self.buf = Vec::new();
+        self.search = None;
+    }
+
+    /// Forgets the search (its bytes are dropped by the caller).
+    pub fn end_search(&mut self) {
+        self.search = None;
+    }
+
+    /// [`Search::push`] into the search kept here between deliveries. When a start is found,
+    /// `buf` is left holding the bytes from it on and the search is over.
+    pub fn search(
+        &mut self,
+        data: &[u8],
+        window: usize,
+        min: usize,
+        judge: impl FnMut(&[u8]) -> Verdict,
+    ) -> Pushed {
+        let mut search = self.search.take().unwrap_or_default();
+        let pushed = search.push(&mut self.buf, data, window, min, judge);
+        match pushed.found {
+            Some(at) => {
+                self.buf.drain(..at);
+            }
+            None => self.search = Some(search),
+        }
+        pushed
+    }
+
+    /// Judgements made by the search in progress.
+    #[cfg(test)]
+    pub fn judged(&self) -> u64 {
+        self.search.as_ref().map_or(0, |s| s.judged)
+    }
+}
+
 /// The search's bookkeeping, positions counted from where the search began.
 #[derive(Debug, Default)]
 pub struct Search {
@@ -168,28 +226,6 @@ impl Search {
             self.dead = 0;
         }
         out
-    }
-
-    /// [`Search::push`] for a stream that keeps its search in `slot` between deliveries (boxed:
-    /// most streams never search). When a start is found, `buf` is left holding the bytes from
-    /// it on and the search is over (`slot` empty).
-    pub fn resume(
-        slot: &mut Option<Box<Search>>,
-        buf: &mut Vec<u8>,
-        data: &[u8],
-        window: usize,
-        min: usize,
-        judge: impl FnMut(&[u8]) -> Verdict,
-    ) -> Pushed {
-        let mut search = slot.take().unwrap_or_default();
-        let pushed = search.push(buf, data, window, min, judge);
-        match pushed.found {
-            Some(at) => {
-                buf.drain(..at);
-            }
-            None => *slot = Some(search),
-        }
-        pushed
     }
 
     /// `off` is judged again once `need` bytes from it are here.

@@ -98,13 +98,9 @@ impl Budgeted<ElectionConn> for ElectionDecoder {
     }
 
     fn shed(&mut self, conn: &ConnKey, state: &mut ElectionConn) -> bool {
-        let before = state.held();
-        for s in &mut state.streams {
-            s.shed(&mut self.stats);
-        }
-        let after = state.held();
-        self.partial.account(conn, before, after);
-        after < before
+        let stats = &mut self.stats;
+        let shed = |c: &mut ElectionConn| c.streams.iter_mut().for_each(|s| s.shed(stats));
+        self.partial.shed(conn, state, ElectionConn::held, shed)
     }
 }
 

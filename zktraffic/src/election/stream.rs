@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::message::{
     ElectionBody, MAX_ADDRESS, MAX_NOTIFICATION, Notification, PROTOCOL_V1, PROTOCOL_V2, SASL_MAGIC,
 };
-use crate::resync_search::{Search, Verdict};
+use crate::resync_search::{Held, Verdict};
 use crate::zk::cursor::Cursor;
 
 /// The shortest notification (the oldest form, without peer epoch).
@@ -69,19 +69,17 @@ const SEARCH_WINDOW: usize = 2 * (4 + MAX_NOTIFICATION);
 /// One direction's unread bytes and where the stream is.
 #[derive(Debug, Default)]
 pub struct ElectionStream {
-    buf: Vec<u8>,
+    held: Held,
     mode: Mode,
     /// No byte of this direction decoded yet (TLS is recognised there).
     fresh: bool,
-    /// While searching: what has been judged (boxed: most streams never search).
-    search: Option<Box<Search>>,
 }
 
 impl ElectionStream {
     /// The stream begins: at its first byte (`from_syn`) or somewhere inside it. The
     /// connecting side (`initiator`) opens with its initial message.
     pub fn start(&mut self, from_syn: bool, initiator: bool, stats: &mut ElectionStats) {
-        self.release();
+        self.held.release();
         self.fresh = from_syn;
         self.mode = match (from_syn, initiator) {
             (true, true) => Mode::Initial,
@@ -97,7 +95,7 @@ impl ElectionStream {
     pub fn gap(&mut self, lost: u64, stats: &mut ElectionStats) {
         stats.gap_bytes += lost;
         stats.bytes_skipped += self.buffered() as u64;
-        self.release();
+        self.held.release();
         if !matches!(self.mode, Mode::Searching | Mode::Opaque) {
             stats.resyncs += 1;
             self.mode = Mode::Searching;
@@ -106,12 +104,12 @@ impl ElectionStream {
 
     /// Bytes held for an incomplete message or a search.
     pub fn buffered(&self) -> usize {
-        self.buf.len() - self.search.as_ref().map_or(0, |s| s.dead())
+        self.held.buffered()
     }
 
-    /// Memory held: [`Self::buffered`] and the search's bookkeeping (what the budget counts).
+    /// Memory held (what the budget counts).
     pub fn held(&self) -> usize {
-        self.buffered() + self.search.as_ref().map_or(0, |s| s.cost())
+        self.held.memory()
     }
 
     /// Gives back what is held, under the budget: as a gap of nothing (a search follows).
@@ -120,11 +118,6 @@ impl ElectionStream {
             stats.partial_bytes_shed += self.buffered() as u64;
             self.gap(0, stats);
         }
-    }
-
-    fn release(&mut self) {
-        self.buf = Vec::new();
-        self.search = None;
     }
 
     /// The next bytes: each whole message goes to `emit` with its size.
@@ -151,26 +144,25 @@ impl ElectionStream {
         match self.mode {
             Mode::Opaque => return None,
             Mode::Searching => {
-                let (buf, min) = (&mut self.buf, 4 + MIN_NOTIFICATION);
-                let pushed =
-                    Search::resume(&mut self.search, buf, bytes, SEARCH_WINDOW, min, judge);
+                let min = 4 + MIN_NOTIFICATION;
+                let pushed = self.held.search(bytes, SEARCH_WINDOW, min, judge);
                 stats.bytes_skipped += pushed.skipped;
                 stats.candidates_shed += pushed.shed;
                 // Still searching: nothing more to do until more bytes come.
                 pushed.found?;
                 self.mode = Mode::Messages;
             }
-            Mode::Initial | Mode::Messages => self.buf.extend_from_slice(bytes),
+            Mode::Initial | Mode::Messages => self.held.buf.extend_from_slice(bytes),
         }
-        if std::mem::take(&mut self.fresh) && is_tls(&self.buf) {
+        if std::mem::take(&mut self.fresh) && is_tls(&self.held.buf) {
             stats.tls_streams += 1;
             self.mode = Mode::Opaque;
-            self.release();
+            self.held.release();
             return None;
         }
         let mut pos = 0;
         loop {
-            let rest = &self.buf[pos..];
+            let rest = &self.held.buf[pos..];
             let read = match self.mode {
                 Mode::Initial => initial(rest),
                 Mode::Messages => message(rest),
@@ -192,13 +184,13 @@ impl ElectionStream {
                 Read::Invalid => {
                     stats.resyncs += 1;
                     self.mode = Mode::Searching;
-                    let rest = self.buf.split_off(pos);
-                    self.buf.clear();
+                    let rest = self.held.buf.split_off(pos);
+                    self.held.buf.clear();
                     return Some(rest);
                 }
             }
         }
-        self.buf.drain(..pos);
+        self.held.buf.drain(..pos);
         None
     }
 }
@@ -387,7 +379,7 @@ mod tests {
         let (mut s, mut stats) = (ElectionStream::default(), ElectionStats::default());
         s.start(false, false, &mut stats);
         assert!(run(&mut s, &bytes.chunks(1448).collect::<Vec<_>>(), &mut stats).is_empty());
-        let judged = s.search.as_ref().map_or(0, |s| s.judged);
+        let judged = s.held.judged();
         // Once per offset, and once more for each of the few that waited.
         assert!(
             judged <= bytes.len() as u64 * 17 / 16,

@@ -97,13 +97,9 @@ impl Budgeted<ZabConn> for ZabDecoder {
     }
 
     fn shed(&mut self, conn: &ConnKey, state: &mut ZabConn) -> bool {
-        let before = state.held();
-        for s in &mut state.streams {
-            s.shed(&mut self.stats);
-        }
-        let after = state.held();
-        self.partial.account(conn, before, after);
-        after < before
+        let stats = &mut self.stats;
+        self.partial
+            .shed(conn, state, ZabConn::held, |c| c.streams.iter_mut().for_each(|s| s.shed(stats)))
     }
 }
 

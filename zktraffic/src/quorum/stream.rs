@@ -6,7 +6,7 @@ use memchr::memmem;
 use serde::Serialize;
 
 use super::packet::{Framed, MIN_PACKET, RawPacket, ZabType, frame, max_packet};
-use crate::resync_search::{Search, Verdict};
+use crate::resync_search::{Held, Verdict};
 
 /// What ends the raw snapshot after a SNAP: the jute string "BenWasHere".
 const SIGNATURE: &[u8] = b"\x00\x00\x00\x0aBenWasHere";
@@ -51,16 +51,14 @@ enum Mode {
 /// One direction's bytes not yet framed, and where the stream is.
 #[derive(Debug, Default)]
 pub struct ZabStream {
-    buf: Vec<u8>,
+    held: Held,
     mode: Mode,
-    /// While searching: what has been judged (boxed: most streams never search).
-    search: Option<Box<Search>>,
 }
 
 impl ZabStream {
     /// The stream begins: at its first byte (`from_syn`), or somewhere inside it.
     pub fn start(&mut self, from_syn: bool, stats: &mut ZabStats) {
-        self.release();
+        self.held.release();
         self.mode = if from_syn { Mode::Framing } else { Mode::Searching };
         stats.resyncs += u64::from(!from_syn);
     }
@@ -69,7 +67,7 @@ impl ZabStream {
     pub fn gap(&mut self, lost: u64, stats: &mut ZabStats) {
         stats.gap_bytes += lost;
         stats.bytes_skipped += self.buffered() as u64;
-        self.release();
+        self.held.release();
         if self.mode != Mode::Searching {
             stats.resyncs += 1;
         }
@@ -78,12 +76,12 @@ impl ZabStream {
 
     /// Bytes held for an incomplete packet or a search.
     pub fn buffered(&self) -> usize {
-        self.buf.len() - self.search.as_ref().map_or(0, |s| s.dead())
+        self.held.buffered()
     }
 
-    /// Memory held: [`Self::buffered`] and the search's bookkeeping (what the budget counts).
+    /// Memory held (what the budget counts).
     pub fn held(&self) -> usize {
-        self.buffered() + self.search.as_ref().map_or(0, |s| s.cost())
+        self.held.memory()
     }
 
     /// Gives back what is held, under the budget: as a gap of nothing (a search follows).
@@ -92,11 +90,6 @@ impl ZabStream {
             stats.partial_bytes_shed += self.buffered() as u64;
             self.gap(0, stats);
         }
-    }
-
-    fn release(&mut self) {
-        self.buf = Vec::new();
-        self.search = None;
     }
 
     /// The next bytes: every whole packet goes to `emit` with its size.
@@ -124,20 +117,19 @@ impl ZabStream {
     ) -> Option<Vec<u8>> {
         if self.mode == Mode::Searching {
             // A candidate and the packet that confirms it: at most two packets' worth.
-            let (buf, window) = (&mut self.buf, 2 * max_packet(max_data));
-            let judge = |b: &[u8]| judge(b, max_data);
-            let pushed = Search::resume(&mut self.search, buf, bytes, window, MIN_PACKET, judge);
+            let window = 2 * max_packet(max_data);
+            let pushed = self.held.search(bytes, window, MIN_PACKET, |b| judge(b, max_data));
             stats.bytes_skipped += pushed.skipped;
             stats.candidates_shed += pushed.shed;
             // Still searching: nothing more to do until more bytes come.
             pushed.found?;
             self.mode = Mode::Framing;
         } else {
-            self.buf.extend_from_slice(bytes);
+            self.held.buf.extend_from_slice(bytes);
         }
         let mut pos = 0;
         loop {
-            let rest = &self.buf[pos..];
+            let rest = &self.held.buf[pos..];
             match self.mode {
                 Mode::Framing => match frame(rest, max_data) {
                     Framed::Packet(p, used) => {
@@ -154,8 +146,8 @@ impl ZabStream {
                         stats.resyncs += 1;
                         stats.oversized += u64::from(is_oversized(rest, max_data));
                         self.mode = Mode::Searching;
-                        let rest = self.buf.split_off(pos);
-                        self.buf.clear();
+                        let rest = self.held.buf.split_off(pos);
+                        self.held.buf.clear();
                         return Some(rest);
                     }
                 },
@@ -177,7 +169,7 @@ impl ZabStream {
                 Mode::Searching => break,
             }
         }
-        self.buf.drain(..pos);
+        self.held.buf.drain(..pos);
         None
     }
 }
@@ -316,7 +308,7 @@ mod tests {
         for c in bytes.chunks(1448) {
             s.data(c, 2 << 20, &mut stats, &mut |_, _| found += 1);
         }
-        let judged = s.search.as_ref().map_or(0, |s| s.judged);
+        let judged = s.held.judged();
         assert_eq!(found, 0);
         // Once per offset, and once more for each of the few that waited.
         assert!(

@@ -38,11 +38,11 @@ impl<K: ClientSink> Budgeted<Session> for Decoder<K> {
 
     /// Drops `conn`'s partial frames (see [`Session::shed_partial`]).
     fn shed(&mut self, conn: &ConnKey, state: &mut Session) -> bool {
-        let before = state.partial_bytes();
-        state.shed_partial(&mut self.stats);
-        let after = state.partial_bytes();
-        self.account_partial(conn, before, after);
-        after < before
+        let stats = &mut self.stats;
+        let shed =
+            self.partial.shed(conn, state, Session::partial_bytes, |s| s.shed_partial(stats));
+        self.stats.framing.partial_bytes = self.partial.total();
+        shed
     }
 }
 

@@ -6,7 +6,7 @@
 //! straight from the delivered bytes; only a frame split across deliveries is copied.
 
 use crate::Timestamp;
-use crate::resync_search::{Search, Verdict};
+use crate::resync_search::{Held, Verdict};
 
 /// Bytes of the length prefix.
 pub const PREFIX: usize = 4;
@@ -116,13 +116,12 @@ enum State {
 #[derive(Debug)]
 pub struct Framer {
     state: State,
-    buf: Vec<u8>,
+    /// An incomplete frame, or what a search looks through.
+    held: Held,
     max_frame: usize,
     min_frame: usize,
     /// Frames that looked right since the last resync (saturating at the probation length).
     trusted: u32,
-    /// While searching: what has been judged (boxed: most streams never search).
-    scan: Option<Box<Search>>,
 }
 
 impl Framer {
@@ -131,11 +130,10 @@ impl Framer {
     pub fn at_start(min_frame: usize, max_frame: usize) -> Self {
         Framer {
             state: State::Start,
-            buf: Vec::new(),
+            held: Held::default(),
             max_frame,
             min_frame,
             trusted: PROBATION_FRAMES,
-            scan: None,
         }
     }
 
@@ -152,13 +150,13 @@ impl Framer {
 
     /// Bytes held for an incomplete frame or a search.
     pub fn buffered(&self) -> usize {
-        self.buf.len() - self.scan.as_ref().map_or(0, |s| s.dead())
+        self.held.buffered()
     }
 
     /// Memory held for an incomplete frame or a search: [`Self::buffered`] and the search's
     /// bookkeeping (what the partial-frame budget counts).
     pub fn held_bytes(&self) -> usize {
-        self.buffered() + self.scan.as_ref().map_or(0, |s| s.cost())
+        self.held.memory()
     }
 
     /// Consumes the next delivered bytes of the stream.
@@ -211,16 +209,16 @@ impl Framer {
         let held = self.held_bytes();
         // A stream's first bytes, or a frame's first bytes short of its length, are kept: they
         // are a few bytes, and dropping them would lose the frame boundaries.
-        if held == 0 || self.state == State::Start || self.buf.len() < PREFIX {
+        if held == 0 || self.state == State::Start || self.held.buf.len() < PREFIX {
             return;
         }
         stats.partial_frames_shed += 1;
         stats.partial_bytes_shed += self.buffered() as u64;
         if self.state == State::Synced
-            && let Length::Frame(total) = self.check(frame_len(&self.buf))
+            && let Length::Frame(total) = self.check(frame_len(&self.held.buf))
         {
-            self.state = State::Skipping((total - self.buf.len()) as u64);
-        } else if self.state == State::Synced && self.buf.len() >= PREFIX {
+            self.state = State::Skipping((total - self.held.buf.len()) as u64);
+        } else if self.state == State::Synced && self.held.buf.len() >= PREFIX {
             self.state = State::Searching;
         }
         self.release();
@@ -238,16 +236,15 @@ impl Framer {
 
     /// Empties the buffer and the search, giving their memory back.
     fn release(&mut self) {
-        self.buf = Vec::new();
-        self.scan = None;
+        self.held.release();
     }
 
     /// Empties the buffer after a frame, keeping a small allocation for the next one.
     fn clear_buf(&mut self) {
-        if self.buf.capacity() > KEEP_CAPACITY {
-            self.buf = Vec::new();
+        if self.held.buf.capacity() > KEEP_CAPACITY {
+            self.held.buf = Vec::new();
         } else {
-            self.buf.clear();
+            self.held.buf.clear();
         }
     }
 
@@ -256,12 +253,12 @@ impl Framer {
         self.state = match self.state {
             State::Opaque => State::Opaque,
             State::Skipping(n) => Self::after_skip(n, lost),
-            State::Synced if self.buf.len() >= PREFIX => {
+            State::Synced if self.held.buf.len() >= PREFIX => {
                 // The frame in progress is lost, but its length says where the next one starts.
                 stats.frames_lost_to_gaps += 1;
-                stats.skipped_frame_bytes += self.buf.len() as u64;
-                let total = PREFIX + frame_len(&self.buf).unwrap_or(0);
-                Self::after_skip(total.saturating_sub(self.buf.len()) as u64, lost)
+                stats.skipped_frame_bytes += self.held.buf.len() as u64;
+                let total = PREFIX + frame_len(&self.held.buf).unwrap_or(0);
+                Self::after_skip(total.saturating_sub(self.held.buf.len()) as u64, lost)
             }
             State::Synced | State::Start | State::Searching => {
                 let held = self.buffered() as u64;
@@ -277,7 +274,7 @@ impl Framer {
             }
         };
         self.clear_buf();
-        self.scan = None;
+        self.held.end_search();
     }
 
     /// The state after losing `lost` bytes while `remaining` bytes of a frame were still due.
@@ -290,12 +287,12 @@ impl Framer {
     }
 
     fn start<'d, H: FrameHandler>(&mut self, data: &'d [u8], ts: Timestamp, h: &mut H) -> &'d [u8] {
-        let take = (PREFIX - self.buf.len()).min(data.len());
-        self.buf.extend_from_slice(&data[..take]);
-        if self.buf.len() < PREFIX {
+        let take = (PREFIX - self.held.buf.len()).min(data.len());
+        self.held.buf.extend_from_slice(&data[..take]);
+        if self.held.buf.len() < PREFIX {
             return &[];
         }
-        let first = [self.buf[0], self.buf[1], self.buf[2], self.buf[3]];
+        let first = [self.held.buf[0], self.held.buf[1], self.held.buf[2], self.held.buf[3]];
         match h.stream_start(first) {
             // A stream start is never on probation: `Suspect` cannot come back here.
             StreamKind::Framed | StreamKind::Suspect => {
@@ -358,36 +355,36 @@ impl Framer {
         h: &mut H,
         stats: &mut FramingStats,
     ) -> &'d [u8] {
-        if !self.buf.is_empty() {
+        if !self.held.buf.is_empty() {
             // Complete the frame in progress first.
-            if self.buf.len() < PREFIX {
-                let take = (PREFIX - self.buf.len()).min(data.len());
-                self.buf.extend_from_slice(&data[..take]);
+            if self.held.buf.len() < PREFIX {
+                let take = (PREFIX - self.held.buf.len()).min(data.len());
+                self.held.buf.extend_from_slice(&data[..take]);
                 data = &data[take..];
-                if self.buf.len() < PREFIX {
+                if self.held.buf.len() < PREFIX {
                     return &[];
                 }
             }
-            match self.check(frame_len(&self.buf)) {
+            match self.check(frame_len(&self.held.buf)) {
                 Length::Frame(total) => {
-                    let take = (total - self.buf.len()).min(data.len());
-                    self.buf.extend_from_slice(&data[..take]);
-                    if self.buf.len() < total
+                    let take = (total - self.held.buf.len()).min(data.len());
+                    self.held.buf.extend_from_slice(&data[..take]);
+                    if self.held.buf.len() < total
                         && self.on_probation()
-                        && h.candidate(&self.buf) == Candidate::No
+                        && h.candidate(&self.held.buf) == Candidate::No
                     {
                         // The frame's header already shows the boundary was false.
                         stats.false_resyncs += 1;
                         stats.resync_skipped_bytes += 1;
                         self.state = State::Searching;
-                        self.buf.remove(0);
+                        self.held.buf.remove(0);
                         return &data[take..];
                     }
-                    if self.buf.len() == total {
-                        let kind = h.frame(&self.buf, ts, self.on_probation());
+                    if self.held.buf.len() == total {
+                        let kind = h.frame(&self.held.buf, ts, self.on_probation());
                         if kind == StreamKind::Suspect {
                             // Search again from the byte after the false boundary.
-                            self.buf.remove(0);
+                            self.held.buf.remove(0);
                             stats.resync_skipped_bytes += 1;
                         } else {
                             self.clear_buf();
@@ -398,8 +395,8 @@ impl Framer {
                 }
                 Length::Oversized(total) => {
                     stats.oversized_frames += 1;
-                    stats.skipped_frame_bytes += self.buf.len() as u64;
-                    self.state = State::Skipping((total - self.buf.len()) as u64);
+                    stats.skipped_frame_bytes += self.held.buf.len() as u64;
+                    self.state = State::Skipping((total - self.held.buf.len()) as u64);
                     self.clear_buf();
                     return data;
                 }
@@ -407,7 +404,7 @@ impl Framer {
                     stats.bad_lengths += 1;
                     self.state = State::Searching;
                     // Search from the byte after the bad prefix's first byte.
-                    self.buf.remove(0);
+                    self.held.buf.remove(0);
                     stats.resync_skipped_bytes += 1;
                     return data;
                 }
@@ -447,7 +444,7 @@ impl Framer {
                 }
             }
         }
-        self.buf.extend_from_slice(data);
+        self.held.buf.extend_from_slice(data);
         &[]
     }
 
@@ -462,21 +459,19 @@ impl Framer {
         // Bound the search window: a plausible frame is at most `max_frame` long, so older
         // bytes can never be part of the frame we are waiting for.
         let window = self.max_frame + PREFIX;
-        // Both out of `self` while the judge borrows it.
-        let (mut scan, mut buf) = (self.scan.take(), std::mem::take(&mut self.buf));
-        let judge = |rest: &[u8]| self.judge(rest, h);
-        let pushed = Search::resume(&mut scan, &mut buf, data, window, PREFIX, judge);
+        // Out of `self` while the judge borrows it.
+        let mut held = std::mem::take(&mut self.held);
+        let pushed = held.search(data, window, PREFIX, |rest| self.judge(rest, h));
         stats.resync_skipped_bytes += pushed.skipped;
         stats.resync_candidates_shed += pushed.shed;
-        self.scan = scan;
-        if pushed.found.is_some() {
+        let found = pushed.found.map(|_| std::mem::take(&mut held.buf));
+        self.held = held;
+        if found.is_some() {
             stats.resyncs += 1;
             self.state = State::Synced;
             self.trusted = 0;
-            return Some(buf);
         }
-        self.buf = buf;
-        None
+        found
     }
 
     /// Judges a possible frame start while searching.
