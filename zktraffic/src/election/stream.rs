@@ -388,4 +388,21 @@ mod tests {
         );
         assert!(s.buffered() <= SEARCH_WINDOW);
     }
+
+    /// Shed under the budget, a stream gives back its incomplete notification (counted) and
+    /// finds the next ones by searching.
+    #[test]
+    fn a_shed_stream_counts_what_it_gave_back_and_searches_on() {
+        let first = notification(0, 1, 2, None);
+        let mut rest = first[10..].to_vec();
+        rest.extend(notification(0, 2, 2, None));
+        rest.extend(notification(1, 2, 2, None));
+        let (mut s, mut stats) = (ElectionStream::default(), ElectionStats::default());
+        s.start(true, false, &mut stats);
+        assert!(run(&mut s, &[&first[..10]], &mut stats).is_empty());
+        assert_eq!(s.held(), 10);
+        s.shed(&mut stats);
+        assert_eq!((s.held(), stats.partial_bytes_shed, stats.resyncs), (0, 10, 1));
+        assert_eq!(run(&mut s, &[&rest], &mut stats), ["vote 0 2 2", "vote 1 2 2"]);
+    }
 }
