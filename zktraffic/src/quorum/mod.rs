@@ -81,9 +81,7 @@ impl ZabDecoder {
             partial: PartialBudget::default(),
         }
     }
-}
 
-impl ZabDecoder {
     /// Bytes all quorum connections hold now.
     #[cfg(test)]
     pub fn partial_bytes(&self) -> u64 {

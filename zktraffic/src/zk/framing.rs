@@ -79,7 +79,8 @@ pub struct FramingStats {
     pub frames_lost_to_gaps: u64,
     /// Resyncs found false by the frames that followed (the search went on).
     pub false_resyncs: u64,
-    /// Candidate frame starts given up unjudged: more than [`MAX_WAITING`](crate::resync_search::MAX_WAITING) were in question.
+    /// Candidate frame starts given up unjudged: more than
+    /// [`MAX_WAITING`](crate::resync_search::MAX_WAITING) were in question.
     pub resync_candidates_shed: u64,
     /// Bytes passed over undecoded inside frames that were skipped: oversized, partly lost to a
     /// gap, or shed for the partial-frame budget.
